@@ -1,0 +1,421 @@
+r"""Noise models for noisy neural networks.
+
+A noisy layer computes :math:`h^{l} = W^{l}(\epsilon^{l-1} \odot \phi(h^{l-1})) + b^{l}` for
+*multiplicative* noise (:math:`\mathbb{E}[\epsilon] = 1`, :math:`\mathbb{E}[\epsilon^2] = \mu_2`), or
+:math:`h^{l} = W^{l}(\phi(h^{l-1}) + \epsilon^{l-1}) + b^{l}` for *additive* noise
+(:math:`\mathbb{E}[\epsilon] = 0`, :math:`\mathbb{E}[\epsilon^2] = \sigma_\epsilon^2`).
+The noise is drawn independently per unit, per layer and per input.
+
+Every model is one small object. The theory in :mod:`nsp_helpers.theory` only needs two numbers from
+it, :attr:`NoiseModel.mu2` (1 for additive noise) and :attr:`NoiseModel.additive_variance` (0 for
+multiplicative noise); the simulator also calls :meth:`NoiseModel.sample`. Parameters may be numpy
+arrays: ``Dropout(keep_prob=np.linspace(0.1, 1, 10))`` is a *family* of ten noise levels, and every
+theory function broadcasts over it.
+
+Introduced in the chapter *Noisy networks* (``book/noisy_networks.md``).
+
+.. warning::
+   :class:`Dropout` takes the **keep** probability, as in Pretorius et al. (2018).
+   ``torch.nn.Dropout(p)`` takes the **drop** probability. Use :meth:`Dropout.from_drop_prob`
+   or :meth:`Dropout.from_torch` to convert; never pass torch's ``p`` as ``keep_prob``.
+
+torch is imported lazily, only when samples are drawn, so that :mod:`nsp_helpers.theory` stays
+numpy/scipy only.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InvalidParameterError, check_in_range
+
+__all__ = [
+    "NoiseModel",
+    "NoNoise",
+    "Dropout",
+    "MultiplicativeGaussian",
+    "AdditiveGaussian",
+    "MultiplicativeLaplace",
+    "AdditiveLaplace",
+    "MultiplicativePoisson",
+]
+
+
+def _scalar_or_array(x: np.ndarray):
+    """0-d arrays become Python floats, so scalars print and compare naturally."""
+    return float(x) if np.ndim(x) == 0 else x
+
+
+class NoiseModel:
+    """Base class of all noise models.
+
+    Subclasses define ``kind`` (``"none"``, ``"multiplicative"`` or ``"additive"``), their
+    parameters (numpy arrays, possibly 0-d), ``_mu2``/``_additive_variance`` and ``_sample``.
+    """
+
+    kind: str = "none"
+    #: names of the constructor parameters, in order (used by repr, indexing and iteration)
+    _params: tuple[str, ...] = ()
+
+    # --- moments used by the theory -------------------------------------------------------------
+    @property
+    def mu2(self):
+        r"""Second moment :math:`\mu_2 = \mathbb{E}[\epsilon^2]` of multiplicative noise (1 otherwise)."""
+        return _scalar_or_array(np.broadcast_to(np.asarray(self._mu2(), dtype=float), self.shape).copy())
+
+    @property
+    def additive_variance(self):
+        r"""Variance :math:`\sigma_\epsilon^2` of additive noise (0 otherwise)."""
+        return _scalar_or_array(
+            np.broadcast_to(np.asarray(self._additive_variance(), dtype=float), self.shape).copy()
+        )
+
+    def _mu2(self):
+        return 1.0
+
+    def _additive_variance(self):
+        return 0.0
+
+    # --- families of noise levels ---------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Broadcast shape of the parameters (``()`` for a single noise level)."""
+        return np.broadcast_shapes(*(np.shape(getattr(self, n)) for n in self._params))
+
+    def __len__(self) -> int:
+        if self.shape == ():
+            raise TypeError(f"{self!r} is a single noise level and has no len()")
+        return self.shape[0]
+
+    def __getitem__(self, index) -> "NoiseModel":
+        """Select members of a family: ``Dropout(keep_prob=[0.5, 0.8])[1]`` is ``Dropout(0.8)``."""
+        args = [np.broadcast_to(np.asarray(getattr(self, n), dtype=float), self.shape)[index] for n in self._params]
+        return type(self)(*args)
+
+    def __iter__(self) -> Iterator["NoiseModel"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}={_scalar_or_array(np.asarray(getattr(self, n)))!r}" for n in self._params)
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in self._params
+        )
+
+    __hash__ = None  # parameters may be arrays
+
+    @property
+    def label(self) -> str:
+        """A short human-readable description for figure legends."""
+        return repr(self)
+
+    # --- sampling (torch) ------------------------------------------------------------------------
+    def sample(self, shape, *, generator=None, device=None, dtype=None):
+        """Draw noise of shape ``self.shape + tuple(shape)`` as a torch tensor.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            Trailing shape of the sample (for example ``(n_inputs, width)``).
+        generator : torch.Generator, optional
+            Source of randomness (for reproducible simulations). Its device must match ``device``.
+        device, dtype : optional
+            Where and in which precision to draw (default: CPU, float32).
+
+        Returns
+        -------
+        torch.Tensor
+            Multiplicative noise (mean 1) or additive noise (mean 0). For a family of noise levels,
+            the leading dimensions index the family.
+        """
+        import torch
+
+        shape = tuple(int(s) for s in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+        dtype = dtype or torch.float32
+        full = self.shape + shape
+        # parameters broadcast over the family dimensions, then over the trailing sample dimensions
+        params = {
+            n: torch.as_tensor(
+                np.broadcast_to(np.asarray(getattr(self, n), dtype=float), self.shape).copy(), dtype=dtype, device=device
+            ).reshape(self.shape + (1,) * len(shape))
+            for n in self._params
+        }
+        return self._sample(full, params, generator=generator, device=device, dtype=dtype)
+
+    def apply(self, x, *, generator=None):
+        """Return the noisy version of activations ``x`` (``x * eps`` or ``x + eps``).
+
+        ``x`` is a torch tensor whose leading dimensions match :attr:`shape` (for a family).
+        """
+        if self.kind == "none":
+            return x
+        eps = self.sample(x.shape[len(self.shape):], generator=generator, device=x.device, dtype=x.dtype)
+        return x * eps if self.kind == "multiplicative" else x + eps
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class NoNoise(NoiseModel):
+    """No noise at all (:math:`\\mu_2 = 1`, no additive variance).
+
+    Examples
+    --------
+    >>> NoNoise().mu2
+    1.0
+    """
+
+    kind = "none"
+
+    @property
+    def label(self) -> str:
+        return "no noise"
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):
+        import torch
+
+        return torch.ones(full_shape, device=device, dtype=dtype)
+
+
+class Dropout(NoiseModel):
+    r"""Inverted dropout with **keep** probability ``keep_prob``: :math:`\epsilon = \mathrm{Bernoulli}(p)/p`.
+
+    :math:`\mathbb{E}[\epsilon] = 1` and :math:`\mu_2 = \mathbb{E}[\epsilon^2] = 1/p`.
+
+    Parameters
+    ----------
+    keep_prob : float or array_like, in (0, 1]
+        Probability :math:`p` of *keeping* a unit (Pretorius et al.'s convention). ``keep_prob=1``
+        is no dropout.
+
+    Warnings
+    --------
+    ``torch.nn.Dropout(p)`` uses the *drop* probability: torch's ``Dropout(p=0.4)`` is
+    ``Dropout(keep_prob=0.6)`` here. Convert with :meth:`from_drop_prob` or :meth:`from_torch`.
+
+    Examples
+    --------
+    >>> Dropout(keep_prob=0.5).mu2
+    2.0
+    >>> Dropout.from_drop_prob(0.4)
+    Dropout(keep_prob=0.6)
+    >>> Dropout(keep_prob=[0.5, 1.0]).mu2
+    array([2., 1.])
+    """
+
+    kind = "multiplicative"
+    _params = ("keep_prob",)
+
+    def __init__(self, keep_prob):
+        self.keep_prob = check_in_range(
+            "keep_prob",
+            keep_prob,
+            0.0,
+            1.0,
+            low_open=True,
+            hint="the probability of KEEPING a unit; torch.nn.Dropout's p is the drop probability 1 - keep_prob",
+        )
+
+    @classmethod
+    def from_drop_prob(cls, drop_prob) -> "Dropout":
+        """Build from a *drop* probability in [0, 1) (torch's convention)."""
+        drop = check_in_range("drop_prob", drop_prob, 0.0, 1.0, high_open=True)
+        return cls(np.round(1.0 - drop, 15))
+
+    @classmethod
+    def from_torch(cls, module) -> "Dropout":
+        """Build from a ``torch.nn.Dropout`` module (whose ``p`` is the drop probability)."""
+        p = getattr(module, "p", None)
+        if p is None:
+            raise InvalidParameterError(f"module must be a torch.nn.Dropout (with a drop probability p), got {module!r}")
+        return cls.from_drop_prob(p)
+
+    @property
+    def drop_prob(self):
+        """The drop probability ``1 - keep_prob`` (what ``torch.nn.Dropout`` calls ``p``)."""
+        return _scalar_or_array(np.round(1.0 - self.keep_prob, 15))
+
+    def to_torch(self):
+        """The equivalent ``torch.nn.Dropout`` module (single noise level only)."""
+        import torch
+
+        if self.shape != ():
+            raise InvalidParameterError("to_torch() needs a single keep_prob, not a family")
+        return torch.nn.Dropout(p=float(self.drop_prob))
+
+    @property
+    def label(self) -> str:
+        return f"dropout, keep p = {_scalar_or_array(self.keep_prob):g}" if self.shape == () else repr(self)
+
+    def _mu2(self):
+        return 1.0 / self.keep_prob
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):
+        import torch
+
+        keep = params["keep_prob"].expand(full_shape)
+        return torch.bernoulli(keep, generator=generator) / keep
+
+
+class MultiplicativeGaussian(NoiseModel):
+    r"""Multiplicative Gaussian noise :math:`\epsilon \sim \mathcal{N}(1, \sigma^2)`, :math:`\mu_2 = 1 + \sigma^2`.
+
+    Examples
+    --------
+    >>> MultiplicativeGaussian(std=0.25).mu2
+    1.0625
+    """
+
+    kind = "multiplicative"
+    _params = ("std",)
+
+    def __init__(self, std):
+        self.std = check_in_range("std", std, 0.0, np.inf)
+
+    @property
+    def label(self) -> str:
+        return f"Gaussian, std = {_scalar_or_array(self.std):g}" if self.shape == () else repr(self)
+
+    def _mu2(self):
+        return 1.0 + self.std**2
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):
+        import torch
+
+        return 1.0 + params["std"] * torch.randn(full_shape, generator=generator, device=device, dtype=dtype)
+
+
+class AdditiveGaussian(NoiseModel):
+    r"""Additive Gaussian noise :math:`\epsilon \sim \mathcal{N}(0, \sigma^2)`; ``variance`` is :math:`\sigma^2`.
+
+    Additive noise has no critical initialisation (see :func:`nsp_helpers.theory.critical_weight_variance`).
+
+    Examples
+    --------
+    >>> AdditiveGaussian(std=1.0).variance
+    1.0
+    """
+
+    kind = "additive"
+    _params = ("std",)
+
+    def __init__(self, std):
+        self.std = check_in_range("std", std, 0.0, np.inf)
+
+    @property
+    def variance(self):
+        """Noise variance :math:`\\sigma_\\epsilon^2`."""
+        return self.additive_variance
+
+    @property
+    def label(self) -> str:
+        return f"additive Gaussian, std = {_scalar_or_array(self.std):g}" if self.shape == () else repr(self)
+
+    def _additive_variance(self):
+        return self.std**2
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):
+        import torch
+
+        return params["std"] * torch.randn(full_shape, generator=generator, device=device, dtype=dtype)
+
+
+def _laplace(full_shape, scale, *, generator, device, dtype):
+    """Laplace(0, scale) samples by inverting the CDF of a uniform draw."""
+    import torch
+
+    u = torch.rand(full_shape, generator=generator, device=device, dtype=dtype) - 0.5
+    return -scale * torch.sign(u) * torch.log1p(-2.0 * u.abs())
+
+
+class MultiplicativeLaplace(NoiseModel):
+    r"""Multiplicative Laplace noise :math:`\epsilon = 1 + \mathrm{Laplace}(0, \beta)`, :math:`\mu_2 = 1 + 2\beta^2`.
+
+    Examples
+    --------
+    >>> MultiplicativeLaplace(scale=0.5).mu2
+    1.5
+    """
+
+    kind = "multiplicative"
+    _params = ("scale",)
+
+    def __init__(self, scale):
+        self.scale = check_in_range("scale", scale, 0.0, np.inf)
+
+    @property
+    def label(self) -> str:
+        return f"Laplace, scale = {_scalar_or_array(self.scale):g}" if self.shape == () else repr(self)
+
+    def _mu2(self):
+        return 1.0 + 2.0 * self.scale**2
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):
+        return 1.0 + _laplace(full_shape, params["scale"], generator=generator, device=device, dtype=dtype)
+
+
+class AdditiveLaplace(NoiseModel):
+    r"""Additive Laplace noise :math:`\epsilon \sim \mathrm{Laplace}(0, \beta)`; ``variance`` is :math:`2\beta^2`.
+
+    Examples
+    --------
+    >>> AdditiveLaplace(scale=1.0).variance
+    2.0
+    """
+
+    kind = "additive"
+    _params = ("scale",)
+
+    def __init__(self, scale):
+        self.scale = check_in_range("scale", scale, 0.0, np.inf)
+
+    @property
+    def variance(self):
+        """Noise variance :math:`2\\beta^2`."""
+        return self.additive_variance
+
+    @property
+    def label(self) -> str:
+        return f"additive Laplace, scale = {_scalar_or_array(self.scale):g}" if self.shape == () else repr(self)
+
+    def _additive_variance(self):
+        return 2.0 * self.scale**2
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):
+        return _laplace(full_shape, params["scale"], generator=generator, device=device, dtype=dtype)
+
+
+class MultiplicativePoisson(NoiseModel):
+    r"""Multiplicative Poisson noise :math:`\epsilon = \mathrm{Poisson}(\lambda)/\lambda`, :math:`\mu_2 = 1 + 1/\lambda`.
+
+    The paper's case is ``rate=1`` (:math:`\mu_2 = 2`, critical :math:`\sigma_w^2 = 1`).
+
+    Examples
+    --------
+    >>> MultiplicativePoisson().mu2
+    2.0
+    """
+
+    kind = "multiplicative"
+    _params = ("rate",)
+
+    def __init__(self, rate=1.0):
+        self.rate = check_in_range("rate", rate, 0.0, np.inf, low_open=True)
+
+    @property
+    def label(self) -> str:
+        return f"Poisson, rate = {_scalar_or_array(self.rate):g}" if self.shape == () else repr(self)
+
+    def _mu2(self):
+        return 1.0 + 1.0 / self.rate
+
+    def _sample(self, full_shape, params, *, generator, device, dtype):
+        import torch
+
+        rate = params["rate"].expand(full_shape)
+        return torch.poisson(rate, generator=generator) / rate
