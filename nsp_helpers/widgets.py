@@ -1,0 +1,380 @@
+"""Sliders over figures that work in a live kernel *and* in the static HTML book.
+
+The book's interactive figures are made with one function, :func:`slider_figure`. It takes a figure
+function ``figure_fn(**kwargs) -> matplotlib.figure.Figure`` and one or two keyword *grids* (lists of
+values), and returns an ipywidgets box holding the slider(s) and the figure.
+
+API
+---
+``slider_figure(figure_fn, *, dpi=72, width=None, labels=None, formats=None, initial=None,
+max_frames=60, live=None, **grids) -> SliderFigure``
+
+* ``grids``: one or two keyword arguments, each a non-empty list of distinct values, e.g.
+  ``keep_prob=[0.5, 0.7, 0.9]``. ``figure_fn`` is called with one value from each grid as keywords.
+* ``labels``: slider descriptions by grid name (default: the grid name).
+* ``formats``: how values are written on the slider, by grid name: a format string such as
+  ``"{:.2f}"`` or a callable ``value -> str`` (default ``"{:g}"`` for numbers, ``str`` otherwise).
+* ``initial``: starting value by grid name (default: the first value of each grid).
+* ``dpi`` and ``width``: PNG resolution and displayed width in CSS pixels (``None``: natural size).
+* ``max_frames``: a larger grid product raises :class:`~nsp_helpers.errors.InvalidParameterError`
+  (keeps page weight reasonable); a ``UserWarning`` is issued above 4 MB of PNG in one widget.
+* ``live``: see *Behaviour* below; ``None`` reads the environment variable ``NSP_LIVE_WIDGETS``
+  (``"1"`` turns live mode on), so a reader on Binder can make every slider of a chapter live
+  without editing it.
+
+Behaviour
+---------
+**Precomputed mode** (``live=False``, the default, and what the book uses). Every frame is rendered once,
+when the cell runs, to PNG bytes in a :class:`ipywidgets.Image`; the frames sit in a
+:class:`ipywidgets.Stack` whose ``selected_index`` is joined to the slider's ``index`` by
+:func:`ipywidgets.jslink`. A link runs in the browser, from the widget state embedded in the page, so
+the slider moves through the frames in the static site with no kernel, and in a live kernel alike.
+Two sliders use a Stack of Stacks: the outer one follows slider 1, and each inner Stack (one per value
+of grid 1) follows slider 2. The slider is a :class:`ipywidgets.SelectionSlider`: it only takes grid
+values.
+
+**Live mode** (``live=True``; only meaningful in a running kernel, never in the built book). Numeric
+grids become continuous :class:`ipywidgets.FloatSlider` from the smallest to the largest grid value
+(with ``live_steps`` steps); integer grids become :class:`ipywidgets.IntSlider` (step: the greatest
+common divisor of the gaps, so a depth grid ``[10, 20, 40]`` moves in steps of 10); other grids stay
+selection sliders. Moving a slider calls
+``figure_fn`` again at the new value, *including values between grid points*, so use it only with a
+``figure_fn`` that accepts any value in that range. Nothing is precomputed, there is no frame limit,
+and the figure is re-rendered into a single Image when the slider is released.
+
+Every figure made by ``figure_fn`` is closed after rendering, so nothing leaks into the notebook's
+output or memory.
+
+Examples
+--------
+>>> import numpy as np
+>>> import matplotlib.figure
+>>> def parabola(scale):
+...     fig = matplotlib.figure.Figure(figsize=(3, 2))
+...     x = np.linspace(-1, 1, 50)
+...     fig.add_subplot().plot(x, scale * x**2)
+...     return fig
+>>> box = slider_figure(parabola, scale=[0.5, 1.0, 2.0], labels={"scale": "a"}, formats={"scale": "{:.1f}"})
+>>> box.n_frames, [s.description for s in box.sliders], box.sliders[0].options
+(3, ['a'], (('0.5', 0.5), ('1.0', 1.0), ('2.0', 2.0)))
+>>> box.frames[0].value[:4] == b"\\x89PNG"
+True
+>>> slider_figure(parabola, scale=[])
+Traceback (most recent call last):
+...
+nsp_helpers.errors.InvalidParameterError: grid 'scale' must be a non-empty list of distinct values, got []
+
+This module is the top layer of the package (with :mod:`nsp_helpers.plots`): nothing else imports it.
+Introduced in the chapter *How to use this book* (``book/how_to_use.md``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import os
+import warnings
+from typing import Callable, Mapping
+
+import ipywidgets as widgets
+
+from .errors import InvalidParameterError, check_in_range
+
+__all__ = ["SliderFigure", "slider_figure", "render_png", "MAX_WIDGET_BYTES"]
+
+#: A precomputed widget larger than this (sum of its PNG frames, in bytes) triggers a ``UserWarning``.
+MAX_WIDGET_BYTES = 4_000_000
+
+
+class SliderFigure(widgets.VBox):
+    """The box returned by :func:`slider_figure`: slider(s) on top, figure below.
+
+    It is a plain :class:`ipywidgets.VBox` (same front-end model), with a few read-only conveniences
+    for tests and for readers.
+
+    Attributes
+    ----------
+    sliders : list of ipywidgets widgets
+        One slider per grid, in the order the grids were given.
+    frames : list of ipywidgets.Image
+        The precomputed frames, row-major over (grid 1, grid 2); in live mode, the single live Image.
+    links : list of ipywidgets.widgets.widget_link.Link
+        The client-side links (slider index -> Stack selected_index); empty in live mode.
+    live : bool
+        Whether the widget re-renders in the kernel (live mode) or shows precomputed frames.
+    """
+
+    def __init__(self, children, *, sliders, frames, links, live, **kwargs):
+        super().__init__(children=children, **kwargs)
+        self._sliders = list(sliders)
+        self._frames = list(frames)
+        self._links = list(links)
+        self._live = bool(live)
+
+    sliders = property(lambda self: list(self._sliders))
+    frames = property(lambda self: list(self._frames))
+    links = property(lambda self: list(self._links))
+    live = property(lambda self: self._live)
+    n_frames = property(lambda self: len(self._frames), doc="Number of precomputed frames (1 in live mode).")
+
+
+def render_png(fig, *, dpi: float = 72) -> bytes:
+    """Render a matplotlib figure to PNG bytes and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure; it is closed afterwards (also when made with ``pyplot``).
+    dpi : float
+        Resolution in dots per inch, in (0, 600].
+
+    Returns
+    -------
+    bytes
+        The PNG file.
+
+    Examples
+    --------
+    >>> import matplotlib.figure
+    >>> png = render_png(matplotlib.figure.Figure(figsize=(1, 1)), dpi=50)
+    >>> png[:4] == b"\\x89PNG"
+    True
+    """
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    if not isinstance(fig, matplotlib.figure.Figure):
+        raise InvalidParameterError(
+            f"figure_fn must return a matplotlib.figure.Figure, got {type(fig).__name__}"
+        )
+    dpi = float(check_in_range("dpi", dpi, 0, 600, low_open=True))
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)  # not "tight": every frame keeps the same pixel size
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _default_format(value) -> str:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
+
+
+def _formatter(name: str, formats: Mapping) -> Callable[[object], str]:
+    fmt = formats.get(name)
+    if fmt is None:
+        return _default_format
+    if callable(fmt):
+        return fmt
+    if isinstance(fmt, str):
+        return fmt.format
+    raise InvalidParameterError(f"formats[{name!r}] must be a format string or a callable, got {fmt!r}")
+
+
+def _as_grid(name: str, values) -> list:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise InvalidParameterError(f"grid {name!r} must be a non-empty list of distinct values, got {values!r}")
+    grid = list(values.tolist() if hasattr(values, "tolist") else values)  # numpy scalars -> Python
+    if not grid or len(set(map(repr, grid))) != len(grid):
+        raise InvalidParameterError(f"grid {name!r} must be a non-empty list of distinct values, got {grid!r}")
+    return grid
+
+
+def _is_numeric(grid) -> bool:
+    return all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in grid)
+
+
+def _is_integer(grid) -> bool:
+    return all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in grid)
+
+
+def _live_default() -> bool:
+    return os.environ.get("NSP_LIVE_WIDGETS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def slider_figure(
+    figure_fn: Callable[..., object],
+    *,
+    dpi: float = 72,
+    width: int | None = None,
+    labels: Mapping[str, str] | None = None,
+    formats: Mapping[str, object] | None = None,
+    initial: Mapping[str, object] | None = None,
+    max_frames: int = 60,
+    live: bool | None = None,
+    live_steps: int = 100,
+    **grids,
+) -> SliderFigure:
+    """A figure with one or two sliders that works live in a kernel and precomputed in the static book.
+
+    See the module docstring for the two modes. Introduced in *How to use this book*.
+
+    Parameters
+    ----------
+    figure_fn : callable
+        ``figure_fn(**values)`` returns a :class:`matplotlib.figure.Figure`, where ``values`` maps each
+        grid name to one of its values. The figure is closed after rendering. It is saved at its own
+        size (not cropped), so that all frames have the same size and the page does not jump when the
+        slider moves: make it with ``layout="constrained"`` (or call ``tight_layout``) and fixed axis
+        limits.
+    dpi : float
+        PNG resolution, in (0, 600]. The default 72 keeps pages light (a 6 x 4 inch figure is ~30 kB).
+    width : int or None
+        Displayed width in CSS pixels (positive), or ``None`` for the natural size.
+    labels : dict, optional
+        Slider description per grid name; default: the grid name.
+    formats : dict, optional
+        Per grid name, a format string (``"{:.2f}"``) or a callable returning the label of a value.
+    initial : dict, optional
+        Initial value per grid name (must be in the grid); default: the first grid value.
+    max_frames : int
+        Largest allowed number of precomputed frames (product of the grid lengths), at least 1.
+    live : bool or None
+        ``True``: re-render in the kernel at any slider value (between grid points too);
+        ``False``: precompute frames (works in static HTML); ``None``: ``True`` iff the environment
+        variable ``NSP_LIVE_WIDGETS`` is ``1``.
+    live_steps : int
+        Number of steps of a live float slider between its smallest and largest grid value (>= 1).
+    **grids : list
+        One or two grids, each a non-empty list of distinct values.
+
+    Returns
+    -------
+    SliderFigure
+        An :class:`ipywidgets.VBox` with the slider(s) and the figure.
+
+    Raises
+    ------
+    InvalidParameterError
+        If there are not one or two grids, a grid is empty or has repeated values, a label, format or
+        initial value names an unknown grid, an initial value is not in its grid, the frame count
+        exceeds ``max_frames``, ``dpi``/``width``/``max_frames``/``live_steps`` are out of range, or
+        ``figure_fn`` does not return a Figure.
+
+    Examples
+    --------
+    Two sliders (a Stack of Stacks, 2 x 3 frames):
+
+    >>> import matplotlib.figure
+    >>> def line(slope, offset):
+    ...     fig = matplotlib.figure.Figure(figsize=(2, 2))
+    ...     fig.add_subplot().plot([0, 1], [offset, offset + slope])
+    ...     return fig
+    >>> box = slider_figure(line, slope=[1, 2], offset=[0.0, 0.5, 1.0], width=300)
+    >>> box.n_frames, len(box.links), box.frames[0].width
+    (6, 3, '300')
+    >>> slider_figure(line, slope=[1, 2], offset=list(range(40)), max_frames=60)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: max_frames: the grids give 80 frames, more than max_frames=60 (use coarser grids or raise max_frames)
+    """
+    if not callable(figure_fn):
+        raise InvalidParameterError(f"figure_fn must be callable, got {figure_fn!r}")
+    if not 1 <= len(grids) <= 2:
+        raise InvalidParameterError(
+            f"grids: give one or two keyword grids (e.g. keep_prob=[0.5, 0.9]), got {len(grids)}: {sorted(grids)}"
+        )
+    labels, formats, initial = dict(labels or {}), dict(formats or {}), dict(initial or {})
+    for what, mapping in (("labels", labels), ("formats", formats), ("initial", initial)):
+        unknown = sorted(set(mapping) - set(grids))
+        if unknown:
+            raise InvalidParameterError(f"{what} names unknown grid(s) {unknown}; the grids are {sorted(grids)}")
+    dpi = float(check_in_range("dpi", dpi, 0, 600, low_open=True))
+    if width is not None:
+        width = int(check_in_range("width", width, 1, 10_000))
+    max_frames = int(check_in_range("max_frames", max_frames, 1))
+    live_steps = int(check_in_range("live_steps", live_steps, 1))
+    names = list(grids)
+    grid = {name: _as_grid(name, grids[name]) for name in names}
+    start = {}
+    for name in names:
+        value = initial.get(name, grid[name][0])
+        if value not in grid[name]:
+            raise InvalidParameterError(f"initial[{name!r}] must be one of the grid values {grid[name]}, got {value!r}")
+        start[name] = grid[name].index(value)
+    if live is None:
+        live = _live_default()
+
+    image_kwargs = {"format": "png"}
+    if width is not None:
+        image_kwargs["width"] = str(width)
+    style = {"description_width": "initial"}
+    slider_layout = widgets.Layout(width="min(100%, 480px)")
+
+    def render(**values) -> bytes:
+        return render_png(figure_fn(**values), dpi=dpi)
+
+    if live:
+        sliders = []
+        for name in names:
+            fmt = _formatter(name, formats)
+            desc = labels.get(name, name)
+            g = grid[name]
+            if _is_integer(g):
+                lo, hi = min(g), max(g)
+                step = math.gcd(*(b - a for a, b in zip(sorted(g), sorted(g)[1:]))) if len(g) > 1 else 1
+                sliders.append(widgets.IntSlider(
+                    value=g[start[name]], min=lo, max=hi, step=step, description=desc,
+                    continuous_update=False, style=style, layout=slider_layout))
+            elif _is_numeric(g):
+                lo, hi = min(g), max(g)
+                step = (hi - lo) / live_steps if hi > lo else 1.0
+                sliders.append(widgets.FloatSlider(
+                    value=g[start[name]], min=lo, max=hi, step=step, description=desc,
+                    continuous_update=False, readout_format=".4g", style=style, layout=slider_layout))
+            else:
+                sliders.append(widgets.SelectionSlider(
+                    options=[(fmt(v), v) for v in g], index=start[name], description=desc,
+                    continuous_update=False, style=style, layout=slider_layout))
+        image = widgets.Image(value=render(**{n: s.value for n, s in zip(names, sliders)}), **image_kwargs)
+
+        def update(_change=None):
+            image.value = render(**{n: s.value for n, s in zip(names, sliders)})
+
+        for s in sliders:
+            s.observe(update, names="value")
+        return SliderFigure([*sliders, image], sliders=sliders, frames=[image], links=[], live=True)
+
+    n_frames = 1
+    for name in names:
+        n_frames *= len(grid[name])
+    if n_frames > max_frames:
+        raise InvalidParameterError(
+            f"max_frames: the grids give {n_frames} frames, more than max_frames={max_frames} "
+            "(use coarser grids or raise max_frames)"
+        )
+    sliders = [
+        widgets.SelectionSlider(
+            options=[(_formatter(name, formats)(v), v) for v in grid[name]], index=start[name],
+            description=labels.get(name, name), continuous_update=True, style=style, layout=slider_layout)
+        for name in names
+    ]
+    frames, links = [], []
+    if len(names) == 1:
+        (name,) = names
+        frames = [widgets.Image(value=render(**{name: v}), **image_kwargs) for v in grid[name]]
+        figure = widgets.Stack(frames, selected_index=start[name])
+        links.append(widgets.jslink((sliders[0], "index"), (figure, "selected_index")))
+    else:
+        first, second = names
+        inner_stacks = []
+        for v1 in grid[first]:
+            row = [widgets.Image(value=render(**{first: v1, second: v2}), **image_kwargs) for v2 in grid[second]]
+            frames.extend(row)
+            inner = widgets.Stack(row, selected_index=start[second])
+            links.append(widgets.jslink((sliders[1], "index"), (inner, "selected_index")))
+            inner_stacks.append(inner)
+        figure = widgets.Stack(inner_stacks, selected_index=start[first])
+        links.insert(0, widgets.jslink((sliders[0], "index"), (figure, "selected_index")))
+    total = sum(len(f.value) for f in frames)
+    if total > MAX_WIDGET_BYTES:
+        warnings.warn(
+            f"slider_figure: {len(frames)} frames weigh {total / 1e6:.1f} MB of PNG (> {MAX_WIDGET_BYTES / 1e6:.0f} MB);"
+            " lower dpi, the figure size or the number of grid values",
+            UserWarning,
+            stacklevel=2,
+        )
+    return SliderFigure([*sliders, figure], sliders=sliders, frames=frames, links=links, live=False)

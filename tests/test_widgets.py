@@ -1,0 +1,157 @@
+"""Tests of nsp_helpers.widgets.slider_figure: frames, client-side links, embeddable state, live mode, bad input."""
+
+import io
+import json
+
+import ipywidgets as widgets
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+from ipywidgets.embed import embed_data  # noqa: E402
+
+from nsp_helpers import widgets as nw  # noqa: E402
+from nsp_helpers.errors import InvalidParameterError  # noqa: E402
+
+
+def line_figure(slope, offset=0.0):
+    """A tiny pyplot figure whose pixels depend on both arguments."""
+    fig, ax = plt.subplots(figsize=(1.5, 1.0))
+    ax.plot([0, 1], [offset, offset + slope])
+    ax.set_ylim(-3, 3)
+    ax.set_title(f"{slope} {offset}")
+    ax.set_yticks(range(-3, 4), [f"{slope * t:g}" for t in range(-3, 4)])  # tick labels of varying width
+    return fig
+
+
+@pytest.fixture(autouse=True)
+def _static_mode(monkeypatch):
+    monkeypatch.delenv("NSP_LIVE_WIDGETS", raising=False)
+
+
+def test_one_grid_frames_link_and_initial_frame():
+    box = nw.slider_figure(line_figure, slope=[-1, 0, 1, 2], initial={"slope": 1}, dpi=40)
+    slider, stack = box.children
+    assert isinstance(slider, widgets.SelectionSlider) and isinstance(stack, widgets.Stack)
+    assert box.n_frames == 4 and list(stack.children) == box.frames
+    assert slider.index == 2 and stack.selected_index == 2
+    (link,) = box.links
+    assert type(link).__name__ == "Link" and link._model_name == "LinkModel"
+    assert link.source == (slider, "index") and link.target == (stack, "selected_index")
+    pngs = [bytes(f.value) for f in box.frames]
+    assert all(p.startswith(b"\x89PNG") for p in pngs)
+    assert len(set(pngs)) == 4, "every grid value must give a different frame"
+    sizes = {Image.open(io.BytesIO(p)).size for p in pngs}
+    assert len(sizes) == 1, f"frames must share one pixel size (the page must not jump): {sizes}"
+    assert plt.get_fignums() == [], "figures must be closed after rendering"
+
+
+def test_two_grids_stack_of_stacks():
+    slopes, offsets = [1, 2], [0.0, 0.5, 1.0]
+    box = nw.slider_figure(line_figure, slope=slopes, offset=offsets, dpi=40,
+                           labels={"slope": "slope a"}, formats={"offset": "{:.2f}"})
+    s1, s2, outer = box.children
+    assert [s1.description, s2.description] == ["slope a", "offset"]
+    assert [label for label, _ in s2.options] == ["0.00", "0.50", "1.00"]
+    assert box.n_frames == 6 and len(outer.children) == 2
+    assert all(isinstance(inner, widgets.Stack) and len(inner.children) == 3 for inner in outer.children)
+    # frames are row-major and inner stack i holds the frames of slope i
+    assert [img for inner in outer.children for img in inner.children] == box.frames
+    assert box.links[0].source == (s1, "index") and box.links[0].target == (outer, "selected_index")
+    assert [lk.source for lk in box.links[1:]] == [(s2, "index")] * 2
+    assert [lk.target[0] for lk in box.links[1:]] == list(outer.children)
+    assert len({bytes(f.value) for f in box.frames}) == 6
+
+
+def test_static_state_is_embeddable():
+    box = nw.slider_figure(line_figure, slope=[1, 2], offset=[0.0, 1.0], dpi=30, width=200)
+    data = embed_data(views=[box])
+    text = json.dumps(data["manager_state"])  # must be JSON-serialisable
+    state = data["manager_state"]["state"]
+    ids = {w.model_id for w in [box, *box.sliders, *box.frames, *box.links]}
+    assert ids <= set(state), "every slider, frame and link must be in the embedded state"
+    for link in box.links:
+        assert state[link.model_id]["model_name"] == "LinkModel"
+    frame_state = state[box.frames[0].model_id]
+    assert frame_state["state"]["width"] == "200"
+    assert frame_state["buffers"], "frame pixels travel as binary buffers"
+    assert data["view_specs"][0]["model_id"] == box.model_id
+    assert "IPY_MODEL_" in text
+
+
+def test_live_mode_recomputes_between_grid_points():
+    calls = []
+
+    def fig_fn(slope):
+        calls.append(slope)
+        return line_figure(slope)
+
+    box = nw.slider_figure(fig_fn, slope=[0.0, 2.0], live=True, live_steps=4)
+    slider, image = box.children
+    assert isinstance(slider, widgets.FloatSlider) and box.links == [] and box.live
+    assert (slider.min, slider.max, slider.step) == (0, 2, 0.5)
+    before = bytes(image.value)
+    slider.value = 0.5  # between grid points
+    assert calls == [0, 0.5]
+    assert bytes(image.value) != before
+    assert plt.get_fignums() == []
+
+
+def test_live_mode_integer_and_text_grids():
+    calls = []
+
+    def fig_fn(depth, name):
+        calls.append((depth, name))
+        return line_figure(depth / 10)
+
+    box = nw.slider_figure(fig_fn, depth=[10, 20, 40], name=["a", "b"], live=True)
+    depth, name, image = box.children
+    assert isinstance(depth, widgets.IntSlider) and (depth.min, depth.max, depth.step) == (10, 40, 10)
+    assert isinstance(name, widgets.SelectionSlider)
+    depth.value = 30  # between grid points, still an integer
+    name.value = "b"
+    assert calls == [(10, "a"), (30, "a"), (30, "b")]
+
+
+def test_live_mode_from_environment(monkeypatch):
+    monkeypatch.setenv("NSP_LIVE_WIDGETS", "1")
+    assert nw.slider_figure(line_figure, slope=[0, 1]).live
+    monkeypatch.setenv("NSP_LIVE_WIDGETS", "0")
+    assert not nw.slider_figure(line_figure, slope=[0, 1]).live
+
+
+def test_heavy_widget_warns(monkeypatch):
+    monkeypatch.setattr(nw, "MAX_WIDGET_BYTES", 10)
+    with pytest.warns(UserWarning, match="MB of PNG"):
+        nw.slider_figure(line_figure, slope=[0, 1], dpi=20)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "one or two keyword grids"),
+        ({"slope": [1], "offset": [0], "extra": [1]}, "one or two keyword grids"),
+        ({"slope": []}, "grid 'slope' must be a non-empty list"),
+        ({"slope": [1, 1]}, "distinct"),
+        ({"slope": 3}, "grid 'slope'"),
+        ({"slope": [1], "dpi": 0}, r"dpi must be in \(0, 600\]"),
+        ({"slope": [1], "width": 0}, r"width must be in \[1, 10000\]"),
+        ({"slope": [1], "max_frames": 0}, "max_frames must be in"),
+        ({"slope": [1, 2], "max_frames": 1}, "2 frames, more than max_frames=1"),
+        ({"slope": [1], "labels": {"slop": "x"}}, r"labels names unknown grid\(s\) \['slop'\]"),
+        ({"slope": [1], "initial": {"slope": 5}}, r"initial\['slope'\] must be one of"),
+        ({"slope": [1], "formats": {"slope": 3}}, r"formats\['slope'\]"),
+    ],
+)
+def test_bad_input_names_the_parameter(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        nw.slider_figure(line_figure, **kwargs)
+
+
+def test_figure_fn_must_return_a_figure():
+    with pytest.raises(InvalidParameterError, match="figure_fn must return a matplotlib.figure.Figure"):
+        nw.slider_figure(lambda slope: None, slope=[1])
+    with pytest.raises(InvalidParameterError, match="figure_fn must be callable"):
+        nw.slider_figure("not a function", slope=[1])
