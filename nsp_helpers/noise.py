@@ -78,6 +78,16 @@ class NoiseModel:
     def _additive_variance(self):
         return 0.0
 
+    # --- parameters: stored as arrays, read as floats for a single noise level ------------------------
+    def _set(self, name: str, value: np.ndarray) -> None:
+        self.__dict__.setdefault("_values", {})[name] = value
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return _scalar_or_array(values[name])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # --- families of noise levels ---------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
@@ -212,14 +222,14 @@ class Dropout(NoiseModel):
     _params = ("keep_prob",)
 
     def __init__(self, keep_prob):
-        self.keep_prob = check_in_range(
+        self._set("keep_prob", check_in_range(
             "keep_prob",
             keep_prob,
             0.0,
             1.0,
             low_open=True,
             hint="the probability of KEEPING a unit; torch.nn.Dropout's p is the drop probability 1 - keep_prob",
-        )
+        ))
 
     @classmethod
     def from_drop_prob(cls, drop_prob) -> "Dropout":
@@ -275,7 +285,7 @@ class MultiplicativeGaussian(NoiseModel):
     _params = ("std",)
 
     def __init__(self, std):
-        self.std = check_in_range("std", std, 0.0, np.inf)
+        self._set("std", check_in_range("std", std, 0.0, np.inf))
 
     @property
     def label(self) -> str:
@@ -305,7 +315,7 @@ class AdditiveGaussian(NoiseModel):
     _params = ("std",)
 
     def __init__(self, std):
-        self.std = check_in_range("std", std, 0.0, np.inf)
+        self._set("std", check_in_range("std", std, 0.0, np.inf))
 
     @property
     def variance(self):
@@ -346,7 +356,7 @@ class MultiplicativeLaplace(NoiseModel):
     _params = ("scale",)
 
     def __init__(self, scale):
-        self.scale = check_in_range("scale", scale, 0.0, np.inf)
+        self._set("scale", check_in_range("scale", scale, 0.0, np.inf))
 
     @property
     def label(self) -> str:
@@ -372,7 +382,7 @@ class AdditiveLaplace(NoiseModel):
     _params = ("scale",)
 
     def __init__(self, scale):
-        self.scale = check_in_range("scale", scale, 0.0, np.inf)
+        self._set("scale", check_in_range("scale", scale, 0.0, np.inf))
 
     @property
     def variance(self):
@@ -405,7 +415,7 @@ class MultiplicativePoisson(NoiseModel):
     _params = ("rate",)
 
     def __init__(self, rate=1.0):
-        self.rate = check_in_range("rate", rate, 0.0, np.inf, low_open=True)
+        self._set("rate", check_in_range("rate", rate, 0.0, np.inf, low_open=True))
 
     @property
     def label(self) -> str:
