@@ -268,8 +268,9 @@ class Dropout(NoiseModel):
     def _sample(self, full_shape, params, *, generator, device, dtype):
         import torch
 
-        keep = params["keep_prob"].expand(full_shape)
-        return torch.bernoulli(keep, generator=generator) / keep
+        keep = params["keep_prob"]
+        mask = torch.empty(full_shape, device=device, dtype=dtype).bernoulli_(keep, generator=generator)
+        return mask.div_(keep)
 
 
 class MultiplicativeGaussian(NoiseModel):
