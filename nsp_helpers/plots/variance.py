@@ -1,0 +1,658 @@
+r"""Figures about the variance map and critical initialisation.
+
+Used by the chapters *The variance map* (``book/variance_map.md``, Pretorius et al. Fig. 2) and
+*Critical initialisation* (``book/critical_init.md``, Fig. 3 and the failure depth of Fig. 6a). Every
+figure draws the mean-field theory of :mod:`nsp_helpers.theory` as lines and, where it says so, the
+Monte Carlo simulation of :mod:`nsp_helpers.simulate` as points on the same axes.
+
+A *setting* is a mapping describing one network::
+
+    {"sigma_w2": 2.0, "sigma_b2": 0.0, "noise": AdditiveGaussian(std=1.0), "activation": "relu",
+     "label": "ReLU + He, additive noise", "color": "C1", "linestyle": "--"}
+
+Only ``sigma_w2`` is required; ``sigma_b2`` defaults to 0, ``noise`` to ``NoNoise()``, ``activation``
+to ``"relu"``, ``label`` to a description built from the other keys, ``color`` to the next colour of
+the cycle and ``linestyle`` to ``"-"``. :func:`critical_settings` builds the settings of Fig. 3.
+
+Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
+changes no global plotting state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import simulate, theory
+from ..errors import InvalidParameterError, check_in_range
+from ..noise import NoiseModel, NoNoise
+
+__all__ = [
+    "critical_settings",
+    "variance_map_figure",
+    "variance_dynamics_figure",
+    "variance_propagation_figure",
+    "cobweb_figure",
+    "critical_boundary_figure",
+    "failure_depth_figure",
+]
+
+_SETTING_KEYS = {"sigma_w2", "sigma_b2", "noise", "activation", "label", "color", "linestyle"}
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+def _new_figure(n_panels: int, *, width_per_panel: float = 4.6, height: float = 3.6):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_per_panel * n_panels, height), layout="constrained")
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    return fig, axes
+
+
+def _count(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not np.isscalar(value) or int(value) != value or value < minimum:
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _activation_name(activation) -> str:
+    return activation if isinstance(activation, str) else getattr(activation, "name", "custom")
+
+
+def _settings(settings) -> list[dict]:
+    """Validate and complete a sequence of settings (see the module docstring)."""
+    if isinstance(settings, Mapping):
+        settings = [settings]
+    settings = list(settings)
+    if not settings:
+        raise InvalidParameterError("settings must contain at least one setting (a dict with 'sigma_w2')")
+    out = []
+    for k, s in enumerate(settings):
+        if not isinstance(s, Mapping):
+            raise InvalidParameterError(f"settings[{k}] must be a dict with at least 'sigma_w2', got {s!r}")
+        unknown = sorted(set(s) - _SETTING_KEYS)
+        if unknown:
+            raise InvalidParameterError(f"settings[{k}] has unknown keys {unknown}; allowed: {sorted(_SETTING_KEYS)}")
+        if "sigma_w2" not in s:
+            raise InvalidParameterError(f"settings[{k}] needs a 'sigma_w2'")
+        sigma_w2 = float(check_in_range(f"settings[{k}]['sigma_w2']", s["sigma_w2"], 0.0, np.inf, low_open=True))
+        sigma_b2 = float(check_in_range(f"settings[{k}]['sigma_b2']", s.get("sigma_b2", 0.0), 0.0, np.inf))
+        noise = s.get("noise", NoNoise())
+        if not isinstance(noise, NoiseModel) or noise.shape != ():
+            raise InvalidParameterError(f"settings[{k}]['noise'] must be a single NoiseModel, got {noise!r}")
+        activation = s.get("activation", "relu")
+        label = s.get("label") or (
+            f"{_activation_name(activation)}, $\\sigma_w^2$ = {sigma_w2:.3g}, {noise.label}"
+        )
+        out.append(
+            dict(sigma_w2=sigma_w2, sigma_b2=sigma_b2, noise=noise, activation=activation, label=label,
+                 color=s.get("color", f"C{k % 10}"), linestyle=s.get("linestyle", "-"))
+        )
+    return out
+
+
+def _legend_below(fig, axes, n_items: int):
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, max(1, n_items)), fontsize="small",
+               frameon=False)
+
+
+def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = None) -> list[dict]:
+    r"""Settings for a noisy ReLU network at and around its critical weight variance.
+
+    Returns one setting per factor :math:`f`, with :math:`\sigma_w^2 = f \cdot 2/\mu_2`
+    (:func:`nsp_helpers.theory.critical_weight_variance`), :math:`\sigma_b = 0`, and line styles that
+    tell critical (solid), above (dashed) and below (dotted) apart.
+
+    Introduced in the chapter *Critical initialisation*.
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        A single level of multiplicative noise.
+    factors : sequence of float, optional
+        Multiples of the critical weight variance (default ``(1.0, 1.15, 0.85)``, as for dropout in
+        Pretorius et al.'s Fig. 3).
+    color : str, optional
+        One colour for all the settings (default: the colour cycle).
+
+    Returns
+    -------
+    list of dict
+        Settings for :func:`variance_propagation_figure` and friends.
+
+    Raises
+    ------
+    NoCriticalPointError
+        For additive noise, which has no critical initialisation.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> [round(s["sigma_w2"], 3) for s in critical_settings(Dropout(keep_prob=0.6))]
+    [1.2, 1.38, 1.02]
+    """
+    if not isinstance(noise, NoiseModel) or noise.shape != ():
+        raise InvalidParameterError(f"noise must be a single NoiseModel, got {noise!r}")
+    factors = check_in_range("factors", factors, 0.0, np.inf, low_open=True).ravel()
+    if factors.size == 0:
+        raise InvalidParameterError("factors must contain at least one multiple of the critical weight variance")
+    critical = float(theory.critical_weight_variance(noise))
+    out = []
+    for k, f in enumerate(factors):
+        if np.isclose(f, 1.0):
+            label, style = f"{noise.label}, critical $\\sigma_w^2$ = {critical:.3g}", "-"
+        else:
+            label = f"{noise.label}, {f:g} $\\times$ critical"
+            style = "--" if f > 1 else ":"
+        setting = dict(sigma_w2=float(f) * critical, sigma_b2=0.0, noise=noise, activation="relu", label=label,
+                       linestyle=style)
+        if color is not None:
+            setting["color"] = color
+        out.append(setting)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# panels
+# ------------------------------------------------------------------------------------------------
+def _draw_map(ax, settings, q_values, *, simulate_points, n_inputs, n_networks, width, seed, device):
+    grid = np.linspace(0.0, float(np.max(q_values)), 200)
+    for k, s in enumerate(settings):
+        theory_q1 = theory.variance_map(grid, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        ax.plot(grid, theory_q1, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
+        if simulate_points:
+            res = simulate.simulate_variance_map(
+                q_values, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"], n_inputs=n_inputs,
+                n_networks=n_networks, width=width, seed=seed + k, device=device,
+            )
+            ax.errorbar(res.q0, res.mean, yerr=res.std, fmt="o", ms=3.5, color=s["color"], mfc="white",
+                        capsize=0, lw=0.8)
+    ax.plot(grid, grid, color="0.5", lw=0.8, ls="-.", zorder=0, label="identity $q^1 = q^0$")
+    ax.set_xlabel("input variance $q^0$")
+    ax.set_ylabel("output variance $q^1$")
+    ax.set_xlim(0, grid[-1])
+
+
+def _draw_dynamics(ax, settings, q0, n_layers, *, simulate_points, n_inputs, n_networks, width, seed, device,
+                   log_scale):
+    layers = np.arange(n_layers + 1)
+    for k, s in enumerate(settings):
+        q_theory = theory.iterate_variance(q0, n_layers, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        ax.plot(layers, q_theory, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
+        if simulate_points:
+            res = simulate.simulate_variance_dynamics(
+                q0, n_layers, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"], n_inputs=n_inputs,
+                n_networks=n_networks, width=width, seed=seed + k, device=device,
+            )
+            low, high = res.mean - res.std, res.mean + res.std
+            if log_scale:
+                low = np.maximum(low, res.mean * 1e-2)
+            ax.fill_between(res.layers, low, high, color=s["color"], alpha=0.15, lw=0)
+            ax.plot(res.layers, res.mean, "o", ms=3.5, color=s["color"], mfc="white")
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel("variance $q^l$")
+    ax.set_xlim(0, n_layers)
+    if log_scale:
+        ax.set_yscale("log")
+
+
+def _check_common(q_values=None, q0=None, n_layers=None, **counts):
+    out = {}
+    if q_values is not None:
+        q_values = check_in_range("q_values", q_values, 0.0, np.inf).ravel()
+        if q_values.size == 0 or np.max(q_values) <= 0:
+            raise InvalidParameterError("q_values must contain at least one positive variance")
+        out["q_values"] = q_values
+    if q0 is not None:
+        out["q0"] = float(check_in_range("q0", q0, 0.0, np.inf))
+    if n_layers is not None:
+        out["n_layers"] = _count("n_layers", n_layers, 1)
+    for name, value in counts.items():
+        out[name] = _count(name, value, 1)
+    return out
+
+
+def variance_map_figure(
+    settings,
+    q_values=np.linspace(0.0, 15.0, 30),
+    *,
+    simulate_points: bool = True,
+    n_inputs: int = 30,
+    n_networks: int = 5,
+    width: int = 1000,
+    seed: int = 0,
+    device=None,
+):
+    r"""The one-layer variance map :math:`q^0 \mapsto q^1`: theory lines and simulated points.
+
+    For every setting the theory :func:`nsp_helpers.theory.variance_map` is a line and, with
+    ``simulate_points``, :func:`nsp_helpers.simulate.simulate_variance_map` gives the mean (open
+    circles) ± 1 s.d. (bars) of the measured :math:`q^1` over networks and inputs at each
+    :math:`q^0` in ``q_values``. The identity line marks where :math:`q` is preserved.
+
+    Introduced in the chapter *The variance map* (Pretorius et al. Fig. 2a, 3a).
+
+    Parameters
+    ----------
+    settings : sequence of dict
+        Networks to draw (see the module docstring).
+    q_values : array_like, optional
+        Input variances of the simulation (default 30 values in [0, 15], as in the paper).
+    simulate_points : bool, optional
+        Simulate (default) or draw the theory only.
+    n_inputs, n_networks, width : int, optional
+        Simulation sizes: inputs per :math:`q^0`, independent networks, units per layer.
+    seed : int, optional
+        Seed of the first setting's simulation (setting ``k`` uses ``seed + k``).
+    device : None, str or torch.device, optional
+        Where to simulate (default: a GPU when present).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> fig = variance_map_figure([{"sigma_w2": 1.2, "noise": Dropout(0.6)}], [1.0, 2.0], n_inputs=2,
+    ...                           n_networks=1, width=20, device="cpu")
+    >>> fig.axes[0].get_xlabel()
+    'input variance $q^0$'
+    """
+    settings = _settings(settings)
+    checked = _check_common(q_values=q_values, n_inputs=n_inputs, n_networks=n_networks, width=width)
+    fig, (ax,) = _new_figure(1, width_per_panel=5.0, height=4.0)
+    _draw_map(ax, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs,
+              n_networks=n_networks, width=width, seed=int(seed), device=device)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def variance_dynamics_figure(
+    settings,
+    q0: float = 4.0,
+    n_layers: int = 15,
+    *,
+    simulate_points: bool = True,
+    n_inputs: int = 50,
+    n_networks: int = 5,
+    width: int = 1000,
+    seed: int = 0,
+    device=None,
+    log_scale: bool = False,
+):
+    r"""Variance dynamics :math:`q^l` against depth: iterated theory and simulated mean ± 1 s.d.
+
+    Theory: :func:`nsp_helpers.theory.iterate_variance` (lines). Simulation:
+    :func:`nsp_helpers.simulate.simulate_variance_dynamics`, mean over networks and inputs (open
+    circles) with a band of ± 1 standard deviation.
+
+    Introduced in the chapter *The variance map* (Pretorius et al. Fig. 2b, 3b).
+
+    Parameters
+    ----------
+    settings : sequence of dict
+        Networks to draw (see the module docstring).
+    q0 : float, optional
+        Input variance (default 4, as in the paper).
+    n_layers : int, optional
+        Depth (default 15).
+    simulate_points : bool, optional
+        Simulate (default) or draw the theory only.
+    n_inputs, n_networks, width : int, optional
+        Simulation sizes.
+    seed : int, optional
+        Seed of the first setting's simulation (setting ``k`` uses ``seed + k``).
+    device : None, str or torch.device, optional
+    log_scale : bool, optional
+        Logarithmic variance axis (for geometric growth or decay).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> fig = variance_dynamics_figure([{"sigma_w2": 1.2, "noise": Dropout(0.6)}], 1.0, 3, n_inputs=2,
+    ...                                n_networks=1, width=20, device="cpu")
+    >>> fig.axes[0].get_xlabel()
+    'layer $l$'
+    """
+    settings = _settings(settings)
+    checked = _check_common(q0=q0, n_layers=n_layers, n_inputs=n_inputs, n_networks=n_networks, width=width)
+    fig, (ax,) = _new_figure(1, width_per_panel=5.0, height=4.0)
+    _draw_dynamics(ax, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
+                   n_inputs=n_inputs, n_networks=n_networks, width=width, seed=int(seed), device=device,
+                   log_scale=log_scale)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def variance_propagation_figure(
+    settings,
+    *,
+    q_values=np.linspace(0.0, 15.0, 30),
+    q0: float = 4.0,
+    n_layers: int = 15,
+    simulate_points: bool = True,
+    n_inputs_map: int = 30,
+    n_inputs_dynamics: int = 50,
+    n_networks: int = 5,
+    width: int = 1000,
+    seed: int = 0,
+    device=None,
+    log_scale: bool = False,
+):
+    r"""Two panels, as in Pretorius et al. Figs. 2 and 3: (a) the variance map, (b) the dynamics.
+
+    Panel (a) is :func:`variance_map_figure`, panel (b) :func:`variance_dynamics_figure`, with one
+    shared legend below. Lines are the mean-field theory, open circles (and bars or bands of
+    ± 1 s.d.) the simulation.
+
+    Introduced in the chapter *The variance map*; used again in *Critical initialisation*.
+
+    Parameters
+    ----------
+    settings : sequence of dict
+        Networks to draw (see the module docstring).
+    q_values : array_like, optional
+        Input variances of panel (a) (default 30 values in [0, 15]).
+    q0 : float, optional
+        Input variance of panel (b) (default 4).
+    n_layers : int, optional
+        Depth of panel (b) (default 15).
+    simulate_points : bool, optional
+        Simulate (default) or draw the theory only.
+    n_inputs_map, n_inputs_dynamics : int, optional
+        Inputs per :math:`q^0` in panel (a) (paper: 30) and inputs in panel (b) (paper: 50).
+    n_networks : int, optional
+        Independent networks per setting (paper: 50).
+    width : int, optional
+        Units per layer (paper: 1000).
+    seed : int, optional
+    device : None, str or torch.device, optional
+    log_scale : bool, optional
+        Logarithmic variance axis in panel (b).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> fig = variance_propagation_figure([{"sigma_w2": 1.2, "noise": Dropout(0.6)}], q_values=[1.0, 2.0],
+    ...                                   q0=1.0, n_layers=2, n_inputs_map=2, n_inputs_dynamics=2,
+    ...                                   n_networks=1, width=20, device="cpu")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['(a) variance map', '(b) variance dynamics']
+    """
+    settings = _settings(settings)
+    checked = _check_common(q_values=q_values, q0=q0, n_layers=n_layers, n_inputs_map=n_inputs_map,
+                            n_inputs_dynamics=n_inputs_dynamics, n_networks=n_networks, width=width)
+    fig, (ax_a, ax_b) = _new_figure(2, height=3.8)
+    _draw_map(ax_a, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs_map,
+              n_networks=n_networks, width=width, seed=int(seed), device=device)
+    _draw_dynamics(ax_b, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
+                   n_inputs=n_inputs_dynamics, n_networks=n_networks, width=width, seed=int(seed) + 1000,
+                   device=device, log_scale=log_scale)
+    ax_a.set_title("(a) variance map")
+    ax_b.set_title("(b) variance dynamics")
+    _legend_below(fig, [ax_a], len(settings) + 1)
+    return fig
+
+
+def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float | None = None,
+                  log_scale: bool = False):
+    r"""Cobweb plot of the iterated variance map (a) and the resulting dynamics (b); theory only.
+
+    Panel (a) draws each setting's variance map :math:`q \mapsto q'`, the identity, and the
+    staircase :math:`(q^{l-1}, q^{l-1}) \to (q^{l-1}, q^{l}) \to (q^{l}, q^{l})` that iterating it from
+    ``q0`` traces: where the map crosses the identity lies a fixed point :math:`q^*`, stable when
+    the map's slope there is below 1. Panel (b) shows the same iterates :math:`q^l` against the layer.
+
+    Introduced in the chapter *The variance map*.
+
+    Parameters
+    ----------
+    settings : sequence of dict
+        Networks to draw (see the module docstring).
+    q0 : float, optional
+        Start of the iteration (default 4).
+    n_layers : int, optional
+        Number of iterations (default 15).
+    q_max : float, optional
+        Right end of panel (a) (default: a little beyond the largest iterate, at most
+        ``100 * max(q0, 1)``). Iterates beyond it leave the picture.
+    log_scale : bool, optional
+        Logarithmic variance axis in panel (b) (default False: the same range as panel (a)).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> fig = cobweb_figure([{"sigma_w2": 1.0, "sigma_b2": 0.1, "noise": Dropout(0.6)}], q0=2.0, n_layers=5)
+    >>> len(fig.axes)
+    2
+    """
+    settings = _settings(settings)
+    checked = _check_common(q0=q0, n_layers=n_layers)
+    q0, n_layers = checked["q0"], checked["n_layers"]
+    iterates = [
+        theory.iterate_variance(q0, n_layers, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        for s in settings
+    ]
+    if q_max is None:
+        largest = max(float(np.max(it[np.isfinite(it)])) for it in iterates)
+        q_max = min(max(1.15 * largest, 1.5 * q0, 1.0), 100.0 * max(q0, 1.0))
+    q_max = float(check_in_range("q_max", q_max, 0.0, np.inf, low_open=True))
+    grid = np.linspace(0.0, q_max, 300)
+    fig, (ax_a, ax_b) = _new_figure(2, height=3.8)
+    for s, it in zip(settings, iterates):
+        q_next = theory.variance_map(grid, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        ax_a.plot(grid, q_next, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
+        # (q0, q0) -> (q0, q1) -> (q1, q1) -> (q1, q2) -> ...: vertical to the map, horizontal to the identity
+        stair_x = np.concatenate([[it[0]], np.repeat(it[:-1], 2)])
+        stair_x[2::2] = it[1:]
+        stair_y = np.concatenate([[it[0]], np.repeat(it[1:], 2)])
+        ax_a.plot(stair_x, stair_y, color=s["color"], lw=0.8, alpha=0.8)
+        ax_b.plot(np.arange(n_layers + 1), it, marker="o", ms=3, color=s["color"], ls=s["linestyle"], label=s["label"])
+    ax_a.plot(grid, grid, color="0.4", lw=0.8, ls="-.", label="identity $q' = q$")
+    ax_a.set_xlim(0, q_max)
+    ax_a.set_ylim(0, q_max)
+    ax_a.set_xlabel("$q^{l-1}$")
+    ax_a.set_ylabel("$q^{l}$")
+    ax_a.set_title(f"(a) cobweb from $q^0$ = {q0:g}")
+    ax_b.set_xlabel("layer $l$")
+    ax_b.set_ylabel("variance $q^l$ (theory)")
+    ax_b.set_xlim(0, n_layers)
+    if log_scale:
+        ax_b.set_yscale("log")
+    else:
+        ax_b.set_ylim(0, q_max)
+    ax_b.set_title("(b) the same iterates against depth")
+    _legend_below(fig, [ax_a], len(settings) + 1)
+    return fig
+
+
+def critical_boundary_figure(mu2_range=(1.0, 2.0), points=()):
+    r"""The critical line :math:`\sigma_w^2 = 2/\mu_2` of noisy ReLU networks (:math:`\sigma_b = 0`).
+
+    Above the line the variance grows geometrically with depth (and overflows), below it it shrinks
+    (and underflows); both regions are shaded. The line is computed with
+    :func:`nsp_helpers.theory.critical_weight_variance` for a family of multiplicative Gaussian
+    noise levels spanning ``mu2_range``. Each setting in ``points`` is marked at
+    :math:`(\mu_2, \sigma_w^2)`.
+
+    Introduced in the chapter *Critical initialisation* (Pretorius et al. Fig. 3c).
+
+    Parameters
+    ----------
+    mu2_range : (float, float), optional
+        Range of :math:`\mu_2` (default ``(1, 2)``, as in the paper), with ``1 <= low < high``.
+    points : sequence of dict, optional
+        Settings (see the module docstring) to mark; their ``noise`` must be multiplicative.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> fig = critical_boundary_figure(points=[{"sigma_w2": 1.2, "noise": Dropout(0.6)}])
+    >>> fig.axes[0].get_xlabel()
+    'noise second moment $\\mu_2$'
+    """
+    from ..noise import MultiplicativeGaussian
+
+    bounds = check_in_range("mu2_range", mu2_range, 1.0, np.inf, hint="mu2 = E[eps^2] >= 1").ravel()
+    if bounds.size != 2 or not bounds[1] > bounds[0]:
+        raise InvalidParameterError(f"mu2_range must be two numbers 1 <= low < high, got {mu2_range!r}")
+    low, high = float(bounds[0]), float(bounds[1])
+    points = _settings(points) if len(points) else []
+    for k, s in enumerate(points):
+        if s["noise"].kind == "additive":
+            raise InvalidParameterError(f"points[{k}] has additive noise, which has no place on the critical line")
+    mu2 = np.linspace(low, high, 200)
+    family = MultiplicativeGaussian(std=np.sqrt(mu2 - 1.0))
+    sigma_w2 = theory.critical_weight_variance(family)
+    top = max(2.5, 1.15 * max([s["sigma_w2"] for s in points], default=0.0))
+    fig, (ax,) = _new_figure(1, width_per_panel=5.6, height=4.2 + 0.18 * len(points))
+    ax.fill_between(mu2, sigma_w2, top, color="C3", alpha=0.12, lw=0)
+    ax.fill_between(mu2, 0.0, sigma_w2, color="C0", alpha=0.12, lw=0)
+    ax.plot(mu2, sigma_w2, "k-", lw=2, label=r"critical: $\sigma_w^2 = 2/\mu_2$")
+    ax.text(0.97, 0.95, "overflow: $q^l$ grows\ngeometrically", transform=ax.transAxes, ha="right", va="top",
+            color="C3")
+    ax.text(0.03, 0.05, "underflow: $q^l$ shrinks\ngeometrically", transform=ax.transAxes, ha="left",
+            va="bottom", color="C0")
+    markers = {"-": "o", "--": "^", ":": "v", "-.": "s"}
+    for s in points:
+        ax.plot([s["noise"].mu2], [s["sigma_w2"]], marker=markers.get(s["linestyle"], "o"), ms=7, ls="none",
+                color=s["color"], mec="k", mew=0.5, clip_on=False, zorder=3, label=s["label"])
+    ax.set_xlim(low, high)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(r"noise second moment $\mu_2$")
+    ax.set_ylabel(r"weight variance $\sigma_w^2$")
+    _legend_below(fig, [ax], 2)
+    return fig
+
+
+def failure_depth_figure(
+    noise,
+    sigma_w2_values=np.linspace(0.1, 2.5, 25),
+    *,
+    q0: float = 1.0,
+    simulate_sigma_w2=(),
+    n_inputs: int = 10,
+    n_networks: int = 1,
+    width: int = 1000,
+    seed: int = 0,
+    device=None,
+):
+    r"""The float32 failure depth :math:`L^*` off criticality: theory (a) and simulated :math:`q^l` (b).
+
+    Panel (a): :func:`nsp_helpers.theory.failure_depth` against :math:`\sigma_w^2` (logarithmic
+    depth axis); it diverges at the critical :math:`\sigma_w^2 = 2/\mu_2`. For each value in
+    ``simulate_sigma_w2`` a float32 network (:func:`nsp_helpers.simulate.propagate`, 1.15 :math:`L^*`
+    layers) is run, and the first layer at which a measured :math:`q^l` is no longer a finite
+    normal float32 (``inf``, ``nan``, or below the smallest normal number) is marked as a point.
+    Above criticality it lies a few layers before :math:`L^*`: the simulator squares every unit, and
+    the square of the largest unit overflows before the mean :math:`q^l` would.
+    Panel (b): those simulated :math:`q^l` (median over inputs and networks) on a logarithmic axis,
+    with the theory :math:`q^0(\sigma_w^2\mu_2/2)^l` and a vertical line at :math:`L^*`.
+
+    Introduced in the chapter *Critical initialisation* (the dashed line of Pretorius et al. Fig. 6a).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        A single level of multiplicative noise.
+    sigma_w2_values : array_like, optional
+        Weight variances of the theory curve (default 25 values in [0.1, 2.5], as in Fig. 6a).
+    q0 : float, optional
+        Input variance (default 1, the authors' assumption).
+    simulate_sigma_w2 : sequence of float, optional
+        Off-critical weight variances to simulate (default: none, theory only).
+    n_inputs, n_networks, width : int, optional
+        Simulation sizes (default 10 inputs, 1 network, width 1000).
+    seed : int, optional
+    device : None, str or torch.device, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel without simulations, two with.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> fig = failure_depth_figure(Dropout(0.6), [0.5, 2.0], simulate_sigma_w2=[2.4], width=20, n_inputs=2)
+    >>> len(fig.axes)
+    2
+    """
+    if not isinstance(noise, NoiseModel) or noise.shape != () or noise.kind == "additive":
+        raise InvalidParameterError(f"noise must be a single level of multiplicative noise, got {noise!r}")
+    sigma_w2_values = check_in_range("sigma_w2_values", sigma_w2_values, 0.0, np.inf, low_open=True).ravel()
+    simulate_sigma_w2 = check_in_range("simulate_sigma_w2", simulate_sigma_w2, 0.0, np.inf, low_open=True).ravel()
+    q0 = float(check_in_range("q0", q0, 0.0, np.inf, low_open=True))
+    checked = _check_common(n_inputs=n_inputs, n_networks=n_networks, width=width)
+    critical = float(theory.critical_weight_variance(noise))
+    if np.any(np.isclose(simulate_sigma_w2, critical)):
+        raise InvalidParameterError(f"simulate_sigma_w2 must be off criticality (critical sigma_w2 = {critical:g})")
+
+    n_panels = 2 if simulate_sigma_w2.size else 1
+    fig, axes = _new_figure(n_panels, height=3.8)
+    ax_a = axes[0]
+    fine = np.union1d(np.linspace(sigma_w2_values.min(), sigma_w2_values.max(), 400), sigma_w2_values)
+    fine = fine[~np.isclose(fine, critical)]
+    depth = theory.failure_depth(fine, noise, q0)
+    ax_a.plot(fine, depth, "k-", lw=1.5, label=r"theory $L^* = \ln(K/q^0)/\ln(\sigma_w^2\mu_2/2)$")
+    ax_a.axvline(critical, color="0.5", ls=":", lw=1, label=f"critical $\\sigma_w^2$ = {critical:.3g}")
+    ax_a.set_yscale("log")
+    ax_a.set_xlabel(r"weight variance $\sigma_w^2$")
+    ax_a.set_ylabel("failure depth $L^*$ (layers)")
+    ax_a.set_title(f"(a) float32 failure depth, {noise.label}", fontsize="medium")
+
+    if simulate_sigma_w2.size:
+        ax_b = axes[1]
+        for k, sw in enumerate(simulate_sigma_w2):
+            predicted = float(theory.failure_depth(sw, noise, q0))
+            n_layers = int(np.ceil(1.15 * predicted)) + 2
+            h0 = simulate.inputs_with_variance(q0, checked["n_inputs"], checked["width"], seed=seed + k)
+            out = simulate.propagate(h0, n_layers, float(sw), 0.0, noise, "relu", n_networks=checked["n_networks"],
+                                     seed=seed + k, device=device)
+            q = out.q.reshape(n_layers + 1, -1)
+            failed = ~np.isfinite(q) | (q < _FLOAT32_TINY)
+            first = np.argmax(failed.any(axis=1)) if failed.any() else None
+            colour = f"C{k % 10}"
+            if first is not None:
+                ax_a.plot([sw], [first], "o", ms=7, mfc="white", color=colour)
+            finite = np.where(np.isfinite(q), q, np.nan)
+            median = np.array([np.nanmedian(row) if np.isfinite(row).any() else np.nan for row in finite])
+            layers = np.arange(n_layers + 1)
+            shown = np.isfinite(median) & (median > 0)
+            ax_b.plot(layers[shown], median[shown], "o", ms=2.5, color=colour, mfc="white",
+                      label=f"simulation, $\\sigma_w^2$ = {sw:.3g}")
+            with np.errstate(over="ignore"):
+                ax_b.plot(layers, q0 * (sw * noise.mu2 / 2.0) ** layers, color=colour, lw=1)
+            ax_b.axvline(predicted, color=colour, ls="--", lw=1)
+        ax_a.plot([], [], "o", mfc="white", color="k", label="simulation: first layer outside float32")
+        ax_b.axhline(float(np.finfo(np.float32).max), color="0.5", lw=0.8, ls=":")
+        ax_b.axhline(_FLOAT32_TINY, color="0.5", lw=0.8, ls=":")
+        ax_b.set_yscale("log")
+        ax_b.set_xlabel("layer $l$")
+        ax_b.set_ylabel("variance $q^l$ (float32)")
+        ax_b.set_title("(b) simulated $q^l$; lines: theory, dashed: $L^*$", fontsize="medium")
+        ax_b.legend(fontsize="small")
+    ax_a.legend(fontsize="small")
+    return fig
