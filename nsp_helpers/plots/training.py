@@ -1,0 +1,192 @@
+r"""Figures of the trainable-depth experiment (chapter *Trainable depth on real data*, ``book/trainable_depth.md``).
+
+They read the results files of :mod:`nsp_helpers.train` (through :func:`nsp_helpers.train.results_grid`)
+and overlay the theory's trainable depth :math:`k\,\xi_c` (:func:`nsp_helpers.theory.depth_scale`, with
+:math:`k = 6` as in Pretorius et al. 2018). Each function returns a :class:`matplotlib.figure.Figure`,
+uses the object-oriented API and changes no global plotting state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidParameterError, check_in_range
+from ..noise import Dropout
+from ..theory import depth_scale
+
+__all__ = ["trainable_depth_heatmap_figure", "training_curves_figure"]
+
+#: Axis and colour-bar labels of the recorded metrics.
+METRIC_LABELS = {
+    "train_loss": "training loss (dropout on)",
+    "val_loss": "validation loss (dropout off)",
+    "val_accuracy": "validation accuracy (dropout off)",
+}
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges halfway between sorted centres (for unevenly spaced grids such as the paper's depths)."""
+    c = np.asarray(centres, dtype=float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[:-1] + c[1:]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), *, epoch: int = -1, multiple: float = 6.0,
+                                   vmin=None, vmax=None, center=None, cmap: str | None = None, title: str | None = None):
+    r"""Heatmaps (depth x keep probability) of final losses, with the trainable depth :math:`k\xi_c` overlaid.
+
+    One panel per metric. Cells are drawn at their grid positions (uneven spacing allowed); missing or
+    diverged cells are grey. The white curve is :math:`k\,\xi_c(p)` for dropout with keep probability
+    :math:`p` at the critical initialisation :math:`\sigma_w^2 = 2p`; it leaves the top of the axes as
+    :math:`p \to 1`, where :math:`\xi_c \to \infty`. Reproduces Pretorius et al. (2018), Fig. 6b, c, e, f.
+
+    Introduced in the chapter *Trainable depth on real data*.
+
+    Parameters
+    ----------
+    results : dict
+        From :func:`nsp_helpers.train.load_results`.
+    metrics : sequence of str
+        Keys of the per-epoch series: ``"train_loss"``, ``"val_loss"``, ``"val_accuracy"``.
+    epoch : int, optional
+        Which epoch (default ``-1``: the last).
+    multiple : float, optional
+        :math:`k` in :math:`k\,\xi_c` (default 6; ``0`` draws no curve).
+    vmin, vmax : float or sequence of float, optional
+        Colour limits, one value for all panels or one per panel (default: each panel's range).
+    center : float or sequence of float, optional
+        Value at the middle of a diverging colour map (for example the loss of predicting the mean
+        image): cells below it are blue, cells above it red. Default: no centre, a sequential map.
+    cmap : str, optional
+        Matplotlib colour map (default ``"RdBu_r"`` with ``center``, else ``"viridis"``).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> res = {"config": {}, "cells": [{"depth": d, "keep_prob": k, "val_loss": [0.1 * d * k]}
+    ...                                for d in (2, 6) for k in (0.5, 1.0)]}
+    >>> fig = trainable_depth_heatmap_figure(res, metrics=("val_loss",))
+    >>> [ax.get_xlabel() for ax in fig.axes][:1]
+    ['keep probability $p$']
+    """
+    from matplotlib.figure import Figure
+
+    from ..train import results_grid
+
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if not metrics:
+        raise InvalidParameterError("metrics must name at least one recorded metric")
+    multiple = float(check_in_range("multiple", multiple, 0, np.inf))
+    n = len(metrics)
+    vmins = list(vmin) if np.ndim(vmin) else [vmin] * n
+    vmaxs = list(vmax) if np.ndim(vmax) else [vmax] * n
+    centers = list(center) if np.ndim(center) else [center] * n
+    if len(vmins) != n or len(vmaxs) != n or len(centers) != n:
+        raise InvalidParameterError(f"vmin, vmax and center must be one value or {n} values (one per metric)")
+    cmap = cmap or ("RdBu_r" if any(c is not None for c in centers) else "viridis")
+
+    fig = Figure(figsize=(4.6 * n, 3.8), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, metric, lo, hi, mid in zip(axes, metrics, vmins, vmaxs, centers):
+        depths, keeps, values = results_grid(results, metric, epoch)
+        norm = _norm(values, lo, hi, mid)
+        mesh = ax.pcolormesh(_edges(keeps), _edges(depths), np.ma.masked_invalid(values), cmap=_colormap(cmap),
+                             norm=norm, shading="flat")
+        fig.colorbar(mesh, ax=ax, label=METRIC_LABELS.get(metric, metric))
+        if multiple > 0:
+            p = np.linspace(keeps.min(), min(keeps.max(), 0.999), 400)
+            curve = multiple * np.asarray(depth_scale(Dropout(keep_prob=p)))
+            ax.plot(p, curve, color="white", lw=2.2)
+            ax.plot(p, curve, color="k", lw=1.0, ls="--", label=rf"${multiple:g}\,\xi_c$")
+            ax.legend(loc="upper left", fontsize="small", framealpha=0.8)
+        ax.set_ylim(_edges(depths)[[0, -1]])
+        ax.set_xlim(_edges(keeps)[[0, -1]])
+        ax.set_xlabel("keep probability $p$")
+        ax.set_ylabel("depth $L$ (hidden layers)")
+        ax.set_title(METRIC_LABELS.get(metric, metric).split(" (")[0], fontsize="medium")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _norm(values, vmin, vmax, center):
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+
+    finite = values[np.isfinite(values)]
+    lo = float(vmin) if vmin is not None else (float(finite.min()) if finite.size else 0.0)
+    hi = float(vmax) if vmax is not None else (float(finite.max()) if finite.size else 1.0)
+    if center is None:
+        return Normalize(vmin=lo, vmax=hi)
+    center = float(center)
+    pad = 1e-6 * max(abs(center), 1e-12)
+    return TwoSlopeNorm(vcenter=center, vmin=min(lo, center - pad), vmax=max(hi, center + pad))
+
+
+def _colormap(name):
+    from matplotlib import colormaps
+
+    try:
+        return colormaps[name].with_extremes(bad="0.75")
+    except KeyError as exc:
+        raise InvalidParameterError(f"cmap must be a matplotlib colour map name, got {name!r}") from exc
+
+
+def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", baselines: dict | None = None):
+    """Per-epoch curves of one metric, one line per depth, one panel per keep probability.
+
+    Introduced in the chapter *Trainable depth on real data*.
+
+    Parameters
+    ----------
+    results : dict
+        From :func:`nsp_helpers.train.load_results`.
+    keep_probs : sequence of float
+        Keep probabilities to show (must be in the grid).
+    metric : str, optional
+        ``"train_loss"``, ``"val_loss"`` (default) or ``"val_accuracy"``.
+    baselines : dict, optional
+        ``{label: value}`` horizontal reference lines (for example the loss of predicting zeros).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> res = {"cells": [{"depth": d, "keep_prob": 1.0, "val_loss": [0.1, 0.05 * d]} for d in (2, 6)]}
+    >>> fig = training_curves_figure(res, [1.0], baselines={"zeros": 0.11})
+    >>> len(fig.axes[0].lines)
+    3
+    """
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    keep_probs = list(np.atleast_1d(keep_probs))
+    cells = results["cells"]
+    if not cells or metric not in cells[0]:
+        raise InvalidParameterError(f"metric must be a recorded per-epoch series, got {metric!r}")
+    depths = sorted({c["depth"] for c in cells})
+    fig = Figure(figsize=(4.0 * len(keep_probs), 3.3), layout="constrained")
+    axes = fig.subplots(1, len(keep_probs), squeeze=False, sharey=True)[0]
+    colours = colormaps["plasma"](np.linspace(0, 0.9, len(depths)))
+    for ax, keep in zip(axes, keep_probs):
+        chosen = [c for c in cells if np.isclose(c["keep_prob"], keep)]
+        if not chosen:
+            raise InvalidParameterError(f"keep_probs must be values of the grid, got {keep!r}")
+        for c in sorted(chosen, key=lambda c: c["depth"]):
+            series = np.array([np.nan if v is None else v for v in c[metric]], dtype=float)
+            ax.plot(np.arange(1, series.size + 1), series, color=colours[depths.index(c["depth"])], label=f"L = {c['depth']}")
+        for k, (label, value) in enumerate((baselines or {}).items()):
+            ax.axhline(value, color="0.3", ls=(0, (4, 2 + 2 * k)), lw=1, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(f"keep probability p = {keep:g}", fontsize="medium")
+    axes[0].set_ylabel(METRIC_LABELS.get(metric, metric))
+    axes[-1].legend(fontsize="x-small", ncol=2, loc="upper right")
+    return fig

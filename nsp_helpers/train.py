@@ -1,0 +1,1341 @@
+r"""Training many noisy ReLU networks at once: the trainable-depth experiment (Fig. 6b, c, e, f).
+
+Pretorius et al. (2018) trained a grid of fully connected ReLU networks, one per depth :math:`L` and
+dropout keep probability :math:`p`, each initialised critically (:math:`\sigma_w^2 = 2p`,
+:math:`\sigma_b = 0`), and showed that only networks shallower than about six times the correlation
+depth scale :math:`\xi_c` train. This module trains such a grid as **one batched model** on CPU or GPU.
+
+The network
+-----------
+A network of depth :math:`L` has :math:`L` hidden ReLU layers of ``width`` units and one linear output
+layer; **depth counts the hidden (ReLU) layers**, so it has :math:`L + 1` weight matrices. Dropout
+(inverted, keep probability :math:`p`) acts on the input and after every ReLU:
+
+.. math::
+
+    h^{1} = W^{1}(\epsilon^{0} \odot x) + b^{1},\qquad
+    h^{l} = W^{l}(\epsilon^{l-1} \odot \mathrm{relu}(h^{l-1})) + b^{l}\ (l \le L),\qquad
+    y = W^{L+1}(\epsilon^{L} \odot \mathrm{relu}(h^{L})) + b^{L+1},
+
+with :math:`\epsilon = \mathrm{Bernoulli}(p)/p` drawn per unit, per input and per network,
+:math:`W^{l}_{ij} \sim \mathcal{N}(0, \sigma_w^2/N_{l-1})` for *every* layer (the output layer
+included) and zero biases. The reconstruction task (the paper's) has :math:`y \in \mathbb{R}^{784}`
+and the loss :math:`\frac{1}{784}\lVert y - x\rVert^2` (MSE, target = input); the classification variant
+has 10 logits and the cross-entropy loss.
+
+Batching: grouped by depth, no padding
+--------------------------------------
+All networks of one run (different depths *and* keep probabilities) form one :class:`BatchedMLP`.
+The networks are sorted by depth, deepest first. Layer :math:`l` is one :func:`torch.baddbmm` over the
+networks that have a layer :math:`l`, which are a *prefix* of the sorted stack; a network that ends
+at layer :math:`l` leaves the stack there and joins the others for one batched output layer. Nothing
+is padded and nothing is masked: every network computes exactly its own layers (no wasted FLOPs, no
+identity layers), and its loss, gradient and update are exactly those of the network trained alone
+(tested against plain ``torch.nn.Linear`` models and ``torch.optim``).
+
+The loss that is back-propagated is the **sum** of the per-network losses, so each network's gradient
+is its own. :class:`StackedSGD` and :class:`StackedAdam` update the stacked parameters elementwise,
+so each network's optimiser state is its own as well. All networks see the same minibatches; each
+draws its own dropout masks.
+
+Reproducibility
+---------------
+A network's initial weights depend only on ``(seed, depth, keep_prob)`` (drawn on the CPU, so they are
+the same on every device and in every shard). Minibatch order depends only on ``seed``. Dropout masks
+come from one generator on the training device, so they also depend on which networks are trained
+together: a shard of a grid sees other (equally distributed) masks than the full grid. The same
+command on the same device gives the same numbers, and a run interrupted after any epoch resumes from
+its checkpoint to exactly the numbers of an uninterrupted run.
+
+Running the grid
+----------------
+``python -m nsp_helpers.train --profile paper --dataset mnist`` trains the paper's grid;
+``--shard k/n`` (``k = 0 .. n-1``) trains one slice of it, so a Slurm job array runs the grid, and
+``python -m nsp_helpers.train merge FILES... --out FILE`` joins the slices. Results are small JSON files
+with a provenance record (:func:`load_results`, :func:`results_grid`).
+
+Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+References
+----------
+.. [1] A. Pretorius, E. van Biljon, S. Kroon, H. Kamper. *Critical initialisation for deep signal
+   propagation in noisy rectifier neural networks.* NeurIPS 2018, arXiv:1811.00293.
+.. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein. *Deep information propagation.*
+   ICLR 2017.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .device import resolve_device
+from .errors import InvalidParameterError, check_in_range
+from .noise import Dropout
+from .theory import critical_weight_variance
+
+__all__ = [
+    "TrainConfig",
+    "PROFILES",
+    "profile_config",
+    "grid_cells",
+    "shard_cells",
+    "parse_shard",
+    "prepare_data",
+    "pool_images",
+    "synthetic_dataset",
+    "init_network",
+    "critical_sigma_w2",
+    "per_network_loss",
+    "BatchedMLP",
+    "StackedSGD",
+    "StackedAdam",
+    "make_optimizer",
+    "train_grid",
+    "baselines",
+    "run",
+    "write_results",
+    "load_results",
+    "stored_results",
+    "results_dir",
+    "merge_results",
+    "results_grid",
+    "main",
+]
+
+RESULTS_FORMAT = "nsp_helpers.train/1"
+TASKS = ("reconstruct", "classify")
+DATASETS = ("mnist", "cifar10", "synthetic")
+OPTIMIZERS = ("sgd", "adam")
+PAPER_DEPTHS = (2, 6, 10, 14, 18, 23, 27, 31, 35, 40)
+PAPER_KEEP_PROBS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# configuration
+# ----------------------------------------------------------------------------------------------------
+def _check_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise InvalidParameterError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (and is stored with its results).
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Parameters
+    ----------
+    depths : tuple of int
+        Numbers of hidden ReLU layers (each >= 1); the output layer comes on top.
+    keep_probs : tuple of float
+        Dropout keep probabilities in (0, 1]; each network is initialised critically,
+        ``sigma_w2 = 2 * keep_prob`` (:func:`nsp_helpers.theory.critical_weight_variance`).
+    width : int
+        Units per hidden layer (the paper: 1000).
+    dataset : {"mnist", "cifar10", "synthetic"}
+        ``"synthetic"`` is a small random data set for tests and smoke runs.
+    task : {"reconstruct", "classify"}
+        Input reconstruction with MSE (the paper) or 10-class cross-entropy.
+    optimizer : {"sgd", "adam"}
+        Plain SGD (the paper) or Adam (torch's defaults for betas and eps).
+    lr : float
+        Learning rate.
+    batch_size : int
+        Minibatch size.
+    n_epochs : int
+        Passes over the training split.
+    n_examples : int or None
+        Use only the first ``n_examples`` of a fixed random permutation of the training set (before
+        the train/validation split); ``None`` uses all of it.
+    val_fraction : float
+        Fraction of the (sub)set held out for validation (the paper: 0.1).
+    seed : int
+        Seed of initialisation, minibatch order and dropout masks.
+    split_seed : int
+        Seed of the subset and of the train/validation split (fixed, so all runs share one split).
+    sigma_b2 : float
+        Bias variance at initialisation (the paper: 0, zero biases).
+    pool : int
+        Average-pool the images over ``pool x pool`` pixel blocks (1: full resolution, the paper;
+        2: MNIST at 14 x 14 = 196 pixels, CIFAR-10 at 3 x 16 x 16 = 768).
+
+    Examples
+    --------
+    >>> TrainConfig(depths=(2, 4), keep_probs=(0.5, 1.0), width=8).n_networks
+    4
+    >>> TrainConfig(depths=(0,), keep_probs=(0.5,))
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: depths[0] must be an integer >= 1, got 0
+    """
+
+    depths: tuple = PAPER_DEPTHS
+    keep_probs: tuple = PAPER_KEEP_PROBS
+    width: int = 1000
+    dataset: str = "mnist"
+    task: str = "reconstruct"
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    batch_size: int = 128
+    n_epochs: int = 200
+    n_examples: int | None = None
+    val_fraction: float = 0.1
+    seed: int = 0
+    split_seed: int = 0
+    sigma_b2: float = 0.0
+    pool: int = 1
+
+    def __post_init__(self):
+        depths = tuple(_check_int(f"depths[{i}]", d) for i, d in enumerate(np.atleast_1d(self.depths).tolist()))
+        keeps = check_in_range("keep_probs", np.atleast_1d(self.keep_probs), 0, 1, low_open=True)
+        if len(depths) == 0 or keeps.size == 0:
+            raise InvalidParameterError("depths and keep_probs must each hold at least one value")
+        object.__setattr__(self, "depths", depths)
+        object.__setattr__(self, "keep_probs", tuple(float(k) for k in keeps.ravel()))
+        _check_int("width", self.width)
+        _check_choice("dataset", self.dataset, DATASETS)
+        _check_choice("task", self.task, TASKS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_in_range("lr", self.lr, 0, np.inf, low_open=True)
+        _check_int("batch_size", self.batch_size)
+        _check_int("n_epochs", self.n_epochs)
+        if self.n_examples is not None:
+            _check_int("n_examples", self.n_examples, 10)
+        check_in_range("val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
+        _check_int("seed", self.seed, 0)
+        _check_int("split_seed", self.split_seed, 0)
+        check_in_range("sigma_b2", self.sigma_b2, 0, np.inf)
+        _check_int("pool", self.pool)
+
+    @property
+    def n_networks(self) -> int:
+        """Number of cells of the depth x keep-probability grid."""
+        return len(self.depths) * len(self.keep_probs)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dictionary (lists instead of tuples)."""
+        d = dataclasses.asdict(self)
+        d["depths"] = list(self.depths)
+        d["keep_probs"] = list(self.keep_probs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
+
+
+#: The two profiles. ``paper`` is Pretorius et al.'s Fig. 6 setting; ``quick`` keeps the paper's grid
+#: of depths and keep probabilities but shrinks everything else so that the MNIST grid trains on a
+#: 2-core CPU in minutes (width 64, images average-pooled to half resolution, 4000 examples, 5 epochs
+#: of batch 64, Adam instead of SGD so that a few hundred steps separate trainable from untrainable
+#: networks).
+PROFILES = {
+    "paper": dict(width=1000, optimizer="sgd", lr=1e-3, batch_size=128, n_epochs=200, n_examples=None),
+    "quick": dict(width=64, optimizer="adam", lr=1e-3, batch_size=64, n_epochs=5, n_examples=4000, pool=2),
+}
+
+
+def profile_config(profile: str = "quick", dataset: str = "mnist", task: str = "reconstruct", **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` of a named profile (``"paper"`` or ``"quick"``), with overrides.
+
+    Parameters
+    ----------
+    profile : {"paper", "quick"}
+        See :data:`PROFILES`.
+    dataset, task : str
+        See :class:`TrainConfig`.
+    **overrides
+        Any other :class:`TrainConfig` field (``n_epochs=2``...); ``None`` values are ignored.
+
+    Returns
+    -------
+    TrainConfig
+
+    Examples
+    --------
+    >>> cfg = profile_config("paper")
+    >>> cfg.width, cfg.n_epochs, cfg.optimizer, cfg.lr, cfg.depths[-1], cfg.n_networks
+    (1000, 200, 'sgd', 0.001, 40, 100)
+    """
+    _check_choice("profile", profile, tuple(PROFILES))
+    settings = dict(PROFILES[profile], dataset=dataset, task=task)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**settings)
+
+
+def grid_cells(config: TrainConfig) -> list[tuple[int, float]]:
+    """The ``(depth, keep_prob)`` cells of the grid in canonical order (depth-major).
+
+    Examples
+    --------
+    >>> grid_cells(TrainConfig(depths=(2, 6), keep_probs=(0.5, 1.0)))
+    [(2, 0.5), (2, 1.0), (6, 0.5), (6, 1.0)]
+    """
+    return [(d, k) for d in config.depths for k in config.keep_probs]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``"k/n"`` (``0 <= k < n``) into ``(k, n)``.
+
+    Examples
+    --------
+    >>> parse_shard("3/8")
+    (3, 8)
+    >>> parse_shard("8/8")
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: shard must be 'k/n' with integers 0 <= k < n, got '8/8'
+    """
+    try:
+        k, n = (int(s) for s in str(text).split("/"))
+    except ValueError:
+        k, n = -1, 0
+    if not 0 <= k < n:
+        raise InvalidParameterError(f"shard must be 'k/n' with integers 0 <= k < n, got {text!r}")
+    return k, n
+
+
+def shard_cells(cells, shard: int, n_shards: int) -> list:
+    """Slice ``shard`` of ``n_shards`` of a list of cells (round robin, so shards mix depths).
+
+    Examples
+    --------
+    >>> shard_cells([(2, 0.5), (2, 1.0), (6, 0.5), (6, 1.0)], 1, 2)
+    [(2, 1.0), (6, 1.0)]
+    """
+    n_shards = _check_int("n_shards", n_shards)
+    if not 0 <= shard < n_shards:
+        raise InvalidParameterError(f"shard must be in [0, {n_shards - 1}], got {shard!r}")
+    return list(cells)[shard::n_shards]
+
+
+# ----------------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------------
+def synthetic_dataset(n_examples: int = 512, n_features: int = 64, n_classes: int = 10, seed: int = 0):
+    """A small random data set shaped like MNIST (pixels in [0, 1], int64 labels), for tests.
+
+    Each class is a random prototype image; examples are noisy copies of their class prototype.
+
+    Examples
+    --------
+    >>> x, y = synthetic_dataset(20, 16)
+    >>> tuple(x.shape), x.dtype, bool(x.min() >= 0 and x.max() <= 1), tuple(y.shape)
+    ((20, 16), torch.float32, True, (20,))
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    prototypes = torch.rand(n_classes, n_features, generator=g)
+    labels = torch.randint(0, n_classes, (n_examples,), generator=g)
+    x = (prototypes[labels] + 0.2 * torch.randn(n_examples, n_features, generator=g)).clamp(0, 1)
+    return x.float(), labels.long()
+
+
+def pool_images(images, pool: int):
+    """Average-pool flattened square images (1 or 3 channels, channel-first) over ``pool x pool`` blocks.
+
+    Examples
+    --------
+    >>> pool_images(torch.arange(16.0).reshape(1, 16), 2)
+    tensor([[ 2.5000,  4.5000, 10.5000, 12.5000]])
+    """
+    n, d = images.shape
+    for channels in (1, 3):
+        side = math.isqrt(d // channels)
+        if channels * side * side == d:
+            break
+    else:
+        raise InvalidParameterError(f"images must be flattened square images with 1 or 3 channels to pool, got {d} features")
+    if side % pool:
+        raise InvalidParameterError(f"pool must divide the image side {side}, got {pool}")
+    x = images.reshape(n, channels, side, side)
+    return torch.nn.functional.avg_pool2d(x, pool).reshape(n, -1).contiguous()
+
+
+def prepare_data(config: TrainConfig, *, images=None, labels=None) -> dict:
+    """Load the training set, take the configured subset and split it into train/validation.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Gives the data set, ``n_examples``, ``val_fraction`` and ``split_seed``.
+    images, labels : torch.Tensor, optional
+        Use these instead of loading ``config.dataset`` (pixels in [0, 1], int64 labels).
+
+    Returns
+    -------
+    dict
+        ``x_train, y_train, x_val, y_val`` (CPU tensors) and ``n_classes``.
+
+    Examples
+    --------
+    >>> data = prepare_data(TrainConfig(dataset="synthetic", n_examples=100))
+    >>> len(data["x_train"]), len(data["x_val"])
+    (90, 10)
+    """
+    if images is None:
+        if config.dataset == "synthetic":
+            images, labels = synthetic_dataset(max(config.n_examples or 512, 10))
+        else:
+            from . import data
+
+            loader = data.load_mnist if config.dataset == "mnist" else data.load_cifar10
+            images, labels = loader(split="train")
+    images = torch.as_tensor(images, dtype=torch.float32)
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if images.ndim != 2 or len(images) != len(labels):
+        raise InvalidParameterError(f"images must be (n, d) with n labels, got {tuple(images.shape)} and {tuple(labels.shape)}")
+    if config.pool > 1:
+        images = pool_images(images, config.pool)
+    g = torch.Generator().manual_seed(int(config.split_seed))
+    perm = torch.randperm(len(images), generator=g)
+    if config.n_examples is not None:
+        if config.n_examples > len(images):
+            raise InvalidParameterError(f"n_examples must be <= {len(images)} (the data set size), got {config.n_examples}")
+        perm = perm[: config.n_examples]
+    n_val = max(1, int(round(config.val_fraction * len(perm))))
+    val, train = perm[:n_val], perm[n_val:]
+    return dict(
+        x_train=images[train].contiguous(),
+        y_train=labels[train].contiguous(),
+        x_val=images[val].contiguous(),
+        y_val=labels[val].contiguous(),
+        n_classes=int(labels.max()) + 1,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# the batched model
+# ----------------------------------------------------------------------------------------------------
+def critical_sigma_w2(keep_prob: float) -> float:
+    """The critical weight variance of dropout ReLU networks, ``2 / mu2 = 2 * keep_prob``.
+
+    :func:`nsp_helpers.theory.critical_weight_variance` for ``Dropout(keep_prob)`` (checked here),
+    written as the closed form ``2 * keep_prob`` so that no rounding of ``2 / (1 / keep_prob)``
+    enters the initial weights.
+
+    Examples
+    --------
+    >>> critical_sigma_w2(0.6)
+    1.2
+    """
+    sigma_w2 = 2.0 * float(keep_prob)
+    theory_value = float(critical_weight_variance(Dropout(keep_prob=float(keep_prob))))
+    if not math.isclose(sigma_w2, theory_value, rel_tol=1e-12):  # pragma: no cover - guards a theory change
+        raise AssertionError(f"theory.critical_weight_variance gives {theory_value}, expected 2 * keep_prob = {sigma_w2}")
+    return sigma_w2
+
+
+def _network_seed(seed: int, depth: int, keep_prob: float) -> int:
+    return int(np.random.SeedSequence([int(seed), int(depth), int(round(keep_prob * 1_000_000))]).generate_state(1)[0])
+
+
+def init_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int, *, seed: int = 0, sigma_b2: float = 0.0):
+    r"""Critical initial weights of one network, as ``(W, b)`` pairs with ``W`` of shape (fan_in, fan_out).
+
+    :math:`W_{ij} \sim \mathcal{N}(0, \sigma_w^2/\mathrm{fan\_in})` with the critical
+    :math:`\sigma_w^2 = 2/\mu_2 = 2p` (:func:`nsp_helpers.theory.critical_weight_variance` for
+    ``Dropout(keep_prob)``), for all ``depth + 1`` layers; :math:`b \sim \mathcal{N}(0, \sigma_b^2)`.
+    Drawn on the CPU from a generator seeded by ``(seed, depth, keep_prob)`` only.
+
+    Returns
+    -------
+    list of (torch.Tensor, torch.Tensor)
+        ``depth + 1`` pairs (the last is the output layer); biases have shape (1, fan_out).
+
+    Examples
+    --------
+    >>> layers = init_network(3, 0.5, d_in=4, d_out=2, width=5)
+    >>> [tuple(w.shape) for w, b in layers]
+    [(4, 5), (5, 5), (5, 5), (5, 2)]
+    """
+    sigma_w2 = critical_sigma_w2(keep_prob)
+    g = torch.Generator().manual_seed(_network_seed(seed, depth, keep_prob))
+    dims = [d_in] + [width] * depth + [d_out]
+    layers = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        w = torch.randn(fan_in, fan_out, generator=g) * math.sqrt(sigma_w2 / fan_in)
+        b = torch.randn(1, fan_out, generator=g) * math.sqrt(sigma_b2) if sigma_b2 > 0 else torch.zeros(1, fan_out)
+        layers.append((w, b))
+    return layers
+
+
+class BatchedMLP(torch.nn.Module):
+    r"""Many noisy ReLU networks of different depths and keep probabilities as one batched model.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Networks must be given **sorted by depth, deepest first** (the trainer does this). Hidden layer
+    :math:`l` is stored as one tensor of shape ``(n_l, fan_in, width)`` where ``n_l`` is the number of
+    networks with depth :math:`\ge l` (a prefix of the stack); the output layer as ``(G, width, d_out)``.
+    No padding, no masking: see the module docstring.
+
+    Parameters
+    ----------
+    depths : sequence of int
+        Hidden layers per network, non-increasing.
+    keep_probs : sequence of float
+        Keep probability per network (dropout on the input and after every ReLU).
+    d_in, d_out, width : int
+        Input, output and hidden sizes.
+    seed : int
+        Initialisation seed (see :func:`init_network`).
+    sigma_b2 : float
+        Bias variance at initialisation.
+    device : str or torch.device, optional
+        Default: :func:`nsp_helpers.device.default_device`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = BatchedMLP([3, 1], [0.5, 1.0], d_in=4, d_out=4, width=8, device="cpu")
+    >>> model(torch.rand(5, 4), train=False).shape
+    torch.Size([2, 5, 4])
+    """
+
+    def __init__(self, depths, keep_probs, *, d_in: int, d_out: int, width: int, seed: int = 0, sigma_b2: float = 0.0, device=None):
+        super().__init__()
+        depths = [_check_int("depths[i]", d) for d in depths]
+        keep = check_in_range("keep_probs", np.asarray(keep_probs, dtype=float), 0, 1, low_open=True)
+        if len(depths) != keep.size or len(depths) == 0:
+            raise InvalidParameterError(f"depths and keep_probs must have the same non-zero length, got {len(depths)} and {keep.size}")
+        if any(a < b for a, b in zip(depths[:-1], depths[1:])):
+            raise InvalidParameterError(f"depths must be sorted deepest first (non-increasing), got {depths}")
+        device = resolve_device(device)
+        self.depths = depths
+        self.keep_probs = [float(k) for k in keep]
+        self.d_in, self.d_out, self.width = int(d_in), int(d_out), int(width)
+        self.n_networks = len(depths)
+        #: number of networks that have hidden layer l (l = 1 .. max depth), index l - 1
+        self.n_active = [sum(d >= l for d in depths) for l in range(1, depths[0] + 1)]
+        nets = [init_network(d, k, d_in, d_out, width, seed=seed, sigma_b2=sigma_b2) for d, k in zip(depths, self.keep_probs)]
+        weights, biases = [], []
+        for l, n in enumerate(self.n_active):
+            weights.append(torch.stack([nets[i][l][0] for i in range(n)]))
+            biases.append(torch.stack([nets[i][l][1] for i in range(n)]))
+        weights.append(torch.stack([net[-1][0] for net in nets]))
+        biases.append(torch.stack([net[-1][1] for net in nets]))
+        self.weights = torch.nn.ParameterList([torch.nn.Parameter(w.to(device)) for w in weights])
+        self.biases = torch.nn.ParameterList([torch.nn.Parameter(b.to(device)) for b in biases])
+        self.register_buffer("keep", torch.tensor(self.keep_probs, dtype=torch.float32, device=device).view(-1, 1, 1))
+
+    @property
+    def device(self):
+        return self.weights[0].device
+
+    def n_parameters(self) -> list[int]:
+        """Trainable parameters of each network."""
+        dims = lambda d: [self.d_in] + [self.width] * d + [self.d_out]  # noqa: E731
+        return [sum(a * b + b for a, b in zip(dims(d)[:-1], dims(d)[1:])) for d in self.depths]
+
+    def network_layers(self, index: int):
+        """The current ``(W, b)`` pairs of network ``index`` in ``torch.nn.Linear`` layout (copies).
+
+        ``W`` has shape (fan_out, fan_in) and ``b`` (fan_out,), ready for ``linear.weight.copy_(W)``.
+        """
+        layers = [(self.weights[l][index], self.biases[l][index]) for l in range(self.depths[index])]
+        layers.append((self.weights[-1][index], self.biases[-1][index]))
+        return [(w.detach().T.clone(), b.detach().reshape(-1).clone()) for w, b in layers]
+
+    def _dropout(self, h, layer: int, masks, generator):
+        keep = self.keep[: h.shape[0]]
+        if masks is not None:
+            return h * masks[layer]
+        noise = torch.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype)
+        return h.div(keep).masked_fill_(noise >= keep, 0.0)  # = h * Bernoulli(keep) / keep
+
+    def forward(self, x, *, train: bool = True, masks=None, generator=None):
+        """Outputs of all networks, shape (G, batch, d_out), in the stored (deepest-first) order.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs, shape (batch, d_in), shared by all networks.
+        train : bool
+            Apply dropout (training) or not (evaluation; inverted dropout needs no rescaling).
+        masks : list of torch.Tensor, optional
+            Explicit dropout multipliers (``Bernoulli(p)/p``): ``masks[0]`` of shape (G, batch, d_in) for
+            the input, ``masks[l]`` of shape (n_active[l-1], batch, width) after hidden layer ``l``.
+        generator : torch.Generator, optional
+            Source of the dropout masks when ``masks`` is not given (on the model's device).
+        """
+        h = x.unsqueeze(0).expand(self.n_networks, *x.shape)
+        if train:
+            h = self._dropout(h, 0, masks, generator)
+        finished = []
+        for l, n in enumerate(self.n_active):
+            if h.shape[0] > n:  # networks of depth l leave the stack here
+                finished.append(h[n:])
+                h = h[:n]
+            h = torch.relu_(torch.baddbmm(self.biases[l], h, self.weights[l]))
+            if train:
+                h = self._dropout(h, l + 1, masks, generator)
+        finished.append(h)
+        h = torch.cat(finished[::-1]) if len(finished) > 1 else h
+        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
+
+    def sample_masks(self, batch_size: int, generator=None):
+        """Dropout multipliers for one minibatch, in the layout :meth:`forward` accepts."""
+        shapes = [(self.n_networks, batch_size, self.d_in)] + [(n, batch_size, self.width) for n in self.n_active]
+        masks = []
+        for shape in shapes:
+            keep = self.keep[: shape[0]]
+            noise = torch.rand(shape, generator=generator, device=self.device)
+            masks.append((noise < keep).float() / keep)
+        return masks
+
+
+def per_network_loss(outputs, x, y, task: str):
+    r"""Loss of each network on one batch.
+
+    Parameters
+    ----------
+    outputs : torch.Tensor, shape (G, batch, d_out)
+        Outputs of :meth:`BatchedMLP.forward`.
+    x : torch.Tensor, shape (batch, d_in)
+        Inputs (the targets of reconstruction).
+    y : torch.Tensor, shape (batch,)
+        Class labels (used by classification only).
+    task : {"reconstruct", "classify"}
+
+    Returns
+    -------
+    torch.Tensor, shape (G,)
+
+    Notes
+    -----
+    Reconstruction: :math:`\frac{1}{BD}\sum_{b,i} (\hat x_{gbi} - x_{bi})^2`; classification: the mean
+    cross-entropy of the logits. The trainer back-propagates the *sum* over networks, so each network's
+    gradient is that of its own loss.
+
+    Examples
+    --------
+    >>> per_network_loss(torch.zeros(2, 1, 3), torch.ones(1, 3), None, "reconstruct")
+    tensor([1., 1.])
+    """
+    if task == "reconstruct":
+        return (outputs - x).pow(2).mean(dim=(1, 2))
+    n_nets, batch, n_classes = outputs.shape
+    ce = torch.nn.functional.cross_entropy(outputs.reshape(-1, n_classes), y.repeat(n_nets), reduction="none")
+    return ce.view(n_nets, batch).mean(dim=1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# optimisers on stacked parameters
+# ----------------------------------------------------------------------------------------------------
+class StackedSGD:
+    r"""Plain SGD on stacked parameters: :math:`\theta \leftarrow \theta - \eta\, g`.
+
+    Elementwise, so each network's update equals ``torch.optim.SGD(lr=lr)`` on that network alone.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.nn.Parameter(torch.ones(2, 3)); w.grad = torch.full((2, 3), 2.0)
+    >>> StackedSGD([w], lr=0.1).step(); w[0, 0].item()
+    0.8
+    """
+
+    def __init__(self, params, lr: float):
+        self.params = list(params)
+        self.lr = float(check_in_range("lr", lr, 0, np.inf, low_open=True))
+        self.n_steps = 0
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        with torch.no_grad():
+            for p in self.params:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-self.lr)
+        self.n_steps += 1
+
+    def state_dict(self) -> dict:
+        return {"n_steps": self.n_steps}
+
+    def load_state_dict(self, state: dict):
+        self.n_steps = int(state["n_steps"])
+
+
+class StackedAdam(StackedSGD):
+    r"""Adam on stacked parameters, the same arithmetic as ``torch.optim.Adam`` (no weight decay).
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g,\quad v \leftarrow \beta_2 v + (1-\beta_2) g^2,\quad
+        \theta \leftarrow \theta - \frac{\eta}{1-\beta_1^t}\,\frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}.
+
+    Every state entry belongs to one parameter entry, so each network's update equals Adam on that
+    network alone.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.nn.Parameter(torch.zeros(3)); w.grad = torch.tensor([1.0, -2.0, 0.0])
+    >>> StackedAdam([w], lr=0.1).step(); [round(v, 4) for v in w.tolist()]
+    [-0.1, 0.1, 0.0]
+    """
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, lr)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+        self.exp_avg = [None] * len(self.params)
+        self.exp_avg_sq = [None] * len(self.params)
+
+    def step(self):
+        self.n_steps += 1
+        beta1, beta2 = self.betas
+        bias1 = 1 - beta1**self.n_steps
+        bias2_sqrt = math.sqrt(1 - beta2**self.n_steps)
+        with torch.no_grad():
+            for i, p in enumerate(self.params):
+                if p.grad is None:
+                    continue
+                if self.exp_avg[i] is None:
+                    self.exp_avg[i] = torch.zeros_like(p)
+                    self.exp_avg_sq[i] = torch.zeros_like(p)
+                m, v = self.exp_avg[i], self.exp_avg_sq[i]
+                m.lerp_(p.grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = v.sqrt().div_(bias2_sqrt).add_(self.eps)
+                p.addcdiv_(m, denom, value=-self.lr / bias1)
+
+    def state_dict(self) -> dict:
+        return {"n_steps": self.n_steps, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
+
+    def load_state_dict(self, state: dict):
+        self.n_steps = int(state["n_steps"])
+        self.exp_avg = list(state["exp_avg"])
+        self.exp_avg_sq = list(state["exp_avg_sq"])
+
+
+def make_optimizer(name: str, params, lr: float):
+    """:class:`StackedSGD` (``"sgd"``) or :class:`StackedAdam` (``"adam"``) over ``params``.
+
+    Examples
+    --------
+    >>> type(make_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))], lr=1e-3)).__name__
+    'StackedAdam'
+    >>> make_optimizer("rmsprop", [], lr=1e-3)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: optimizer must be one of 'sgd', 'adam', got 'rmsprop'
+    """
+    _check_choice("optimizer", name, OPTIMIZERS)
+    return StackedSGD(params, lr) if name == "sgd" else StackedAdam(params, lr)
+
+
+# ----------------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------------
+def _evaluate(model, x, y, task: str, batch_size: int = 1000):
+    """Mean loss (and accuracy) of every network without dropout, shape (G,)."""
+    loss = torch.zeros(model.n_networks, dtype=torch.float64, device=model.device)
+    correct = torch.zeros_like(loss)
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            out = model(xb, train=False)
+            loss += per_network_loss(out, xb, yb, task).double() * len(xb)
+            if task == "classify":
+                correct += (out.argmax(-1) == yb).sum(-1).double()
+    return (loss / len(x)).cpu(), (correct / len(x)).cpu()
+
+
+def _shuffle_generator(seed: int):
+    """The CPU generator of the minibatch order (one ``randperm`` per epoch); depends on ``seed`` only."""
+    return torch.Generator().manual_seed(_network_seed(seed, 0, 0.0))
+
+
+def _atomic_save(obj, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, device=None, checkpoint=None, progress: bool = True, on_epoch_end=None) -> dict:
+    """Train every ``(depth, keep_prob)`` cell of ``config`` (or ``cells``) as one batched model.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings.
+    data : dict, optional
+        Output of :func:`prepare_data` (loaded from ``config`` when omitted).
+    cells : list of (int, float), optional
+        A subset of the grid (a shard); default: all of :func:`grid_cells`.
+    device : str or torch.device, optional
+        Default: a GPU when present, else the CPU.
+    checkpoint : path, optional
+        File written (atomically) after every epoch. If it exists when the call starts, training
+        resumes from it (its config and cells must match). Removed after a successful run.
+    progress : bool
+        Show a tqdm progress bar.
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, history)`` after each epoch's checkpoint is written
+        (``epoch`` counts from 1); an exception raised there interrupts the run, which the
+        checkpoint lets resume.
+
+    Returns
+    -------
+    dict
+        ``config``, ``cells`` (canonical order; each with ``depth``, ``keep_prob``, ``sigma_w2``,
+        ``n_parameters`` and per-epoch ``train_loss`` (dropout on, mean over the epoch's
+        minibatches), ``val_loss`` (dropout off) and, for classification, ``val_accuracy``),
+        ``baselines`` (:func:`baselines`), ``n_train``, ``n_val``, ``device``, ``wall_time_s``.
+
+    Examples
+    --------
+    >>> cfg = TrainConfig(depths=(1, 2), keep_probs=(0.5, 1.0), width=8, dataset="synthetic",
+    ...                   n_examples=40, n_epochs=2, batch_size=16)
+    >>> res = train_grid(cfg, device="cpu", progress=False)
+    >>> [(c["depth"], c["keep_prob"], len(c["val_loss"])) for c in res["cells"]]
+    [(1, 0.5, 2), (1, 1.0, 2), (2, 0.5, 2), (2, 1.0, 2)]
+    """
+    start = time.perf_counter()
+    device = resolve_device(device)
+    cells = [(int(d), float(k)) for d, k in (grid_cells(config) if cells is None else cells)]
+    if not cells:
+        raise InvalidParameterError("cells must contain at least one (depth, keep_prob) cell")
+    if data is None:
+        data = prepare_data(config)
+    n_classes = data["n_classes"]
+    x_train, y_train = data["x_train"].to(device), data["y_train"].to(device)
+    x_val, y_val = data["x_val"].to(device), data["y_val"].to(device)
+    d_in = x_train.shape[1]
+    d_out = d_in if config.task == "reconstruct" else n_classes
+
+    order = sorted(range(len(cells)), key=lambda i: -cells[i][0])  # deepest first (stable)
+    model = BatchedMLP(
+        [cells[i][0] for i in order], [cells[i][1] for i in order], d_in=d_in, d_out=d_out,
+        width=config.width, seed=config.seed, sigma_b2=config.sigma_b2, device=device,
+    )
+    params = list(model.weights) + list(model.biases)
+    optimizer = make_optimizer(config.optimizer, params, config.lr)
+    shuffle_gen = _shuffle_generator(config.seed)
+    mask_gen = torch.Generator(device=device).manual_seed(_network_seed(config.seed, 1, 1.0))
+    history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    start_epoch = 0
+    elapsed_before = 0.0
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    identity = {"config": config.to_dict(), "cells": cells, "n_train": len(x_train), "format": RESULTS_FORMAT}
+    if checkpoint is not None and checkpoint.exists():
+        # load on the CPU: generator states must stay CPU tensors; parameters are copied to the device
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state["identity"] != identity:
+            raise InvalidParameterError(
+                f"checkpoint {checkpoint} belongs to another run (different config or cells); "
+                "remove it or pass another checkpoint path"
+            )
+        model.load_state_dict(state["model"])
+        opt_state = state["optimizer"]
+        if "exp_avg" in opt_state:
+            opt_state = dict(opt_state, exp_avg=[t if t is None else t.to(device) for t in opt_state["exp_avg"]],
+                             exp_avg_sq=[t if t is None else t.to(device) for t in opt_state["exp_avg_sq"]])
+        optimizer.load_state_dict(opt_state)
+        shuffle_gen.set_state(state["shuffle_gen"])
+        mask_gen.set_state(state["mask_gen"])
+        history = state["history"]
+        start_epoch = state["epoch"]
+        elapsed_before = state.get("elapsed_s", 0.0)
+
+    n_batches = math.ceil(len(x_train) / config.batch_size)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=config.n_epochs * n_batches, initial=start_epoch * n_batches, disable=not progress,
+               desc=f"{len(cells)} networks", unit="step", mininterval=2.0)
+    try:
+        for epoch in range(start_epoch, config.n_epochs):
+            perm = torch.randperm(len(x_train), generator=shuffle_gen).to(device)
+            total = torch.zeros(model.n_networks, dtype=torch.float64, device=device)
+            for b in range(n_batches):
+                idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
+                xb, yb = x_train[idx], y_train[idx]
+                out = model(xb, train=True, generator=mask_gen)
+                losses = per_network_loss(out, xb, yb, config.task)
+                optimizer.zero_grad()
+                losses.sum().backward()  # the sum: each network receives exactly its own gradient
+                optimizer.step()
+                total += losses.detach().double() * len(idx)
+                bar.update(1)
+            train_loss = (total / len(x_train)).cpu()
+            val_loss, val_acc = _evaluate(model, x_val, y_val, config.task)
+            history["train_loss"].append(train_loss.tolist())
+            history["val_loss"].append(val_loss.tolist())
+            if config.task == "classify":
+                history["val_accuracy"].append(val_acc.tolist())
+            bar.set_postfix(epoch=epoch + 1, val=f"{float(val_loss.nanmedian()):.4f}")
+            if checkpoint is not None:
+                _atomic_save(
+                    {"identity": identity, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "shuffle_gen": shuffle_gen.get_state(), "mask_gen": mask_gen.get_state(), "history": history,
+                     "elapsed_s": elapsed_before + time.perf_counter() - start},
+                    checkpoint,
+                )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, history)
+    finally:
+        bar.close()
+
+    # back to canonical (grid) order
+    position = {cell_index: pos for pos, cell_index in enumerate(order)}
+    n_params = model.n_parameters()
+    out_cells = []
+    for i, (depth, keep) in enumerate(cells):
+        pos = position[i]
+        cell = {"depth": depth, "keep_prob": keep, "sigma_w2": _round(critical_sigma_w2(keep)), "n_parameters": n_params[pos]}
+        for key, series in history.items():
+            if series:
+                cell[key] = [_round(epoch_values[pos]) for epoch_values in series]
+        out_cells.append(cell)
+    if checkpoint is not None and checkpoint.exists():
+        checkpoint.unlink()
+    return {
+        "format": RESULTS_FORMAT,
+        "config": config.to_dict(),
+        "cells": out_cells,
+        "baselines": baselines(data, config.task),
+        "n_train": len(x_train),
+        "n_val": len(x_val),
+        "device": _describe_device(device),
+        "wall_time_s": round(elapsed_before + time.perf_counter() - start, 2),
+    }
+
+
+def baselines(data: dict, task: str) -> dict:
+    """Validation scores of trivial predictors, the reference levels of the heatmaps.
+
+    Reconstruction: the MSE of predicting zeros and of predicting the mean training image.
+    Classification: the cross-entropy of uniform logits (ln of the number of classes) and the
+    accuracy of always predicting the most frequent training class.
+
+    Examples
+    --------
+    >>> data = prepare_data(TrainConfig(dataset="synthetic", n_examples=100))
+    >>> sorted(baselines(data, "reconstruct"))
+    ['predict the mean image', 'predict zeros']
+    """
+    x_train, x_val = data["x_train"].double(), data["x_val"].double()
+    if task == "reconstruct":
+        return {
+            "predict zeros": _round(float(x_val.pow(2).mean())),
+            "predict the mean image": _round(float((x_val - x_train.mean(0)).pow(2).mean())),
+        }
+    counts = torch.bincount(data["y_train"], minlength=data["n_classes"])
+    return {
+        "uniform logits (loss)": _round(math.log(data["n_classes"])),
+        "most frequent class (accuracy)": _round(float((data["y_val"] == counts.argmax()).double().mean())),
+    }
+
+
+def _round(value: float, digits: int = 6):
+    """Round to ``digits`` significant digits; ``None`` for nan/inf (JSON has no nan)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}")
+
+
+def _describe_device(device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+# ----------------------------------------------------------------------------------------------------
+# results files
+# ----------------------------------------------------------------------------------------------------
+def _code_version() -> str:
+    from . import __version__
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "nsp_helpers"], capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"git {commit}{' (nsp_helpers modified)' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return f"nsp_helpers {__version__}"
+
+
+def write_results(results: dict, path) -> Path:
+    """Write results as JSON atomically (a temporary file in the same folder, then :func:`os.replace`).
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file in place.
+    ``nan`` is not allowed (:func:`train_grid` stores ``None`` for diverged values).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_results({"format": RESULTS_FORMAT, "config": {}, "cells": []}, folder + "/r.json").name
+    'r.json'
+    >>> load_results(folder + "/r.json")["cells"]
+    []
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(results, f, indent=1, allow_nan=False)
+            f.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a results file is an ordinary file
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_results(path) -> dict:
+    """Read a results file written by :func:`run` or :func:`merge_results` (validated).
+
+    Examples
+    --------
+    >>> load_results("no/such/file.json")
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: path must be an existing results file, got 'no/such/file.json'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidParameterError(f"path must be an existing results file, got {str(path)!r}")
+    with open(path) as f:
+        results = json.load(f)
+    if results.get("format") != RESULTS_FORMAT or "cells" not in results or "config" not in results:
+        raise InvalidParameterError(f"path must be a {RESULTS_FORMAT} results file, got {str(path)!r}")
+    return results
+
+
+def results_grid(results: dict, metric: str = "val_loss", epoch: int = -1):
+    """The grid of one metric as arrays for plotting.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Parameters
+    ----------
+    results : dict
+        From :func:`load_results` (or :func:`train_grid`).
+    metric : {"train_loss", "val_loss", "val_accuracy"}
+        Which per-epoch series.
+    epoch : int
+        Which epoch (``-1``: the last; ``k`` counts from 1 like the epochs of the run).
+
+    Returns
+    -------
+    depths : ndarray, shape (n_depths,)
+    keep_probs : ndarray, shape (n_keep,)
+    values : ndarray, shape (n_depths, n_keep)
+        ``nan`` where a cell is missing or diverged.
+
+    Examples
+    --------
+    >>> res = {"cells": [{"depth": 2, "keep_prob": 0.5, "val_loss": [0.2, 0.1]},
+    ...                  {"depth": 6, "keep_prob": 0.5, "val_loss": [0.3, None]}]}
+    >>> depths, keeps, values = results_grid(res)
+    >>> depths.tolist(), keeps.tolist(), values.ravel().tolist()
+    ([2, 6], [0.5], [0.1, nan])
+    """
+    cells = results["cells"]
+    if not cells or metric not in cells[0]:
+        available = sorted(k for k in (cells[0] if cells else {}) if isinstance(cells[0][k], list))
+        raise InvalidParameterError(f"metric must be one of {available}, got {metric!r}")
+    n_epochs = len(cells[0][metric])
+    if epoch == -1:
+        epoch = n_epochs
+    if isinstance(epoch, bool) or not 1 <= int(epoch) <= n_epochs:
+        raise InvalidParameterError(f"epoch must be -1 or in [1, {n_epochs}], got {epoch!r}")
+    depths = np.array(sorted({c["depth"] for c in cells}))
+    keeps = np.array(sorted({c["keep_prob"] for c in cells}))
+    values = np.full((depths.size, keeps.size), np.nan)
+    for c in cells:
+        v = c[metric][int(epoch) - 1]
+        values[np.searchsorted(depths, c["depth"]), np.searchsorted(keeps, c["keep_prob"])] = np.nan if v is None else v
+    return depths, keeps, values
+
+
+def results_dir() -> Path:
+    """The repository's ``results/trainable_depth`` folder (where the CLI writes by default)."""
+    return Path(__file__).resolve().parent.parent / "results" / "trainable_depth"
+
+
+def stored_results(dataset: str = "mnist", task: str = "reconstruct", *, root=None, profiles=("paper", "quick")):
+    """The stored results of one data set and task, preferring the first profile found, or ``None``.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Chapters call this to *load* results instead of training. ``profiles`` is the order of
+    preference (the paper's settings first); the returned dict says which one it is in ``"profile"``.
+
+    Parameters
+    ----------
+    dataset, task : str
+        See :class:`TrainConfig`.
+    root : path, optional
+        Folder of results files (default :func:`results_dir`).
+    profiles : sequence of str
+        Profiles to look for, best first.
+
+    Returns
+    -------
+    dict or None
+
+    Examples
+    --------
+    >>> stored_results("synthetic", root="no/such/folder") is None
+    True
+    """
+    _check_choice("dataset", dataset, DATASETS)
+    _check_choice("task", task, TASKS)
+    root = Path(root) if root is not None else results_dir()
+    for profile in profiles:
+        path = root / f"{dataset}_{task}_{profile}.json"
+        if path.is_file():
+            results = load_results(path)
+            results.setdefault("profile", profile)
+            results["path"] = str(path)
+            return results
+    return None
+
+
+def merge_results(results_list) -> dict:
+    """Join the shards of one grid (results dicts or paths) into one results dict.
+
+    All shards must have the same config; together they must cover the grid exactly once.
+
+    Examples
+    --------
+    >>> a = {"format": RESULTS_FORMAT, "config": {"depths": [2], "keep_probs": [0.5, 1.0]},
+    ...      "cells": [{"depth": 2, "keep_prob": 0.5}], "shard": [0, 2], "provenance": {}}
+    >>> b = dict(a, cells=[{"depth": 2, "keep_prob": 1.0}], shard=[1, 2])
+    >>> [c["keep_prob"] for c in merge_results([b, a])["cells"]]
+    [0.5, 1.0]
+    >>> merge_results([a])
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: results_list must cover the grid: 1 cell(s) missing, e.g. (2, 1.0)
+    """
+    loaded = [load_results(r) if isinstance(r, (str, os.PathLike)) else r for r in results_list]
+    if not loaded:
+        raise InvalidParameterError("results_list must hold at least one results file")
+    config = loaded[0]["config"]
+    for r in loaded[1:]:
+        if r["config"] != config:
+            raise InvalidParameterError("results_list must come from one grid: the shards' configs differ")
+    wanted = [(d, float(k)) for d in config["depths"] for k in config["keep_probs"]]
+    found = {}
+    for r in loaded:
+        for c in r["cells"]:
+            key = (c["depth"], float(c["keep_prob"]))
+            if key in found:
+                raise InvalidParameterError(f"results_list must cover each cell once: {key} appears twice")
+            found[key] = c
+    missing = [w for w in wanted if w not in found]
+    if missing:
+        raise InvalidParameterError(f"results_list must cover the grid: {len(missing)} cell(s) missing, e.g. {missing[0]}")
+    merged = {k: v for k, v in loaded[0].items() if k not in ("cells", "shard", "provenance", "wall_time_s")}
+    merged["cells"] = [found[w] for w in wanted]
+    merged["provenance"] = {
+        "merged_from": [dict(r.get("provenance", {}), shard=r.get("shard")) for r in loaded],
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": _command_line(),
+    }
+    merged["wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in loaded), 2)
+    return merged
+
+
+def _command_line() -> str:
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(os.path.join("nsp_helpers", "train.py")):
+        argv = ["python", "-m", "nsp_helpers.train", *argv[1:]]
+    return shlex.join(argv)
+
+
+def results_name(config: TrainConfig, profile: str, shard: tuple[int, int] | None = None) -> str:
+    """File name of a run's results: ``{dataset}_{task}_{profile}[_shard{k}of{n}].json``.
+
+    Examples
+    --------
+    >>> results_name(profile_config("paper"), "paper", (3, 20))
+    'mnist_reconstruct_paper_shard3of20.json'
+    """
+    name = f"{config.dataset}_{config.task}_{profile}"
+    if shard is not None:
+        name += f"_shard{shard[0]}of{shard[1]}"
+    return name + ".json"
+
+
+def default_checkpoint_dir() -> Path:
+    """``$NSP_CHECKPOINT_DIR``, else ``~/.cache/nsp_helpers/checkpoints`` (never inside ``results/``)."""
+    env = os.environ.get("NSP_CHECKPOINT_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "nsp_helpers" / "checkpoints"
+
+
+def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, device=None, checkpoint_dir=None, progress: bool = True, data=None, command: str | None = None) -> Path:
+    """Train a grid (or one shard of it) and write its results with provenance (what the CLI does).
+
+    The checkpoint lives in ``checkpoint_dir`` (:func:`default_checkpoint_dir`), named like the
+    results file, so re-running the same command after an interruption resumes it.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings.
+    out_dir : path
+        Folder of the results file (:func:`results_name`).
+    profile : str
+        Name recorded in the results and used in the file name.
+    shard : (int, int), optional
+        ``(k, n)``: train only slice ``k`` of ``n`` (:func:`shard_cells`).
+    device, progress, data
+        As in :func:`train_grid`.
+    checkpoint_dir : path, optional
+        Default :func:`default_checkpoint_dir`.
+    command : str, optional
+        Command line recorded in the provenance (default: ``sys.argv``).
+
+    Returns
+    -------
+    pathlib.Path
+        The results file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cfg = TrainConfig(depths=(1,), keep_probs=(1.0,), width=4, dataset="synthetic", n_examples=20, n_epochs=1)
+    >>> folder = tempfile.mkdtemp()
+    >>> path = run(cfg, folder, profile="demo", device="cpu", checkpoint_dir=folder, progress=False)
+    >>> path.name, sorted(load_results(path)["provenance"])[:3]
+    ('synthetic_reconstruct_demo.json', ['code_version', 'command', 'device'])
+    """
+    cells = grid_cells(config)
+    if shard is not None:
+        cells = shard_cells(cells, *shard)
+    name = results_name(config, profile, shard)
+    ckpt = Path(checkpoint_dir or default_checkpoint_dir()) / (name[:-5] + ".pt")
+    started = _dt.datetime.now(_dt.timezone.utc)
+    results = train_grid(config, data, cells=cells, device=device, checkpoint=ckpt, progress=progress)
+    results["profile"] = profile
+    if shard is not None:
+        results["shard"] = list(shard)
+    results["provenance"] = {
+        "command": command or _command_line(),
+        "code_version": _code_version(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": results["device"],
+        "started": started.isoformat(timespec="seconds"),
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": results["wall_time_s"],
+        "host": platform.node(),
+    }
+    return write_results(results, Path(out_dir) / name)
+
+
+# ----------------------------------------------------------------------------------------------------
+# command line
+# ----------------------------------------------------------------------------------------------------
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m nsp_helpers.train",
+        description="Train the trainable-depth grid (Pretorius et al. 2018, Fig. 6b,c,e,f). "
+        "'python -m nsp_helpers.train merge FILES... --out FILE' joins shards.",
+    )
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist")
+    p.add_argument("--task", choices=TASKS, default="reconstruct")
+    p.add_argument("--out", default="results/trainable_depth", help="output folder (default: results/trainable_depth)")
+    p.add_argument("--shard", default=None, help="train slice k of n of the grid, 'k/n' with 0 <= k < n")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU when present)")
+    p.add_argument("--checkpoint-dir", default=None, help="where per-epoch checkpoints go (default: $NSP_CHECKPOINT_DIR or ~/.cache/nsp_helpers/checkpoints)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is fastest on a busy shared CPU)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("overrides of the profile (recorded in the results)")
+    g.add_argument("--width", type=int)
+    g.add_argument("--epochs", type=int, dest="n_epochs")
+    g.add_argument("--n-examples", type=int)
+    g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--pool", type=int, help="average-pool images over pool x pool blocks")
+    g.add_argument("--depths", type=lambda s: tuple(int(v) for v in s.split(",")), help="comma-separated")
+    g.add_argument("--keep-probs", type=lambda s: tuple(float(v) for v in s.split(",")), help="comma-separated")
+    return p
+
+
+def _merge_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nsp_helpers.train merge", description="Join the shards of one grid.")
+    p.add_argument("files", nargs="+", help="shard results files")
+    p.add_argument("--out", required=True, help="merged results file")
+    return p
+
+
+def main(argv=None) -> int:
+    """Command-line entry point (``python -m nsp_helpers.train``)."""
+    command = None if argv is None else shlex.join(["python", "-m", "nsp_helpers.train", *argv])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("merge", "--merge"):
+        args = _merge_parser().parse_args(argv[1:])
+        merged = merge_results(args.files)
+        merged["provenance"]["command"] = command or merged["provenance"]["command"]
+        path = write_results(merged, args.out)
+        print(f"merged {len(args.files)} file(s) into {path}")
+        return 0
+    args = _train_parser().parse_args(argv)
+    overrides = {k: getattr(args, k) for k in ("width", "n_epochs", "n_examples", "optimizer", "lr", "batch_size", "seed", "depths", "pool")}
+    overrides["keep_probs"] = args.keep_probs
+    config = profile_config(args.profile, args.dataset, args.task, **overrides)
+    shard = parse_shard(args.shard) if args.shard else None
+    if args.threads is not None:
+        torch.set_num_threads(_check_int("threads", args.threads))
+    path = run(config, args.out, profile=args.profile, shard=shard, device=args.device,
+               checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress, command=command)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
