@@ -1,0 +1,158 @@
+r"""Figures of the variance-depth experiment on real data (Pretorius et al. 2018, Fig. 6a/6d).
+
+Used by the chapter *Variance depth on real data* (``book/variance_depth.md``). The data come from
+:func:`nsp_helpers.variance_depth.run_variance_depth` (or :func:`~nsp_helpers.variance_depth.load_result`);
+the theory from :func:`nsp_helpers.theory.failure_depth`. Each function returns a
+:class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and changes no global
+plotting state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import theory
+from ..errors import InvalidParameterError
+from ..variance_depth import FLOAT32_MAX, FLOAT32_TINY, VarianceDepthResult
+
+__all__ = ["variance_depth_figure"]
+
+_LN_MAX = math.log(FLOAT32_MAX)
+_LN_TINY = math.log(FLOAT32_TINY)
+
+
+def _results(results) -> list[VarianceDepthResult]:
+    if isinstance(results, VarianceDepthResult):
+        results = [results]
+    results = list(results)
+    if not results or not all(isinstance(r, VarianceDepthResult) for r in results):
+        raise InvalidParameterError("results must be a VarianceDepthResult or a non-empty sequence of them")
+    return results
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted centres (half-way between neighbours)."""
+    if centres.size == 1:
+        return np.array([centres[0] - 0.05, centres[0] + 0.05])
+    mid = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
+
+
+def _heatmap(ax, fig, r: VarianceDepthResult, title: str):
+    from matplotlib.colors import ListedColormap, TwoSlopeNorm
+
+    order = np.argsort(r.sigma_w2)
+    sw = r.sigma_w2[order]
+    log_q = r.log_q[order]
+    with np.errstate(invalid="ignore"):
+        inside = np.isfinite(log_q) & (log_q <= _LN_MAX) & (log_q >= _LN_TINY)
+        outside = ~inside & (r.layers[None, :] <= r.n_layers[order][:, None])
+    x_edges = _edges(sw)
+    y_edges = np.arange(r.q.shape[1] + 1) - 0.5
+    norm = TwoSlopeNorm(vmin=_LN_TINY, vcenter=0.0, vmax=_LN_MAX)
+    mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_where(~inside, log_q).T, cmap="coolwarm", norm=norm,
+                         rasterized=True)
+    ax.pcolormesh(x_edges, y_edges, np.ma.masked_where(~outside, np.ones_like(log_q)).T,
+                  cmap=ListedColormap(["0.35"]), rasterized=True)
+    fig.colorbar(mesh, ax=ax, label=r"measured $\ln q^l$ (grey: outside float32)", shrink=0.9)
+
+    critical = float(theory.critical_weight_variance(r.noise))
+    fine = np.linspace(max(x_edges[0], 0.01 * sw[0]), x_edges[-1], 600)
+    fine = fine[~np.isclose(fine, critical, rtol=1e-3)]
+    top = r.q.shape[1] - 1
+    for q0, style, label in (
+        (r.q0_data, "-", rf"$L^*$, data's $q^0 = 2q_{{\rm in}}$ = {r.q0_data:.3g}"),
+        (1.0, "--", r"$L^*$, paper's $q^0 = 1$"),
+    ):
+        depth = np.asarray(theory.failure_depth(fine, r.noise, q0=q0), dtype=float)
+        for k, side in enumerate((fine < critical, fine > critical)):  # two branches, not joined at criticality
+            ax.plot(fine[side], np.where(depth[side] <= 1.2 * top, depth[side], np.nan), "k", ls=style, lw=1.3,
+                    label=label if k == 0 else None)
+    ax.plot(r.sigma_w2, r.failure_layer, "o", ms=4, mfc="white", mec="k", mew=0.8, label="measured failure layer")
+    ax.axvline(critical, color="0.3", ls=":", lw=1)
+    ax.set_xlim(x_edges[0], x_edges[-1])
+    ax.set_ylim(0, top + 0.5)
+    ax.set_xlabel(r"weight variance $\sigma_w^2$")
+    ax.set_ylabel("layer $l$")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(loc="upper left", fontsize="x-small", framealpha=0.85)
+
+
+def _curves(ax, r: VarianceDepthResult, title: str):
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    cmap = colormaps["viridis"]
+    norm = Normalize(vmin=float(r.sigma_w2.min()), vmax=float(r.sigma_w2.max()))
+    measured = r.log_q
+    predicted = r.theory_log_q()
+    for s, sw in enumerate(r.sigma_w2):
+        n = r.n_layers[s]
+        colour = cmap(norm(sw))
+        layers = r.layers[: n + 1]
+        ax.plot(layers, measured[s, : n + 1], color=colour, lw=1.2)
+        ax.plot(layers, predicted[s, : n + 1], color="k", lw=0.6, ls=(0, (2, 2)), alpha=0.6)
+    ax.plot([], [], color=cmap(0.5), lw=1.2, label="measured (colour: $\\sigma_w^2$)")
+    ax.plot([], [], color="k", lw=0.6, ls=(0, (2, 2)), label=r"theory $\ln(2q_{\rm in}) + l\,\ln(\sigma_w^2\mu_2/2)$")
+    for level, text in ((_LN_MAX, "float32 max"), (_LN_TINY, "smallest normal float32")):
+        ax.axhline(level, color="firebrick", lw=1)
+        ax.annotate(text, (0.99, level + 1), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    fontsize="x-small", color="firebrick")
+    ax.set_ylim(_LN_TINY - 60, _LN_MAX + 25)
+    ax.set_xlim(0, r.q.shape[1] - 1)
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel(r"$\ln q^l$")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(loc="lower right", fontsize="x-small", framealpha=0.85)
+
+
+def variance_depth_figure(results, *, titles=None):
+    r"""Measured :math:`\ln q^l` per layer against the float32 failure depth :math:`L^*` (Fig. 6a/6d).
+
+    One row per result. Left: a map of the measured :math:`\ln q^l` over weight variance and layer
+    (blue: shrinking, red: growing; grey where :math:`q^l` is outside the normal float32 range),
+    with the theoretical :math:`L^*` for the data's :math:`q^0 = 2q_{\mathrm{in}}` (solid) and for the
+    paper's :math:`q^0 = 1` (dashed), and the measured first layer outside the range (points). Right:
+    the same :math:`\ln q^l` as one line per weight variance, with the mean-field straight lines
+    :math:`\ln(2q_{\mathrm{in}}) + l\ln(\sigma_w^2\mu_2/2)` and the float32 limits.
+
+    Introduced in the chapter *Variance depth on real data*.
+
+    Parameters
+    ----------
+    results : VarianceDepthResult or sequence of VarianceDepthResult
+        From :func:`nsp_helpers.variance_depth.run_variance_depth` or ``load_result``.
+    titles : sequence of str, optional
+        One title per result (default: the data set name, number of images and the noise).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``2 * len(results)`` panels (plus colour bars).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nsp_helpers.variance_depth import run_variance_depth
+    >>> r = run_variance_depth(torch.rand(4, 10), sigma_w2=[0.4, 1.2, 2.4], width=30, max_layers=40, device="cpu")
+    >>> fig = variance_depth_figure(r)
+    >>> len(fig.axes)  # two panels and a colour bar
+    3
+    """
+    results = _results(results)
+    if titles is None:
+        titles = [f"{r.dataset}, {r.n_images} images, {r.noise.label}" for r in results]
+    titles = list(titles)
+    if len(titles) != len(results):
+        raise InvalidParameterError(f"titles must have one entry per result ({len(results)}), got {len(titles)}")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.5, 4.3 * len(results)), layout="constrained")
+    axes = fig.subplots(len(results), 2, squeeze=False, width_ratios=[1.15, 1])
+    for row, (r, title) in enumerate(zip(results, titles)):
+        letters = "abcdefghijklmnopqrstuvwxyz"[2 * row : 2 * row + 2]
+        _heatmap(axes[row, 0], fig, r, f"({letters[0]}) {title}")
+        _curves(axes[row, 1], r, f"({letters[1]}) $\\ln q^l$ per layer")
+    return fig
