@@ -93,7 +93,7 @@ _Q_TINY = 1e-16
 _Z_MAX = 10.0
 _H_MAX = 0.1
 _H_MAX_ANALYTIC = 0.4
-_H_POLE = math.pi**2 / 40.0
+_H_POLE = math.pi**2 / 48.0
 _N_MAX = 4001
 _CHUNK = 2**21  # floats per temporary array
 
@@ -254,20 +254,21 @@ def gaussian_expectation(f, q, *, n_nodes=None):
     .. math::
 
        \mathbb{E}[f(\sqrt{q}\,z)] \approx \sum_k h\, \frac{e^{-z_k^2/2}}{\sqrt{2\pi}}\, f(\sqrt{q}\, z_k),
-       \qquad h = \min\!\left(0.1,\ \frac{\pi^2}{40\sqrt{q}}\right).
+       \qquad h = \min\!\left(0.1,\ \frac{\pi^2}{48\sqrt{q}}\right).
 
     For integrands analytic in a strip :math:`|\operatorname{Im} z| < a` the error decays like
     :math:`e^{-2\pi a/h}`. ``tanh`` has poles at :math:`\sqrt{q}\,z = \pm i\pi/2`, so
-    :math:`a = \pi/(2\sqrt{q})` and the spacing above gives :math:`e^{-2\pi a/h} = e^{-40}`
+    :math:`a = \pi/(2\sqrt{q})` and the spacing above gives :math:`e^{-2\pi a/h} = e^{-48}`
     (times the integrand's size near the poles): the relative errors of :math:`\mathbb{E}[\tanh^2]`
-    and :math:`\mathbb{E}[\operatorname{sech}^4]` stay below about :math:`10^{-12}`, and the
+    and :math:`\mathbb{E}[\operatorname{sech}^4]` stay below about :math:`10^{-14}` (the fourth-order
+    poles of :math:`\operatorname{sech}^4` left :math:`2\times 10^{-13}` with :math:`\pi^2/40`), and the
     tests check these and the two-dimensional expectations against mpmath to :math:`10^{-8}` for
     :math:`q \in [10^{-3}, 20]`. The maps use the
     same rule for ``tanh`` with the cap 0.4 instead of 0.1, since only the poles limit an analytic
     integrand. Integrands with kinks (a hand-written ReLU or hard tanh) converge only like
     :math:`h^2` (relative errors up to a few :math:`10^{-3}`); the maps in this module use closed
     forms for ``"relu"``, ``"linear"`` and ``"hard_tanh"`` instead. The grid has at most 4001
-    nodes, so the spacing stops shrinking at :math:`q \approx 2400`.
+    nodes, so the spacing stops shrinking at :math:`q \approx 1700`.
 
     References
     ----------
@@ -353,6 +354,7 @@ class _Homogeneous:
     """Closed forms for positively homogeneous activations (ReLU, linear): E[...] = q * kappa(c)."""
 
     homogeneous = True
+    linear_at_zero = False
 
     def __init__(self, name):
         self.name = name
@@ -379,6 +381,9 @@ class _Quadrature:
         self.act = act
         self.name = act.name
         self.h_max = _H_MAX_ANALYTIC if act == ACTIVATIONS["tanh"] else _H_MAX
+        # phi(0) = 0, phi'(0) = 1 and |phi(u)| < |u| for u != 0 (tanh, hard tanh): the q -> 0 limits
+        # of the maps are known exactly (see _var_fixed_point and _corr_map)
+        self.linear_at_zero = act == ACTIVATIONS["tanh"] or act == ACTIVATIONS["hard_tanh"]
 
     def second(self, q):  # E[phi^2]
         phi = self.act
@@ -803,6 +808,18 @@ def _var_fixed_point(q0, sw, sb, mu2, av, kern):
         above = np.where((b == 0) & (q0 == 0), 0.0, np.inf)
         return np.where(a < 1, below, np.where(a == 1, at, above))
 
+    if kern.linear_at_zero:
+        # without biases or additive noise V(q) = sw mu2 E[phi(sqrt(q) z)^2] < sw mu2 q <= q for all
+        # q > 0 when sw mu2 <= 1, so q -> 0 (exactly; at sw mu2 = 1 the approach is so slow, e.g.
+        # V(q) - q ~ -exp(-1/(2q)) for hard tanh, that an iteration stalls at q ~ 0.01)
+        zero = (sb == 0) & (av == 0) & (_snap_one(sw * mu2) <= 1.0)
+        if np.any(zero):
+            out = np.zeros(q0.size)
+            rest = ~zero
+            if np.any(rest):
+                out[rest] = _var_fixed_point(q0[rest], sw[rest], sb[rest], mu2[rest], av[rest], kern)
+            return out
+
     def g(x, idx):
         with np.errstate(over="ignore", invalid="ignore"):
             return _var_map(x, sw[idx], sb[idx], mu2[idx], av[idx], kern) - x
@@ -892,7 +909,11 @@ def variance_fixed_point(sigma_w2, sigma_b2, noise, activation="relu", q0=1.0):
     unstable fixed point (returned only for ``q0 = 0``). For other activations the first fixed
     point in the direction the map moves ``q0`` is found by a vectorised safeguarded Newton
     iteration on a bracket (the limit of the iterates when the map is increasing; 0 when it decays
-    below :math:`10^{-18} q^0`).
+    below :math:`10^{-18} q^0`). For ``tanh`` and ``"hard_tanh"`` without biases or additive noise
+    and :math:`\sigma_w^2\mu_2 \le 1`, :math:`q^* = 0` exactly (:math:`|\phi(u)| < |u|` gives
+    :math:`\mathcal{V}(q) < q`); at :math:`\sigma_w^2\mu_2 = 1` the approach is too slow for any
+    iteration (for hard tanh :math:`\mathcal{V}(q) - q \sim -e^{-1/(2q)}` rounds to zero near
+    :math:`q = 0.01`).
 
     References
     ----------
@@ -1074,6 +1095,24 @@ def _corr_map(c, q, sw, sb, mu2, av, kern, slope=False):
         raise InvalidParameterError(
             "the variance q is infinite (the variance map diverges for these parameters); pass a finite q"
         )
+    if kern.linear_at_zero and np.any(q == 0):
+        # exact q -> 0 limit for phi(0) = 0, phi'(0) = 1: E[phi(u_a) phi(u_b)] ~ q c, E[phi^2] ~ q, so
+        # c' -> sb / (sw sigma_eps^2 + sb) with chi -> 0 when there is an offset, else c' = c / mu2
+        # and chi = 1 / mu2 (without noise every c is fixed: chi = 1 exactly)
+        zero = q == 0
+        nz = ~zero
+        c_next = np.empty(c.size)
+        chi = np.empty(c.size)
+        if np.any(nz):
+            c_nz, chi_nz = _corr_map(c[nz], q[nz], sw[nz], sb[nz], mu2[nz], av[nz], kern, slope)
+            c_next[nz] = c_nz
+            if slope:
+                chi[nz] = chi_nz
+        offset = sw[zero] * av[zero] + sb[zero]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c_next[zero] = np.where(offset > 0, sb[zero] / offset, c[zero] / mu2[zero])
+        chi[zero] = np.where(offset > 0, 0.0, 1.0 / mu2[zero])
+        return c_next, (chi if slope else None)
     q = np.where(q == 0, _Q_TINY, q)
     den = _var_map(q, sw, sb, mu2, av, kern)
     if not slope:
@@ -1228,18 +1267,94 @@ def correlation_slope(c, noise, sigma_w2=None, sigma_b2=0.0, activation="relu", 
     return _out(_corr_map(ex["c"], qq, sw, sb, mu2, av, kern, slope=True)[1].reshape(shape))
 
 
+# Taylor coefficients of tan(x) - x = sum_k T_k x^(2k+1), k = 1..7
+_TAN_SERIES = (1 / 3, 2 / 15, 17 / 315, 62 / 2835, 1382 / 155925, 21844 / 6081075, 929569 / 638512875)
+
+
+def _tan_minus_identity(theta, tan_theta):
+    """tan(theta) - theta, from its Taylor series below 0.1 (no cancellation; truncation < 1e-17)."""
+    h = tan_theta - theta
+    small = theta < 0.1
+    if np.any(small):
+        th = theta[small]
+        t2 = th * th
+        acc = np.zeros_like(th)
+        for coef in reversed(_TAN_SERIES):
+            acc = acc * t2 + coef
+        h[small] = acc * t2 * th
+    return h
+
+
+def _solve_tan_minus_identity(s):
+    r"""theta in [0, pi/2] with tan(theta) - theta = s (s >= 0; s = inf gives pi/2; 1-D arrays).
+
+    Halley's iteration from an upper bound (tan x - x >= x^3/3 and >= tan x - pi/2 give
+    theta <= min((3s)^(1/3), arctan(s + pi/2))); an element stops once its relative step is below
+    1e-5, after which the cubic convergence leaves an error below 1e-14.
+    """
+    s = np.asarray(s, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        theta = np.minimum(np.cbrt(3.0 * s), np.arctan(s + np.pi / 2))
+    idx = np.flatnonzero(np.isfinite(s) & (s > 0))
+    full = True  # while every element is active, work on whole arrays (no gathers)
+    th, ss = theta[idx], s[idx]
+    for _ in range(30):
+        if idx.size == 0:
+            break
+        t = np.tan(th)
+        h = _tan_minus_identity(th, t) - ss
+        dh = t * t
+        step = 2.0 * h * dh / (2.0 * dh * dh - 2.0 * h * t * (1.0 + dh))
+        th = th - step
+        going = np.abs(step) > 1e-5 * th
+        if full and going.all():
+            continue
+        theta[idx] = th
+        idx, th, ss, full = idx[going], th[going], ss[going], False
+    theta[idx] = th
+    return np.where(s == 0, 0.0, np.where(np.isinf(s), np.pi / 2, theta))
+
+
 def _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern):
-    """c* for ReLU/linear: monotone Newton from c = 0 on the convex h(c) = alpha kappa(c) + beta - c."""
-    alpha, beta = _homogeneous_coefficients(q, sw, sb, mu2, av, kern)
-    out = np.ones(sw.size)  # without noise c = 1 is fixed and stable (chi(1) <= 1)
-    rest = np.flatnonzero(~((mu2 == 1) & (av == 0)))
-    a, b = alpha[rest], beta[rest]
-    if kern.name == "linear":  # h is linear: one Newton step is exact
-        out[rest] = b / (1.0 - a)
-        return out
+    """(c*, ln chi(c*)) for ReLU/linear (1-D arrays; q may be 0 or inf).
+
+    With 1/(alpha m) = 1 + excess, excess = mu2 - 1 + (sigma_eps^2 + sigma_b^2/sigma_w^2)/(m q) >= 0
+    measures noise and biases against the signal; excess = 0 (no noise, no bias, or the q -> inf
+    limit) leaves c' = c near c = 1 (c* = 1, chi = 1). ReLU without bias term (beta = 0): c' = c is
+    tan(theta) - theta = pi excess for theta = arccos c*, solved by Halley's method; with biases a
+    monotone Newton iteration on the convex h(c) = alpha kappa(c) + beta - c. Then
+    chi(c*) = (1 - theta/pi) / (1 + excess) (ReLU) or 1 / (1 + excess) (linear).
+    """
+    m = kern.m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noise_term = np.where(av == 0, 0.0, av / (m * q))  # q = inf: 0; q = 0: inf
+        bias_term = np.where(sb == 0, 0.0, sb / (sw * m * q))
+    bias_term = np.where(np.isinf(q), 0.0, bias_term)
+    excess = (mu2 - 1.0) + noise_term + bias_term
+    log1p_excess = np.log1p(excess)
+    if kern.name == "linear":  # c' = alpha c + beta with alpha = 1/(1 + excess), beta = bias_term alpha
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(excess == 0, 1.0, np.minimum(bias_term / excess, 1.0))
+        return c, -log1p_excess
+    theta = np.zeros(sw.size)
+    plain = (bias_term == 0) & (excess > 0)
+    if np.any(plain):
+        theta[plain] = _solve_tan_minus_identity(np.pi * excess[plain])
+    rest = np.flatnonzero((bias_term > 0) & (excess > bias_term))  # biases and noise (else c* = 1)
+    if rest.size:
+        alpha, beta = _homogeneous_coefficients(q[rest], sw[rest], sb[rest], mu2[rest], av[rest], kern)
+        theta[rest] = np.arccos(_relu_newton(alpha, beta))
+    return np.cos(theta), np.log1p(-theta / np.pi) - log1p_excess
+
+
+def _relu_newton(a, b):
+    """c* of c = a kappa(c) + b (ReLU, b > 0, a kappa(1) + b < 1): monotone Newton from c = 0."""
+    out = np.empty(a.size)
+    rest = np.arange(a.size)
     # first Newton step from c = 0 (kappa(0) = 1/(2 pi), kappa'(0) = 1/4); h(0) > 0 and h is convex
     # and decreasing up to the root, so the iterates increase monotonically towards it
     x = (a / (2.0 * np.pi) + b) / (1.0 - a / 4.0)
+    out[:] = x
     for _ in range(200):
         if rest.size == 0:
             break
@@ -1262,7 +1377,7 @@ def _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern):
 
 def _corr_fixed_point(q, sw, sb, mu2, av, kern):
     if kern.homogeneous:
-        return _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern)
+        return _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern)[0]
     n = sw.size
 
     def h_dh(x, idx):
@@ -1333,14 +1448,22 @@ def correlation_fixed_point(noise, sigma_w2=None, sigma_b2=0.0, activation="relu
     :math:`\chi(1) \le 1`, as for critical ReLU without noise; otherwise (the chaotic phase of a
     noise-free tanh network) the stable root below 1 is returned. With noise or biases
     :math:`\mathcal{C}(1) < 1` and :math:`\mathcal{C}(-1) > -1`, and the root is found in :math:`(-1, 1)` by a
-    vectorised safeguarded Newton iteration (monotone Newton steps on the convex closed form for
-    ReLU). For critical ReLU it solves
+    vectorised safeguarded Newton iteration. For critical ReLU it solves
 
     .. math::
 
        c^* = \frac{\sqrt{1-{c^*}^2} + (\pi - \arccos c^*)\, c^*}{\pi\, \mu_2},
 
-    which depends on the noise only through :math:`\mu_2`.
+    which depends on the noise only through :math:`\mu_2`. For ReLU without biases, with
+    :math:`\theta = \arccos c^*` this is :math:`\tan\theta - \theta = \pi(\mu_2 - 1 +
+    2\sigma_\epsilon^2/q^*)`, solved by a vectorised Halley iteration (Taylor series for
+    :math:`\tan\theta - \theta` below 0.1), accurate to about :math:`10^{-14}` in :math:`\theta^*`
+    also as :math:`\mu_2 \to 1`; with biases monotone Newton steps on the convex closed form.
+    Limits: where :math:`q^* = \infty` (ReLU or linear with additive noise and
+    :math:`\sigma_w^2 \ge 2`, resp. 1) the noise and biases are negligible and :math:`c^* = 1`
+    (for :math:`\mu_2 = 1`); where :math:`q^* = 0` (``tanh``/``"hard_tanh"`` without biases or additive
+    noise, :math:`\sigma_w^2\mu_2 \le 1`) the map is :math:`c' = c/\mu_2`, so :math:`c^* = 0` with
+    noise and 1 without.
 
     References
     ----------
@@ -1378,13 +1501,32 @@ def depth_scale(noise, sigma_w2=None, sigma_b2=0.0, activation="relu"):
     Returns
     -------
     float or numpy.ndarray
-        :math:`\xi_c > 0`; ``np.inf`` where :math:`\chi(c^*) = 1` (no noise at criticality).
+        :math:`\xi_c \in (0, \infty]`, never negative or nan; ``np.inf`` where :math:`\chi(c^*) = 1`
+        (to :math:`10^{-12}`), see Notes.
 
     Notes
     -----
     .. math::
 
        \xi_c = -\frac{1}{\ln \chi(c^*)},\qquad \chi(c^*) \le 1 \text{ at the stable fixed point}.
+
+    :math:`\chi(c^*) = 1` happens only in degenerate or critical limits, which are handled exactly:
+
+    * no noise and no bias term at criticality (ReLU at :math:`\sigma_w^2 = 2`, linear at
+      :math:`\sigma_w^2 = 1`): :math:`c^* = 1`;
+    * ReLU or linear with additive noise where :math:`q^* = \infty` (ReLU :math:`\sigma_w^2 \ge 2`):
+      in the limit :math:`q \to \infty` the additive noise and the biases become negligible, the map
+      is the one of multiplicative noise with the same :math:`\mu_2` (:math:`\mu_2 = 1` for
+      additive noise), so :math:`c^* = 1` and :math:`\xi_c = \infty`;
+    * ``tanh`` or ``"hard_tanh"`` without biases or additive noise and :math:`\sigma_w^2\mu_2 \le 1`:
+      :math:`q^* = 0`, where the map becomes linear, :math:`c' = c/\mu_2`, so
+      :math:`\chi = 1/\mu_2`: :math:`\xi_c = 1/\ln\mu_2` with noise and :math:`\infty` without.
+
+    For ReLU, :math:`\ln\chi(c^*) = \ln(1 - \theta^*/\pi) - \ln(1 + e)` is evaluated from
+    :math:`\theta^* = \arccos c^*` (see :func:`correlation_fixed_point`), with
+    :math:`e = \mu_2 - 1 + 2(\sigma_\epsilon^2 + \sigma_b^2/\sigma_w^2)/q^*`, without cancellation as
+    :math:`\mu_2 \to 1`. For other activations :math:`\chi` comes from quadrature, and a rounding
+    excess of :math:`\chi(c^*)` above 1 (within :math:`10^{-12}`) counts as 1.
 
     References
     ----------
@@ -1402,10 +1544,17 @@ def depth_scale(noise, sigma_w2=None, sigma_b2=0.0, activation="relu"):
     """
     shape, _, sw, sb, mu2, av, kern = _setup_corr(noise, sigma_w2, sigma_b2, activation)
     q = _fixed_q(None, sw, sb, mu2, av, kern)
-    c_star = _corr_fixed_point(q, sw, sb, mu2, av, kern)
-    chi = _corr_map(c_star, q, sw, sb, mu2, av, kern, slope=True)[1]
+    if kern.homogeneous:  # ln chi(c*) directly from theta* = arccos c* (no cancellation near c* = 1)
+        log_chi = _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern)[1]
+    else:
+        c_star = _corr_fixed_point(q, sw, sb, mu2, av, kern)
+        chi = _corr_map(c_star, q, sw, sb, mu2, av, kern, slope=True)[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_chi = np.log(chi)
+    # |ln chi| <= 1e-12 is criticality (chi(c*) = 1): quadrature rounding must not turn it into
+    # +-1e15; at a stable fixed point chi(c*) <= 1, so a rounding excess above 1 is snapped too
     with np.errstate(divide="ignore"):
-        xi = np.where(chi == 1.0, np.inf, -1.0 / np.log(chi))
+        xi = np.where(log_chi >= -_SNAP, np.inf, -1.0 / log_chi)
     return _out(xi.reshape(shape))
 
 

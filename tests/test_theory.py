@@ -585,3 +585,93 @@ def test_imports_neither_torch_nor_matplotlib():
     code = "import sys, nsp_helpers.theory; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+# ------------------------------------------------------------------------------------------------
+# regressions from the cross-check against an independent implementation (degenerate limits)
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["tanh", "hard_tanh"])
+@pytest.mark.parametrize("sigma_w2", [0.5, 1.0])
+def test_q_star_zero_without_noise_is_critical(activation, sigma_w2):
+    # sigma_w2 <= 1, no bias: q* = 0 exactly, the map is c' = c, chi = 1 (was -7.5e14 for tanh)
+    assert theory.variance_fixed_point(sigma_w2, 0.0, NoNoise(), activation) == 0.0
+    assert theory.correlation_fixed_point(NoNoise(), sigma_w2, 0.0, activation) == 1.0
+    assert theory.correlation_slope(0.3, NoNoise(), sigma_w2, 0.0, activation) == 1.0
+    assert theory.depth_scale(NoNoise(), sigma_w2, 0.0, activation) == math.inf
+
+
+@pytest.mark.parametrize("activation", ["tanh", "hard_tanh"])
+def test_q_star_zero_with_noise_is_linear_limit(activation):
+    # sigma_w2 mu2 <= 1: q* = 0 and c' = c / mu2, so c* = 0 and xi_c = 1 / ln mu2
+    keep = np.array([0.5, 0.8])  # sigma_w2 mu2 = 1 and 0.625
+    noise = Dropout(keep_prob=keep)
+    assert np.all(theory.variance_fixed_point(0.5, 0.0, noise, activation) == 0.0)
+    np.testing.assert_array_equal(theory.correlation_fixed_point(noise, 0.5, 0.0, activation), [0.0, 0.0])
+    np.testing.assert_allclose(theory.depth_scale(noise, 0.5, 0.0, activation), 1 / np.log(1 / keep), rtol=1e-14)
+
+
+def test_hard_tanh_q_star_zero_at_sigma_w2_mu2_one():
+    # V(q) - q ~ -exp(-1/(2q)) underflows against q: an iteration stalls near q = 0.012; the limit is 0
+    assert theory.variance_fixed_point(1.0, 0.0, NoNoise(), "hard_tanh") == 0.0
+    assert theory.variance_fixed_point(0.6, 0.0, Dropout(keep_prob=0.6), "hard_tanh", q0=5.0) == 0.0
+
+
+@pytest.mark.parametrize("sigma_w2", [2.0, 3.0])
+@pytest.mark.parametrize("sigma_b2", [0.0, 0.1])
+def test_additive_noise_infinite_q_star_limit(sigma_w2, sigma_b2):
+    # q* = inf: additive noise and biases are negligible, the map is the noise-free one (mu2 = 1)
+    noise = AdditiveGaussian(std=[0.5, 1.0])
+    assert np.all(np.isinf(theory.variance_fixed_point(sigma_w2, sigma_b2, noise)))
+    np.testing.assert_array_equal(theory.correlation_fixed_point(noise, sigma_w2, sigma_b2), [1.0, 1.0])
+    np.testing.assert_array_equal(theory.depth_scale(noise, sigma_w2, sigma_b2), [math.inf, math.inf])
+    np.testing.assert_array_equal(theory.correlation_fixed_point(noise, sigma_w2, sigma_b2, "linear"), [1.0, 1.0])
+    np.testing.assert_array_equal(theory.depth_scale(noise, sigma_w2, sigma_b2, "linear"), [math.inf, math.inf])
+
+
+def test_additive_noise_limit_is_continuous():
+    # just below sigma_w2 = 2, q* = 4 sigma_eps^2 / delta is huge and c* -> 1, xi_c -> inf
+    c_star = theory.correlation_fixed_point(AdditiveGaussian(std=1.0), 2.0 - 1e-9, 0.0)
+    assert 1.0 - 1e-5 < c_star < 1.0
+    assert theory.depth_scale(AdditiveGaussian(std=1.0), 2.0 - 1e-9, 0.0) > 1e3
+
+
+def test_depth_scale_never_negative_or_nan():
+    noises = [NoNoise(), Dropout(keep_prob=np.linspace(0.05, 1, 6)), AdditiveGaussian(std=[0.0, 0.5]),
+              MultiplicativeGaussian(std=[0.25, 2.0])]
+    for activation in ["relu", "linear", "tanh", "hard_tanh"]:
+        for noise in noises:
+            for sigma_w2 in [0.5, 1.0, 2.0, 3.0]:
+                for sigma_b2 in [0.0, 0.1]:
+                    xi = np.asarray(theory.depth_scale(noise, sigma_w2, sigma_b2, activation))
+                    c_star = np.asarray(theory.correlation_fixed_point(noise, sigma_w2, sigma_b2, activation))
+                    where = (activation, noise, sigma_w2, sigma_b2)
+                    assert np.all(xi > 0) and not np.any(np.isnan(xi)), where
+                    assert np.all(np.abs(c_star) <= 1.0), where
+
+
+@pytest.mark.parametrize("mu2_minus_1", [1e-12, 1e-8, 1e-4, 0.1, 3.0])
+def test_relu_fixed_point_near_mu2_one_against_mpmath(mu2_minus_1):
+    # tan(theta) - theta = pi (mu2 - 1) for theta* = arccos c*; xi_c ~ pi / theta* as mu2 -> 1
+    noise = MultiplicativeGaussian(std=math.sqrt(mu2_minus_1))
+    mu2 = mp.mpf(float(noise.mu2))
+    with mp.workdps(50):
+        s = mp.pi * (mu2 - 1)
+        # Newton from an upper bound of the root of the convex increasing tan(t) - t - s
+        start = min(mp.cbrt(3 * s), mp.atan(s + mp.pi / 2))
+        theta = mp.findroot(lambda t: mp.tan(t) - t - s, start, solver="newton", df=lambda t: mp.tan(t) ** 2)
+        xi_ref = -1 / (mp.log(1 - theta / mp.pi) - mp.log(mu2))
+        c_ref = mp.cos(theta)
+    assert abs(theory.correlation_fixed_point(noise) - float(c_ref)) <= 2e-16
+    assert theory.depth_scale(noise) == pytest.approx(float(xi_ref), rel=1e-13)
+
+
+@pytest.mark.parametrize("q", [0.1, 1.7, 20.0])
+def test_tanh_slope_at_c_minus_one_against_mpmath(q):
+    # at c = -1, u_b = -u_a: chi = sigma_w2 q E[sech^4(sqrt(q) z)] / q' (one-dimensional reference)
+    sigma_w2 = 1.4
+    with mp.workdps(30):
+        sech4 = mp.quad(lambda z: mp.sech(mp.sqrt(q) * z) ** 4 * mp.npdf(z), [-mp.inf, -2, 0, 2, mp.inf])
+        tanh2 = mp.quad(lambda z: mp.tanh(mp.sqrt(q) * z) ** 2 * mp.npdf(z), [-mp.inf, -2, 0, 2, mp.inf])
+        ref = float(sigma_w2 * q * sech4 / (sigma_w2 * tanh2))
+    got = theory.correlation_slope(-1.0, NoNoise(), sigma_w2, 0.0, "tanh", q=q)
+    assert got == pytest.approx(ref, rel=1e-13)
