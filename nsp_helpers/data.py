@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InvalidParameterError
+from .storage import atomic_write
 
 __all__ = [
     "CHECKSUMS",
@@ -184,23 +185,16 @@ def _verify(path: Path) -> Path:
 
 
 def _atomic_write(target: Path, write) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``target``, verify its checksum, rename it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+    """Write ``target`` atomically through ``write(file)``, refusing content whose MD5 is not the published one."""
+
+    def verify(tmp: Path) -> None:
         expected, actual = CHECKSUMS[target.name], _md5(tmp)
         if actual != expected:
             raise CorruptDataError(
                 f"the downloaded {target.name} has MD5 {actual}, expected {expected}", target, expected, actual
             )
-        os.chmod(tmp, 0o644)  # mkstemp creates files readable by their owner only
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+
+    return atomic_write(target, write, check=verify)
 
 
 def _download(url: str, target: Path) -> Path:

@@ -74,11 +74,9 @@ import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +85,7 @@ import torch
 from .device import resolve_device
 from .errors import InvalidParameterError, check_in_range
 from .noise import Dropout
+from .storage import atomic_write, code_version, device_description, write_json_atomic
 from .theory import critical_weight_variance
 
 __all__ = [
@@ -776,15 +775,7 @@ def _shuffle_generator(seed: int):
 
 
 def _atomic_save(obj, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, device=None, checkpoint=None, progress: bool = True, on_epoch_end=None) -> dict:
@@ -933,7 +924,7 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
         "baselines": baselines(data, config.task),
         "n_train": len(x_train),
         "n_val": len(x_val),
-        "device": _describe_device(device),
+        "device": device_description(device),
         "wall_time_s": round(elapsed_before + time.perf_counter() - start, 2),
     }
 
@@ -971,27 +962,9 @@ def _round(value: float, digits: int = 6):
     return float(f"{value:.{digits}g}")
 
 
-def _describe_device(device) -> str:
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
 # ----------------------------------------------------------------------------------------------------
 # results files
 # ----------------------------------------------------------------------------------------------------
-def _code_version() -> str:
-    from . import __version__
-
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "nsp_helpers"], capture_output=True, text=True, timeout=10).stdout.strip()
-        return f"git {commit}{' (nsp_helpers modified)' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        return f"nsp_helpers {__version__}"
-
-
 def write_results(results: dict, path) -> Path:
     """Write results as JSON atomically (a temporary file in the same folder, then :func:`os.replace`).
 
@@ -1012,21 +985,7 @@ def write_results(results: dict, path) -> Path:
     >>> load_results(folder + "/r.json")["cells"]
     []
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=1, allow_nan=False)
-            f.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a results file is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_json_atomic(results, path)
 
 
 def load_results(path) -> dict:
@@ -1262,7 +1221,7 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
         results["shard"] = list(shard)
     results["provenance"] = {
         "command": command or _command_line(),
-        "code_version": _code_version(),
+        "code_version": code_version(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": results["device"],

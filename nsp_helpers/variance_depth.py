@@ -26,11 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,6 +40,7 @@ from . import theory
 from .device import resolve_device
 from .errors import InvalidParameterError, check_in_range
 from .noise import Dropout, NoiseModel
+from .storage import code_version, device_description, write_json_atomic
 
 __all__ = [
     "PAPER_SIGMA_W2",
@@ -441,32 +439,6 @@ def _as_images(images):
 # ------------------------------------------------------------------------------------------------
 # results on disk
 # ------------------------------------------------------------------------------------------------
-def _code_version() -> str:
-    from . import __version__
-
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        if out.returncode == 0 and out.stdout.strip():
-            return f"nsp_helpers {__version__}, git {out.stdout.strip()}"
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return f"nsp_helpers {__version__}"
-
-
-def _device_name(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
 def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = None, command: str | None = None) -> Path:
     """Write ``result`` and its provenance to the JSON file ``path`` atomically.
 
@@ -504,8 +476,8 @@ def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = Non
         "format": _FORMAT,
         "config": result.config,
         "provenance": {
-            "code_version": _code_version(),
-            "device": _device_name(str(result.config.get("device", "cpu"))),
+            "code_version": code_version(),
+            "device": device_description(str(result.config.get("device", "cpu"))),
             "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "wall_s": None if wall_s is None else round(float(wall_s), 3),
             "command": command,
@@ -514,17 +486,7 @@ def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = Non
         },
         "result": result.to_dict(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return write_json_atomic(payload, path)
 
 
 def load_result(path) -> VarianceDepthResult:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import nsp_helpers.data as data
-from nsp_helpers import theory
+from nsp_helpers import storage, theory
 from nsp_helpers import variance_depth as vd
 from nsp_helpers.errors import InvalidParameterError
 from nsp_helpers.noise import AdditiveGaussian, Dropout, MultiplicativeGaussian, NoNoise
@@ -131,7 +131,7 @@ def test_save_and_load_round_trip(tmp_path):
     payload = json.loads(path.read_text())  # strict JSON (no NaN/Infinity literals)
     prov = payload["provenance"]
     assert {"code_version", "device", "date_utc", "wall_s", "command", "torch"} <= set(prov)
-    assert prov["wall_s"] == 1.25 and prov["code_version"].startswith("nsp_helpers")
+    assert prov["wall_s"] == 1.25 and prov["code_version"] == storage.code_version()
     assert payload["config"]["sigma_w2"] == [0.1, 1.2, 2.5]
     back = vd.load_result(path)
     np.testing.assert_array_equal(back.q, r.q)
