@@ -12,7 +12,10 @@ from .errors import InvalidParameterError, NoCriticalPointError
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"noise", "theory", "simulate", "train", "data", "widgets", "plots", "init", "activations", "device", "errors"}
+_SUBMODULES = {
+    "activations", "data", "depth", "device", "errors", "gradients", "init", "noise", "plots", "simulate", "storage",
+    "theory", "train", "variance_depth", "widgets",
+}
 
 
 def __getattr__(name):

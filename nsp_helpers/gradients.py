@@ -1,0 +1,860 @@
+r"""Gradients of wide random noisy networks with tied weights (torch, any device).
+
+The gradient independence assumption (GIA) of mean-field theory treats the weights of the backward
+pass as if they were drawn independently of the forward ones. Huang et al. (2020) measured gradient
+statistics in dropout networks *without* it, by ordinary backpropagation through the same weights.
+This module does that measurement (and, for comparison, the same measurement with independent
+backward weights), for random networks of the book's model
+
+.. math::
+
+    h^{l} = W^{l}\,(\epsilon^{l-1} \odot \phi(h^{l-1})) + b^{l}, \quad l = 1, \dots, L,
+    \qquad \mathcal{L}_a = \tfrac12 \lVert h^{L}_a \rVert^2,
+
+with :math:`W^l_{ij} \sim \mathcal{N}(0, \sigma_w^2/N)`, :math:`b^l_i \sim \mathcal{N}(0, \sigma_b^2)`,
+inputs :math:`h^0_a \sim \mathcal{N}(0, I_N)` and noise drawn independently per unit, layer, input and
+network (the two inputs of a pair get *independent* dropout masks). The loss is the squared error to
+a zero target; Huang et al.'s mean squared error differs by the constant factor :math:`2/N`, which
+scales every statistic below alike and changes no slope.
+
+==============================================  ===================================================
+function                                        what
+==============================================  ===================================================
+:func:`gradient_statistics`                     per-layer :math:`g_{aa}`, :math:`g_{ab}`, mean
+                                                :math:`|\partial_W\mathcal{L}_a \odot \partial_W\mathcal{L}_b|`
+:func:`gradient_slopes`                         mean-field :math:`\chi_1`, :math:`\chi(c^*)`, :math:`q^*`, :math:`c^*`
+:func:`linear_network_closed_forms`             Huang et al.'s closed forms for linear networks
+:func:`universality`                            variance against mean over initialisations
+:func:`preactivation_second_moments`            :math:`q^l` through any ``torch.nn`` model (hooks)
+:func:`trainable_depth_rules`                   which depth-scale rule matches a trainable-depth grid
+==============================================  ===================================================
+
+Backward pass and gradient statistics
+-------------------------------------
+With :math:`\delta^l = \partial\mathcal{L}/\partial h^l` and :math:`x^{l-1} = \epsilon^{l-1}\odot\phi(h^{l-1})`,
+the chain rule through :math:`h^{l+1} = W^{l+1}x^{l} + b^{l+1}` gives
+
+.. math::
+
+    \delta^{L} = h^{L}, \qquad
+    \delta^{l} = \epsilon^{l} \odot \phi'(h^{l}) \odot (W^{l+1})^\top \delta^{l+1}, \qquad
+    \frac{\partial \mathcal{L}}{\partial W^{l}} = \delta^{l}\, (x^{l-1})^\top .
+
+For one input the weight gradient is an outer product, so its entrywise averages factorise
+*exactly* (no approximation):
+
+.. math::
+
+    g^l_{aa} = \overline{(\partial_{W^l}\mathcal{L}_a)^2} = \overline{(\delta^l_a)^2}\;\overline{(x^{l-1}_a)^2},\quad
+    g^l_{ab} = \overline{\partial_{W^l}\mathcal{L}_a\, \partial_{W^l}\mathcal{L}_b}
+             = \overline{\delta^l_a\delta^l_b}\;\overline{x^{l-1}_a x^{l-1}_b},\quad
+    \overline{|\partial_{W^l}\mathcal{L}_a\, \partial_{W^l}\mathcal{L}_b|}
+             = \overline{|\delta^l_a\delta^l_b|}\;\overline{|x^{l-1}_a x^{l-1}_b|},
+
+where a bar is the mean over units. :func:`gradient_statistics` obtains :math:`\delta^l` by plain
+autograd through the forward graph (``backward="tied"``) and uses these identities, so it never
+stores an :math:`N\times N` gradient per input (the tests check the identities against autograd's own
+``W.grad``).
+
+Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+
+References
+----------
+.. [1] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein. *Deep information propagation.*
+   ICLR 2017.
+.. [3] G. Yang. *Scaling limits of wide neural networks with weight sharing: Gaussian process
+   behavior, gradient independence, and neural tangent kernel derivation.* arXiv:1902.04760, 2019.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import theory
+from .activations import get_activation
+from .depth import LogDecayFit, fit_log_decay
+from .errors import InvalidParameterError, check_in_range
+from .noise import NoiseModel, NoNoise
+
+__all__ = [
+    "GradientStatistics",
+    "GradientSlopes",
+    "LinearClosedForms",
+    "UniversalityFit",
+    "RuleComparison",
+    "gradient_statistics",
+    "gradient_slopes",
+    "linear_network_closed_forms",
+    "universality",
+    "preactivation_second_moments",
+    "trainable_depth_rules",
+    "STATISTICS",
+]
+
+#: the three per-layer gradient statistics of Huang et al. (attribute names of GradientStatistics)
+STATISTICS = ("g_aa", "g_ab", "abs_ab")
+
+#: default bound on the memory of the weights kept for one chunk of networks (bytes)
+DEFAULT_CHUNK_BYTES = 512 * 2**20
+
+
+# ------------------------------------------------------------------------------------------------
+# checks
+# ------------------------------------------------------------------------------------------------
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_noise(noise) -> NoiseModel:
+    if not isinstance(noise, NoiseModel):
+        raise InvalidParameterError(
+            f"noise must be a nsp_helpers.noise.NoiseModel such as Dropout(keep_prob=0.9), got {noise!r}"
+        )
+    if noise.shape != ():
+        raise InvalidParameterError(f"noise must be a single noise level (loop over a family), got {noise!r}")
+    return noise
+
+
+def _check_statistic(statistic: str) -> str:
+    if statistic not in STATISTICS:
+        raise InvalidParameterError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+    return statistic
+
+
+# ------------------------------------------------------------------------------------------------
+# results
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class GradientStatistics:
+    r"""What :func:`gradient_statistics` measured, layer by layer.
+
+    Layer :math:`l = 1, \dots, L` is index ``l - 1`` of every array (see :attr:`layers`).
+
+    Attributes
+    ----------
+    g_aa : numpy.ndarray, shape ``(n_layers, n_networks, 2 * n_pairs)``
+        :math:`\overline{(\partial\mathcal{L}_a/\partial W^l)^2}` for every input (float64).
+    g_ab : numpy.ndarray, shape ``(n_layers, n_networks, n_pairs)``
+        :math:`\overline{(\partial\mathcal{L}_a/\partial W^l)(\partial\mathcal{L}_b/\partial W^l)}`
+        for every pair (signed).
+    abs_ab : numpy.ndarray, shape ``(n_layers, n_networks, n_pairs)``
+        :math:`\overline{|(\partial\mathcal{L}_a/\partial W^l)(\partial\mathcal{L}_b/\partial W^l)|}`.
+    q_aa, q_ab : numpy.ndarray
+        Forward moments :math:`\overline{(h^l_a)^2}` (per input) and :math:`\overline{h^l_a h^l_b}`
+        (per pair), same layout.
+    delta_aa, delta_ab : numpy.ndarray
+        Backward moments :math:`\overline{(\delta^l_a)^2}` and :math:`\overline{\delta^l_a\delta^l_b}`.
+    sigma_w2, sigma_b2 : float
+    noise : NoiseModel
+    activation : str
+    width : int
+    backward : str
+        ``"tied"`` (autograd through the forward weights) or ``"independent"`` (the GIA).
+    device : str
+    tensors : dict or None
+        With ``keep_tensors=True``: ``inputs`` ``(n_networks, n_inputs, N)``, ``weights`` and
+        ``biases`` (lists over layers of ``(n_networks, N, N)`` / ``(n_networks, N)``), ``noise``
+        (list over layers :math:`l = 0 \dots L-1` of :math:`\epsilon^l`, ``(n_networks, n_inputs, N)``).
+    """
+
+    g_aa: np.ndarray
+    g_ab: np.ndarray
+    abs_ab: np.ndarray
+    q_aa: np.ndarray
+    q_ab: np.ndarray
+    delta_aa: np.ndarray
+    delta_ab: np.ndarray
+    sigma_w2: float
+    sigma_b2: float
+    noise: NoiseModel
+    activation: str
+    width: int
+    backward: str = "tied"
+    device: str = "cpu"
+    tensors: dict | None = field(default=None, repr=False)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of layers :math:`L`."""
+        return self.g_aa.shape[0]
+
+    @property
+    def n_networks(self) -> int:
+        """Number of independent initialisations."""
+        return self.g_aa.shape[1]
+
+    @property
+    def layers(self) -> np.ndarray:
+        """Layer indices :math:`1, \\dots, L`."""
+        return np.arange(1, self.n_layers + 1)
+
+    def per_network(self, statistic: str = "g_aa") -> np.ndarray:
+        """One value per layer and network: the mean over the inputs (or pairs) of one network.
+
+        Returns an array of shape ``(n_layers, n_networks)``.
+        """
+        return getattr(self, _check_statistic(statistic)).mean(axis=-1)
+
+    def mean(self, statistic: str = "g_aa") -> np.ndarray:
+        """The mean over networks and inputs (or pairs), one value per layer."""
+        return self.per_network(statistic).mean(axis=-1)
+
+    def magnitude(self, statistic: str = "g_aa") -> np.ndarray:
+        r"""Typical size per layer: :meth:`mean` for ``g_aa`` and ``abs_ab``, the root mean square
+        over networks and pairs for the signed ``g_ab``."""
+        if _check_statistic(statistic) == "g_ab":
+            return np.sqrt((self.g_ab**2).reshape(self.n_layers, -1).mean(axis=-1))
+        return self.mean(statistic)
+
+    def pair_correlation(self) -> np.ndarray:
+        r"""Cosine similarity of the two inputs' backward signals,
+        :math:`r^l = \overline{\delta^l_a\delta^l_b}/\sqrt{\overline{(\delta^l_a)^2}\,\overline{(\delta^l_b)^2}}`,
+        shape ``(n_layers, n_networks, n_pairs)``."""
+        return self.delta_ab / np.sqrt(self.delta_aa[:, :, 0::2] * self.delta_aa[:, :, 1::2])
+
+    def fit(self, statistic: str = "g_aa", first_layer: int = 1, last_layer: int | None = None) -> LogDecayFit:
+        r"""Straight line through :math:`\ln` :meth:`magnitude` over layers ``first_layer ... last_layer``.
+
+        The slope is the change of :math:`\ln g` per layer; gradients that shrink by :math:`\chi`
+        per layer going back from the output have slope :math:`-\ln\chi`. Layers where the value is
+        not positive and finite are left out; ``n_points`` of the result says how many were used.
+        Uses :func:`nsp_helpers.depth.fit_log_decay`.
+        """
+        last = self.n_layers if last_layer is None else last_layer
+        first_layer = _check_int("first_layer", first_layer, 1)
+        last = _check_int("last_layer", last, first_layer + 1)
+        if last > self.n_layers:
+            raise InvalidParameterError(f"last_layer must be in [{first_layer + 1}, {self.n_layers}], got {last}")
+        layers = np.arange(first_layer, last + 1)
+        values = self.magnitude(statistic)[layers - 1]
+        ok = np.isfinite(values) & (values > 0)
+        return fit_log_decay(layers[ok], values[ok])
+
+
+@dataclass
+class GradientSlopes:
+    r"""Mean-field quantities of gradient propagation (:func:`gradient_slopes`).
+
+    Attributes
+    ----------
+    chi_single : float
+        :math:`\chi_1 = \sigma_w^2\mu_2\,\mathbb{E}[\phi'(\sqrt{q^*}z)^2]`.
+    chi_pair : float
+        :math:`\chi(c^*) = \sigma_w^2\,\mathbb{E}[\phi'(u_a)\phi'(u_b)]` at :math:`(q^*, c^*)`.
+    q_star, c_star : float
+        The variance and correlation fixed points. ReLU without biases or additive noise keeps every
+        :math:`q` (scale-free); ``q_star`` is then reported as 1 (``nan`` for the linear network).
+    """
+
+    chi_single: float
+    chi_pair: float
+    q_star: float
+    c_star: float
+
+    @property
+    def depth_scale_single(self) -> float:
+        """:math:`\\xi_1 = 1/|\\ln\\chi_1|` (``inf`` at :math:`\\chi_1 = 1`)."""
+        return math.inf if self.chi_single == 1.0 else 1.0 / abs(math.log(self.chi_single))
+
+    @property
+    def depth_scale_pair(self) -> float:
+        """:math:`\\xi_2 = 1/|\\ln\\chi(c^*)|`."""
+        return math.inf if self.chi_pair == 1.0 else 1.0 / abs(math.log(self.chi_pair))
+
+
+@dataclass
+class LinearClosedForms:
+    r"""Huang et al.'s closed forms for a noisy *linear* network (:func:`linear_network_closed_forms`)."""
+
+    q_star: float
+    q_ab_star: float
+    chi_single: float
+    chi_pair: float
+
+
+@dataclass
+class UniversalityFit:
+    r"""Variance against mean of a gradient statistic over initialisations (:func:`universality`).
+
+    Attributes
+    ----------
+    mean, variance : numpy.ndarray, shape ``(n_layers,)``
+        Mean and variance (``ddof=1``) over networks, per layer.
+    exponent, prefactor : float
+        The least-squares line :math:`\ln V = \ln A + k \ln m` (:math:`V = A m^k`), over the layers
+        where both are positive and finite.
+    """
+
+    mean: np.ndarray
+    variance: np.ndarray
+    exponent: float
+    prefactor: float
+
+
+@dataclass
+class RuleComparison:
+    """How well rules of the form "trainable iff depth <= rule(keep_prob)" match a trainable-depth grid.
+
+    Attributes
+    ----------
+    depths, keep_probs : numpy.ndarray
+        The grid.
+    trainable : numpy.ndarray of bool, shape ``(n_depths, n_keep)``
+        Observed: the final loss is below ``threshold``.
+    threshold : float
+    rules : dict
+        Rule name -> the rule's depth for every keep probability (``inf`` for no limit).
+    agreement : dict
+        Rule name -> fraction of cells where the rule predicts the observed outcome.
+    """
+
+    depths: np.ndarray
+    keep_probs: np.ndarray
+    trainable: np.ndarray
+    threshold: float
+    rules: dict
+    agreement: dict
+
+    @property
+    def best(self) -> str:
+        """The rule with the highest agreement (the first one on ties)."""
+        return max(self.agreement, key=lambda k: self.agreement[k])
+
+
+# ------------------------------------------------------------------------------------------------
+# the simulation
+# ------------------------------------------------------------------------------------------------
+def gradient_statistics(
+    n_layers: int,
+    sigma_w2: float,
+    sigma_b2: float = 0.0,
+    noise: NoiseModel = NoNoise(),
+    activation="tanh",
+    *,
+    width: int = 500,
+    n_networks: int = 1,
+    n_pairs: int = 1,
+    backward: str = "tied",
+    seed: int = 0,
+    device=None,
+    dtype=None,
+    keep_tensors: bool = False,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    cpu_threads: int | None = 1,
+) -> GradientStatistics:
+    r"""Per-layer gradient statistics of random noisy networks, by backpropagation.
+
+    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+
+    Parameters
+    ----------
+    n_layers : int, >= 1
+        Depth :math:`L` (Huang et al.: 200).
+    sigma_w2 : float, > 0
+        Weight variance (Huang et al.: 1.4 for tanh).
+    sigma_b2 : float, >= 0
+        Bias variance (Huang et al.: 0.1).
+    noise : NoiseModel
+        One noise level, e.g. ``Dropout(keep_prob=0.9)`` (Huang et al.'s :math:`\rho` is the keep
+        probability).
+    activation : str, Activation or callable
+        Default ``"tanh"``.
+    width : int, >= 2
+        Units per layer :math:`N` (Huang et al.: 500).
+    n_networks : int, >= 1
+        Independent initialisations (Huang et al.: 100).
+    n_pairs : int, >= 1
+        Pairs of inputs per network; inputs ``2k`` and ``2k + 1`` form pair ``k``.
+    backward : {"tied", "independent"}
+        ``"tied"``: autograd through the forward weights (no GIA). ``"independent"``: the backward
+        pass uses fresh weights with the same distribution (the GIA made true), with the same
+        forward pass, noise and inputs as ``"tied"`` for the same seed.
+    seed : int
+        Seeds the generator (on the device) that draws inputs, weights, biases and noise.
+    device : None, str or torch.device
+        ``None``: a GPU when present.
+    dtype : torch.dtype, optional
+        Default float32.
+    keep_tensors : bool
+        Also return inputs, weights, biases and noise (:attr:`GradientStatistics.tensors`; memory!).
+    chunk_bytes : int
+        Bound on the memory of the weights of one chunk of networks (all layers of a network must be
+        kept for the backward pass); networks of one chunk run batched.
+    cpu_threads : int or None
+        Threads torch uses during the call on a CPU, restored afterwards (``None``: leave torch's
+        setting). The products are matrix-vector sized and drawing the weights is serial, so one
+        thread is as fast on an idle machine and much faster on a busy one.
+
+    Returns
+    -------
+    GradientStatistics
+
+    Notes
+    -----
+    See the module docstring for the recursion. Under the GIA, in the wide limit and at the
+    fixed points :math:`(q^*, c^*)`, the backward moments obey
+
+    .. math::
+
+        \overline{(\delta^{l}_a)^2} = \chi_1\, \overline{(\delta^{l+1}_a)^2}, \qquad
+        \overline{\delta^{l}_a\delta^{l}_b} = \chi(c^*)\, \overline{\delta^{l+1}_a\delta^{l+1}_b},
+
+    with :math:`\chi_1 = \sigma_w^2\mu_2\mathbb{E}[\phi'^2]` and :math:`\chi(c^*) = \sigma_w^2
+    \mathbb{E}[\phi'(u_a)\phi'(u_b)]` (:func:`gradient_slopes`): no :math:`\mu_2` in the pair factor,
+    because the masks of two inputs are independent.
+
+    References
+    ----------
+    .. [1] W. Huang et al. ECAI 2020, arXiv:1912.09132, Secs. 3-4.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> stats = gradient_statistics(4, 1.4, 0.1, Dropout(keep_prob=0.9), width=50, n_networks=2, device="cpu")
+    >>> stats.g_aa.shape, stats.g_ab.shape
+    ((4, 2, 2), (4, 2, 1))
+    >>> bool((stats.mean("g_aa") > 0).all())
+    True
+    """
+    import torch
+
+    from .device import resolve_device
+
+    n_layers = _check_int("n_layers", n_layers, 1)
+    sigma_w2 = float(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True))
+    sigma_b2 = float(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf))
+    noise = _check_noise(noise)
+    act = get_activation(activation)
+    width = _check_int("width", width, 2)
+    n_networks = _check_int("n_networks", n_networks, 1)
+    n_pairs = _check_int("n_pairs", n_pairs, 1)
+    seed = _check_int("seed", seed, 0)
+    chunk_bytes = _check_int("chunk_bytes", chunk_bytes, 1)
+    if backward not in ("tied", "independent"):
+        raise InvalidParameterError(f"backward must be 'tied' (autograd) or 'independent' (GIA), got {backward!r}")
+    dtype = torch.float32 if dtype is None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InvalidParameterError(f"dtype must be a floating torch.dtype such as torch.float32, got {dtype!r}")
+    dev = resolve_device(device)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    chunk = max(1, min(n_networks, chunk_bytes // (n_layers * width * width * itemsize)))
+
+    if cpu_threads is not None:
+        cpu_threads = _check_int("cpu_threads", cpu_threads, 1)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    back_gen = torch.Generator(device=dev).manual_seed(seed + 1_000_003)
+    parts, kept = [], []
+    previous_threads = torch.get_num_threads()
+    try:
+        if cpu_threads is not None and dev.type == "cpu":
+            torch.set_num_threads(cpu_threads)
+        for start in range(0, n_networks, chunk):
+            m = min(chunk, n_networks - start)
+            part, tensors = _chunk(m, n_layers, width, 2 * n_pairs, sigma_w2, sigma_b2, noise, act, backward, gen,
+                                   back_gen, dev, dtype, keep_tensors)
+            parts.append(part)
+            kept.append(tensors)
+    finally:
+        if torch.get_num_threads() != previous_threads:
+            torch.set_num_threads(previous_threads)
+    arrays = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+    tensors = None
+    if keep_tensors:
+        tensors = {
+            "inputs": torch.cat([t["inputs"] for t in kept]),
+            "weights": [torch.cat([t["weights"][i] for t in kept]) for i in range(n_layers)],
+            "biases": [torch.cat([t["biases"][i] for t in kept]) for i in range(n_layers)],
+            "noise": [torch.cat([t["noise"][i] for t in kept]) for i in range(n_layers)],
+        }
+    return GradientStatistics(**arrays, sigma_w2=sigma_w2, sigma_b2=sigma_b2, noise=noise, activation=act.name,
+                              width=width, backward=backward, device=str(dev), tensors=tensors)
+
+
+def _noise_sample(noise, shape, gen, dev, dtype):
+    import torch
+
+    if noise.kind == "none":
+        return torch.ones(shape, device=dev, dtype=dtype)
+    return noise.sample(shape, generator=gen, device=dev, dtype=dtype)
+
+
+def _chunk(m, n_layers, width, n_inputs, sigma_w2, sigma_b2, noise, act, backward, gen, back_gen, dev, dtype,
+           keep_tensors):
+    """One batch of ``m`` networks: forward with a graph, backward, statistics (float64 numpy)."""
+    import torch
+
+    w_std = math.sqrt(sigma_w2 / width)
+    b_std = math.sqrt(sigma_b2)
+    additive = noise.kind == "additive"
+    h = torch.randn((m, n_inputs, width), generator=gen, device=dev, dtype=dtype)
+    inputs = h.clone()
+    h.requires_grad_(backward == "tied")
+    weights, biases, eps_list, hs, xs = [], [], [], [], []
+    with torch.set_grad_enabled(backward == "tied"):
+        for _ in range(n_layers):
+            eps = _noise_sample(noise, (m, n_inputs, width), gen, dev, dtype)
+            phi = act(h)
+            x = phi + eps if additive else phi * eps
+            w = torch.randn((m, width, width), generator=gen, device=dev, dtype=dtype).mul_(w_std)
+            b = torch.randn((m, 1, width), generator=gen, device=dev, dtype=dtype).mul_(b_std)
+            # h_i = sum_j W_ij x_j + b_i: with x as rows, h = x W^T + b
+            h_new = torch.baddbmm(b, x, w.transpose(1, 2))
+            weights.append(w)
+            biases.append(b[:, 0])
+            eps_list.append(eps)
+            hs.append(h)  # h^{l-1}
+            xs.append(x)  # x^{l-1}
+            h = h_new
+        hs.append(h)  # h^L
+    h_out = hs[-1]
+    if backward == "tied":
+        loss = 0.5 * (h_out * h_out).sum()
+        grads = torch.autograd.grad(loss, hs[1:])  # delta^1 ... delta^L
+        deltas = [g.detach() for g in grads]
+    else:
+        deltas = [None] * n_layers
+        d = h_out.detach()
+        deltas[-1] = d
+        for layer in range(n_layers - 1, 0, -1):  # delta^{layer} from delta^{layer+1}
+            w_back = torch.randn((m, width, width), generator=back_gen, device=dev, dtype=dtype).mul_(w_std)
+            h_l = hs[layer].detach()
+            factor = act.grad(h_l) if additive else eps_list[layer] * act.grad(h_l)
+            d = factor * torch.bmm(d, w_back)  # (W^T delta)_j = sum_i W_ij delta_i
+            deltas[layer - 1] = d
+    xs = [x.detach() for x in xs]
+    ia = torch.arange(0, n_inputs, 2, device=dev)
+    ib = ia + 1
+
+    def stack(values):
+        return torch.stack(values).double().cpu().numpy()
+
+    out = {
+        "g_aa": stack([(d * d).mean(-1) * (x * x).mean(-1) for d, x in zip(deltas, xs)]),
+        "g_ab": stack([(d[:, ia] * d[:, ib]).mean(-1) * (x[:, ia] * x[:, ib]).mean(-1) for d, x in zip(deltas, xs)]),
+        "abs_ab": stack([(d[:, ia] * d[:, ib]).abs().mean(-1) * (x[:, ia] * x[:, ib]).abs().mean(-1)
+                         for d, x in zip(deltas, xs)]),
+        "q_aa": stack([(hh.detach() ** 2).mean(-1) for hh in hs[1:]]),
+        "q_ab": stack([(hh.detach()[:, ia] * hh.detach()[:, ib]).mean(-1) for hh in hs[1:]]),
+        "delta_aa": stack([(d * d).mean(-1) for d in deltas]),
+        "delta_ab": stack([(d[:, ia] * d[:, ib]).mean(-1) for d in deltas]),
+    }
+    tensors = None
+    if keep_tensors:
+        tensors = {"inputs": inputs, "weights": weights, "biases": biases, "noise": eps_list}
+    return out, tensors
+
+
+# ------------------------------------------------------------------------------------------------
+# theory
+# ------------------------------------------------------------------------------------------------
+def gradient_slopes(noise: NoiseModel, sigma_w2=None, sigma_b2=0.0, activation="relu") -> GradientSlopes:
+    r"""Mean-field (GIA) factors by which gradient moments shrink per layer, for one input and for pairs.
+
+    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        One noise level.
+    sigma_w2 : float or None
+        Weight variance (``None``: critical, ReLU and linear only).
+    sigma_b2 : float, >= 0
+    activation : optional
+        Default ``"relu"``.
+
+    Returns
+    -------
+    GradientSlopes
+
+    Notes
+    -----
+    .. math::
+
+        \chi_1 = \sigma_w^2\,\mu_2\,\mathbb{E}\bigl[\phi'(\sqrt{q^*}z)^2\bigr], \qquad
+        \chi(c^*) = \sigma_w^2\,\mathbb{E}\bigl[\phi'(u_a)\phi'(u_b)\bigr],
+
+    with :math:`u_a, u_b` of variance :math:`q^*` and correlation :math:`c^*`. The second equals the
+    slope of the correlation map at its fixed point (:func:`nsp_helpers.theory.correlation_slope`),
+    so :math:`\xi_2` is the correlation depth scale :math:`\xi_c`.
+
+    References
+    ----------
+    .. [1] W. Huang et al. ECAI 2020, Eqs. 9-14. .. [2] S. S. Schoenholz et al. ICLR 2017.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> s = gradient_slopes(Dropout(keep_prob=0.6))      # critical ReLU
+    >>> s.chi_single, round(s.chi_pair, 4)
+    (1.0, 0.355)
+    >>> round(gradient_slopes(Dropout(keep_prob=0.9), 1.4, 0.1, "tanh").chi_single, 4)
+    0.8937
+    """
+    noise = _check_noise(noise)
+    chi_single = float(theory.gradient_slope(noise, sigma_w2, sigma_b2, activation))
+    c_star = float(theory.correlation_fixed_point(noise, sigma_w2, sigma_b2, activation))
+    chi_pair = float(theory.correlation_slope(c_star, noise, sigma_w2, sigma_b2, activation))
+    sw = theory.critical_weight_variance(noise, activation) if sigma_w2 is None else sigma_w2
+    name = getattr(get_activation(activation), "name", "")
+    if name in ("relu", "linear") and sigma_b2 == 0 and noise.additive_variance == 0:
+        q_star = 1.0 if name == "relu" else float("nan")  # any q is a fixed point (scale-free)
+    else:
+        q_star = float(theory.variance_fixed_point(sw, sigma_b2, noise, activation))
+    return GradientSlopes(chi_single=chi_single, chi_pair=chi_pair, q_star=q_star, c_star=c_star)
+
+
+def linear_network_closed_forms(noise: NoiseModel, sigma_w2, sigma_b2) -> LinearClosedForms:
+    r"""Fixed points and gradient factors of a noisy linear network (Huang et al.'s closed forms).
+
+    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        Multiplicative noise (dropout: :math:`\mu_2 = 1/\rho`).
+    sigma_w2 : float, in (0, 1/mu2)
+        Below :math:`1/\mu_2`, so that the variance has a finite fixed point.
+    sigma_b2 : float, > 0
+
+    Returns
+    -------
+    LinearClosedForms
+
+    Notes
+    -----
+    With :math:`\phi(h) = h` the variance and covariance maps are linear,
+    :math:`q' = \sigma_w^2\mu_2 q + \sigma_b^2` and :math:`q_{ab}' = \sigma_w^2 q_{ab} + \sigma_b^2`, so
+
+    .. math::
+
+        q^* = \frac{\sigma_b^2}{1 - \sigma_w^2\mu_2} = \frac{\sigma_b^2}{1 - \sigma_w^2/\rho},\qquad
+        q_{ab}^* = \frac{\sigma_b^2}{1 - \sigma_w^2},\qquad
+        \chi_1 = \sigma_w^2\mu_2 = \frac{\sigma_w^2}{\rho},\qquad \chi(c^*) = \sigma_w^2 .
+
+    References
+    ----------
+    .. [1] W. Huang et al. ECAI 2020, Sec. 3 (linear dropout networks).
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> cf = linear_network_closed_forms(Dropout(keep_prob=0.9), 0.8, 0.1)
+    >>> round(cf.q_star, 6), round(cf.q_ab_star, 6), round(cf.chi_single, 6)
+    (0.9, 0.5, 0.888889)
+    >>> linear_network_closed_forms(Dropout(keep_prob=0.5), 0.8, 0.1)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: sigma_w2 must be in (0, 0.5), got 0.8 (below 1/mu2, or the variance has no fixed point)
+    """
+    noise = _check_noise(noise)
+    if noise.additive_variance != 0:
+        raise InvalidParameterError(f"noise must be multiplicative for these closed forms, got {noise!r}")
+    mu2 = float(noise.mu2)
+    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True,
+                              hint="below 1/mu2, or the variance has no fixed point"))
+    sb = float(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf, low_open=True))
+    return LinearClosedForms(q_star=sb / (1.0 - sw * mu2), q_ab_star=sb / (1.0 - sw), chi_single=sw * mu2, chi_pair=sw)
+
+
+# ------------------------------------------------------------------------------------------------
+# universality
+# ------------------------------------------------------------------------------------------------
+def universality(stats: GradientStatistics, statistic: str = "g_aa") -> UniversalityFit:
+    r"""Variance against mean of a gradient statistic over initialisations, with a power-law fit.
+
+    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+
+    Parameters
+    ----------
+    stats : GradientStatistics
+        With at least two networks.
+    statistic : {"g_aa", "g_ab", "abs_ab"}
+
+    Returns
+    -------
+    UniversalityFit
+
+    Notes
+    -----
+    Each network contributes one value per layer (:meth:`GradientStatistics.per_network`); over
+    networks, per layer, :math:`m_l` is the mean and :math:`V_l` the variance. Huang et al. found
+    :math:`V \propto m^2` across layers, noise levels and widths: the relative spread
+
+    .. math::
+
+        \frac{\sqrt{V_l}}{m_l} = \sqrt{A}\, m_l^{(k-2)/2}
+
+    does not depend on the layer when :math:`k = 2`.
+
+    References
+    ----------
+    .. [1] W. Huang et al. ECAI 2020, Sec. 5 (universality).
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> stats = gradient_statistics(6, 1.4, 0.1, Dropout(keep_prob=0.9), width=40, n_networks=4, device="cpu")
+    >>> fit = universality(stats)
+    >>> fit.mean.shape, bool(np.isfinite(fit.exponent))
+    ((6,), True)
+    """
+    if not isinstance(stats, GradientStatistics):
+        raise InvalidParameterError(f"stats must be a GradientStatistics, got {type(stats).__name__}")
+    if stats.n_networks < 2:
+        raise InvalidParameterError(f"stats must hold at least 2 networks for a variance, got {stats.n_networks}")
+    values = stats.per_network(statistic)
+    mean = values.mean(axis=1)
+    var = values.var(axis=1, ddof=1)
+    ok = np.isfinite(mean) & np.isfinite(var) & (mean > 0) & (var > 0)
+    if ok.sum() >= 2:
+        k, log_a = np.polyfit(np.log(mean[ok]), np.log(var[ok]), 1)
+    else:
+        k, log_a = float("nan"), float("nan")
+    return UniversalityFit(mean=mean, variance=var, exponent=float(k), prefactor=float(np.exp(log_a)))
+
+
+# ------------------------------------------------------------------------------------------------
+# your own model
+# ------------------------------------------------------------------------------------------------
+def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int | None = None) -> np.ndarray:
+    r"""The second moment :math:`q^l = \overline{(h^l)^2}` of the output of every ``torch.nn.Linear`` in a model.
+
+    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``),
+    section "Using it in your own model".
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model containing ``torch.nn.Linear`` layers (in the order they run).
+    inputs : torch.Tensor
+        A batch of inputs.
+    train : bool
+        Run in training mode (dropout on), as the noisy-network theory assumes; the model's mode is
+        restored afterwards.
+    seed : int, optional
+        Seeds torch's global generator for the dropout masks (restored afterwards).
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(n_linear_layers,)``
+        Mean over the batch and units of the squared output of each linear layer, in call order.
+
+    Notes
+    -----
+    .. math::
+
+        q^l = \frac{1}{B N}\sum_{a=1}^{B}\sum_{i=1}^{N} (h^l_{a,i})^2 .
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    >>> preactivation_second_moments(model, torch.ones(5, 3), seed=0).shape
+    (2,)
+    """
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise InvalidParameterError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise InvalidParameterError("model must contain at least one torch.nn.Linear layer")
+    record = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: record.append(out.detach().double().pow(2).mean().item()))
+             for m in linears]
+    was_training = model.training
+    state = torch.random.get_rng_state() if seed is not None else None
+    try:
+        if seed is not None:
+            torch.manual_seed(seed)
+        model.train(train)
+        with torch.no_grad():
+            model(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+        if state is not None:
+            torch.random.set_rng_state(state)
+    return np.array(record)
+
+
+# ------------------------------------------------------------------------------------------------
+# trainable depth
+# ------------------------------------------------------------------------------------------------
+def trainable_depth_rules(results, metric: str = "train_loss", *, threshold=None, multiples=(6.0, 12.0)) -> RuleComparison:
+    r"""Compare depth-scale rules with a trainable-depth grid of critical dropout ReLU networks.
+
+    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+
+    Parameters
+    ----------
+    results : dict
+        A grid from :func:`nsp_helpers.train.load_results` (critically initialised ReLU networks,
+        one cell per depth and keep probability).
+    metric : str
+        Which per-epoch series to judge (last epoch), e.g. ``"train_loss"`` or ``"val_loss"``.
+    threshold : float, optional
+        A cell is *trainable* if its final ``metric`` is below this. Default: halfway between the
+        smallest and the largest finite value of the grid (diverged cells, ``nan``, count as not
+        trainable).
+    multiples : sequence of float
+        Multiples :math:`k` of the correlation depth scale tested as rules :math:`L \le k\,\xi_c`
+        (Schoenholz et al.: 6; Huang et al.'s figure code: 12).
+
+    Returns
+    -------
+    RuleComparison
+        Rules ``"{k}·xi_c"`` for each multiple, and ``"xi_1"`` (:math:`\chi_1 = 1` at criticality, so
+        the single-input gradient depth scale sets no limit: every depth is predicted trainable).
+
+    Notes
+    -----
+    For critical dropout ReLU, :math:`\xi_c = -1/\ln\chi(c^*)` (:func:`nsp_helpers.theory.depth_scale`)
+    and :math:`\xi_1 = 1/|\ln\chi_1| = \infty`. The agreement of a rule is
+
+    .. math::
+
+        \frac{1}{|\text{grid}|}\sum_{(L, p)} \mathbb{1}\bigl[(L \le k\,\xi_c(p)) = \text{trainable}(L, p)\bigr].
+
+    Examples
+    --------
+    >>> res = {"cells": [{"depth": d, "keep_prob": p, "train_loss": [0.01 if d < 10 * p else 0.1]}
+    ...                  for d in (2, 6, 10) for p in (0.5, 1.0)]}
+    >>> cmp = trainable_depth_rules(res)
+    >>> cmp.trainable.astype(int).tolist()
+    [[1, 1], [0, 1], [0, 0]]
+    >>> sorted(cmp.agreement)
+    ['12·xi_c', '6·xi_c', 'xi_1']
+    """
+    from .noise import Dropout
+    from .train import results_grid
+
+    depths, keeps, values = results_grid(results, metric=metric)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise InvalidParameterError(f"results must hold finite values of {metric!r}")
+    if threshold is None:
+        threshold = 0.5 * (finite.min() + finite.max())
+    threshold = float(check_in_range("threshold", threshold, -np.inf, np.inf))
+    trainable = np.isfinite(values) & (values < threshold)
+    noise = Dropout(keep_prob=keeps)
+    xi_c = np.atleast_1d(theory.depth_scale(noise))
+    rules = {f"{k:g}·xi_c": k * xi_c for k in multiples}
+    chi_1 = np.atleast_1d(theory.gradient_slope(noise))
+    with np.errstate(divide="ignore"):
+        rules["xi_1"] = np.where(chi_1 == 1.0, np.inf, 1.0 / np.abs(np.log(chi_1)))
+    agreement = {}
+    for name, limit in rules.items():
+        predicted = depths[:, None] <= limit[None, :]
+        agreement[name] = float((predicted == trainable).mean())
+    return RuleComparison(depths=depths, keep_probs=keeps, trainable=trainable, threshold=threshold, rules=rules,
+                          agreement=agreement)
