@@ -1,0 +1,893 @@
+r"""Depth scales of correlations: fitted from simulated networks, and mapped over initialisations.
+
+Two inputs that enter a deep noisy network with cosine similarity :math:`c^0` leave layer :math:`l`
+with similarity :math:`c^l`, which approaches the fixed point :math:`c^*` of the correlation map
+geometrically,
+
+.. math::
+
+    |c^l - c^*| \propto \chi(c^*)^l = e^{-l/\xi_c}, \qquad \xi_c = -\frac{1}{\ln\chi(c^*)},
+
+(:func:`nsp_helpers.theory.depth_scale`). This module measures :math:`\xi_c` in *simulated* finite
+networks and explores it over the whole plane of initialisations :math:`(\sigma_w^2, \sigma_b^2)`:
+
+==================================  =============================================================  ====================
+function                            what                                                           chapter
+==================================  =============================================================  ====================
+:func:`fit_log_decay`               straight line through :math:`\ln|c^l - c^*|`                   ``depth_scales.md``
+:func:`fit_window`                  the layers above the Monte Carlo noise floor                   ``depth_scales.md``
+:func:`fit_depth_scale`             :math:`\xi_c` from simulated :math:`c^l` samples               ``depth_scales.md``
+:func:`simulate_depth_scale`        simulate and fit, one noise level or a family                  ``depth_scales.md``
+:func:`linear_network_depth_scale`  :math:`1/\ln\mu_2`, the depth scale of noisy linear networks   ``edge_of_chaos.md``
+:func:`depth_scale_map`             :math:`\xi_c` over a grid of :math:`(\sigma_w^2, \sigma_b^2)`  ``edge_of_chaos.md``
+:func:`noiseless_edge_of_chaos`     :math:`\sigma_w^2` with :math:`\chi_1 = 1`, without noise      ``edge_of_chaos.md``
+:func:`maximise_depth_scale`        the :math:`\sigma_w^2` maximising :math:`\xi_c`, per bias      ``edge_of_chaos.md``
+==================================  =============================================================  ====================
+
+The fit window rule
+-------------------
+The simulated deviation :math:`d^l = |\bar c^l - c^*|` (mean over networks and pairs) decays until it
+reaches the Monte Carlo noise floor, below which its logarithm is noise. :func:`fit_depth_scale`
+chooses the layers it fits automatically:
+
+1. The standard error :math:`s^l` of :math:`\bar c^l` is the standard deviation of the
+   *per-network* means divided by :math:`\sqrt{n_\text{networks}}` (pairs in one network share
+   its weights, so networks are the independent replicates).
+2. The window starts at the first layer :math:`l \ge` ``first_layer`` (default 1: layer 0 holds
+   the exact inputs) whose deviation has fallen to :math:`d^l \le d^0/e` (``start_fraction``), which
+   skips the initial transient where the map is least linear, and extends over consecutive layers
+   while :math:`d^l > z\,s^l` (default :math:`z = 3`) and :math:`d^l` keeps decreasing. The first
+   layer that fails ends the window.
+3. If fewer than ``min_points`` (default 2) layers qualify, earlier layers are prepended, down to
+   the input layer 0. With fewer than 2 points the fit is ``nan``.
+4. A straight line is fitted to :math:`\ln d^l` over the window by ordinary least squares, and the
+   depth scale is :math:`-1/\text{slope}`. (Weighting by the standard errors would put almost all
+   the weight on the first layers, where :math:`s^l/d^l` is smallest but the map is least linear.)
+
+The linearisation holds only near :math:`c^*`, and the correlation map is curved (for ReLU its slope
+has an arcsine singularity at :math:`c = 1`), so a straight line through the first layers after
+:math:`c^0 = 1` decays a little more slowly than :math:`\chi(c^*)^l`: the fitted depth scale is
+biased upwards by a few per cent. :attr:`DepthScaleSimulation.depth_scale_theory_fit` applies the
+same fit, over the same layers, to the iterated mean-field map, which separates this bias (shared
+by both) from finite-width effects (in the simulation only).
+
+Simulation sizes are parameters (:func:`nsp_helpers.simulate.scaled` grows them on a GPU). On a
+CPU, 8 networks of width 1000 with 40 pairs each put the noise floor :math:`z s^l` near
+:math:`10^{-2}`, which leaves 2 to 15 layers above it for the noise levels of Pretorius et al.'s
+Fig. 5.
+
+References
+----------
+.. [1] A. Pretorius, E. van Biljon, S. Kroon, H. Kamper. "Critical initialisation for deep signal
+   propagation in noisy rectifier neural networks." NeurIPS 2018, arXiv:1811.00293, Fig. 5.
+.. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein. "Deep information propagation."
+   ICLR 2017.
+.. [3] B. Poole, S. Lahiri, M. Raghu, J. Sohl-Dickstein, S. Ganguli. "Exponential expressivity in
+   deep neural networks through transient chaos." NeurIPS 2016.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import theory
+from .errors import InvalidParameterError, as_float_array, check_in_range
+from .noise import NoiseModel, NoNoise
+
+__all__ = [
+    "DepthScaleFit",
+    "DepthScaleRidge",
+    "DepthScaleSimulation",
+    "LogDecayFit",
+    "depth_scale_map",
+    "fit_depth_scale",
+    "fit_log_decay",
+    "fit_window",
+    "linear_network_depth_scale",
+    "maximise_depth_scale",
+    "noiseless_edge_of_chaos",
+    "simulate_depth_scale",
+]
+
+# ------------------------------------------------------------------------------------------------
+# straight-line fits of log deviations
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class LogDecayFit:
+    """A straight line :math:`\\ln d = a + b\\,l` (from :func:`fit_log_decay`).
+
+    Attributes
+    ----------
+    slope, intercept : float
+        :math:`b` and :math:`a`; ``nan`` with fewer than two points.
+    slope_stderr : float
+        Standard error of the slope (see :func:`fit_log_decay`).
+    n_points : int
+        Number of points fitted.
+    """
+
+    slope: float
+    intercept: float
+    slope_stderr: float
+    n_points: int
+
+    @property
+    def depth_scale(self) -> float:
+        """:math:`-1/\\text{slope}` (``nan`` without a fit, ``inf`` for a flat line)."""
+        if not np.isfinite(self.slope):
+            return float("nan")
+        return float("inf") if self.slope == 0 else -1.0 / self.slope
+
+    @property
+    def depth_scale_stderr(self) -> float:
+        """Standard error of the depth scale, :math:`s_b / b^2` (first-order propagation)."""
+        if not np.isfinite(self.slope) or self.slope == 0:
+            return float("nan")
+        return self.slope_stderr / self.slope**2
+
+    def __call__(self, layers):
+        """The fitted deviation :math:`e^{a + b l}` at ``layers``."""
+        return np.exp(self.intercept + self.slope * np.asarray(layers, dtype=float))
+
+
+def fit_log_decay(layers, deviation, sigma_log=None) -> LogDecayFit:
+    r"""Fit the straight line :math:`\ln d^l = a + b\,l` by least squares.
+
+    Introduced in the chapter *Depth scales* (``book/depth_scales.md``).
+
+    Parameters
+    ----------
+    layers : 1-D array_like
+        Layer indices :math:`l` (at least two distinct values for a fit).
+    deviation : 1-D array_like, > 0
+        Deviations :math:`d^l = |c^l - c^*|`, one per layer.
+    sigma_log : 1-D array_like, >= 0, optional
+        Standard error of each :math:`\ln d^l` (for example :math:`s^l/d^l`). It sets the error
+        bar of the slope; the line itself is always the ordinary least-squares one.
+
+    Returns
+    -------
+    LogDecayFit
+        Slope, intercept and the slope's standard error; ``nan`` with fewer than two points.
+
+    Notes
+    -----
+    With :math:`y_l = \ln d^l` and :math:`\bar l` the mean layer of the window,
+
+    .. math::
+
+        b = \sum_l \alpha_l y_l, \qquad \alpha_l = \frac{l - \bar l}{\sum_k (k - \bar l)^2}, \qquad
+        a = \bar y - b\,\bar l, \qquad \xi = -1/b .
+
+    The standard error of :math:`b` is :math:`\sqrt{\sum_l \alpha_l^2 \sigma_l^2}` when ``sigma_log``
+    is given (Monte Carlo error propagated linearly, layers treated as independent), otherwise the
+    residual estimate (``nan`` for two points).
+
+    Examples
+    --------
+    >>> fit = fit_log_decay([1, 2, 3], 0.5 * np.exp(-np.array([1, 2, 3]) / 2.0))
+    >>> round(fit.depth_scale, 12), fit.n_points
+    (2.0, 3)
+    >>> round(fit_log_decay([1, 2], [0.1, 0.05], sigma_log=[0.1, 0.1]).slope_stderr, 4)  # sqrt(2) * 0.1
+    0.1414
+    """
+    x = as_float_array("layers", layers).ravel()
+    d = check_in_range("deviation", deviation, 0.0, np.inf, low_open=True).ravel()
+    if x.size != d.size:
+        raise InvalidParameterError(f"layers and deviation must have the same length, got {x.size} and {d.size}")
+    if sigma_log is not None:
+        s = check_in_range("sigma_log", sigma_log, 0.0, np.inf).ravel()
+        if s.size != d.size:
+            raise InvalidParameterError(f"sigma_log must have one value per layer ({d.size}), got {s.size}")
+    n = x.size
+    if n < 2:
+        return LogDecayFit(float("nan"), float("nan"), float("nan"), n)
+    y = np.log(d)
+    dx = x - x.mean()
+    sxx = float((dx * dx).sum())
+    if sxx == 0:
+        raise InvalidParameterError("layers must contain at least two distinct values")
+    alpha = dx / sxx
+    slope = float((alpha * y).sum())
+    intercept = float(y.mean() - slope * x.mean())
+    if sigma_log is not None:
+        stderr = float(np.sqrt((alpha**2 * s**2).sum()))
+    elif n > 2:
+        stderr = float(np.sqrt(((y - intercept - slope * x) ** 2).sum() / (n - 2) / sxx))
+    else:
+        stderr = float("nan")
+    return LogDecayFit(slope, intercept, stderr, n)
+
+
+# ------------------------------------------------------------------------------------------------
+# depth scales fitted from simulated networks
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class DepthScaleFit:
+    """A depth scale fitted to simulated correlations (from :func:`fit_depth_scale`).
+
+    Attributes
+    ----------
+    layers : numpy.ndarray, shape ``(n_layers + 1,)``
+        Layer indices ``0 ... n_layers``.
+    mean, sem : numpy.ndarray, shape ``(n_layers + 1,)``
+        Mean of :math:`c^l` over networks and pairs, and its standard error (over networks).
+    deviation : numpy.ndarray, shape ``(n_layers + 1,)``
+        :math:`|\\bar c^l - c^*|`.
+    window : numpy.ndarray of int
+        The layers used in the fit (see the module docstring for the rule).
+    c_star : float
+        The fixed point the deviations are measured from.
+    z : float
+        The noise-floor multiple used to choose the window.
+    line : LogDecayFit
+        The fitted straight line through :math:`\\ln|\\bar c^l - c^*|`.
+    """
+
+    layers: np.ndarray
+    mean: np.ndarray
+    sem: np.ndarray
+    deviation: np.ndarray
+    window: np.ndarray
+    c_star: float
+    z: float
+    line: LogDecayFit
+
+    @property
+    def depth_scale(self) -> float:
+        """The fitted depth scale :math:`-1/\\text{slope}` (``nan`` if no fit)."""
+        return self.line.depth_scale
+
+    @property
+    def depth_scale_stderr(self) -> float:
+        """Standard error of the fitted depth scale."""
+        return self.line.depth_scale_stderr
+
+    @property
+    def noise_floor(self) -> np.ndarray:
+        """:math:`z\\,s^l`, the level below which a deviation is not used."""
+        return self.z * self.sem
+
+
+def fit_window(deviation, sem, *, z: float = 3.0, first_layer: int = 1, min_points: int = 2,
+               start_fraction: float = math.exp(-1.0)) -> np.ndarray:
+    r"""The layers whose deviation from :math:`c^*` stands above the noise floor.
+
+    Introduced in the chapter *Depth scales* (``book/depth_scales.md``).
+
+    Parameters
+    ----------
+    deviation : 1-D array_like, >= 0
+        :math:`d^l = |\bar c^l - c^*|` for layers ``0 ... n_layers``.
+    sem : 1-D array_like, >= 0
+        Standard errors :math:`s^l` of :math:`\bar c^l`.
+    z : float, > 0
+        A layer is used only while :math:`d^l > z\,s^l`.
+    first_layer : int, >= 0
+        The earliest layer the window may start at.
+    min_points : int, >= 2
+        If fewer layers qualify, earlier layers are prepended (down to layer 0).
+    start_fraction : float, in (0, 1]
+        The window starts at the first layer (from ``first_layer`` on) with
+        :math:`d^l \le` ``start_fraction`` :math:`\cdot d^0`; 1 starts it at ``first_layer``.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Consecutive layer indices (possibly fewer than ``min_points`` if even layer 0 does not help).
+
+    Notes
+    -----
+    The window starts at :math:`l_0 = \min\{l \ge l_\text{first} : d^l \le f\,d^0\}` (``first_layer``
+    if there is none) and a layer :math:`l \ge l_0` joins it while
+
+    .. math::
+
+        d^l > z\,s^l \quad\text{and}\quad d^l < d^{l-1},
+
+    and the first layer that fails ends it.
+
+    Examples
+    --------
+    >>> d = np.array([0.8, 0.25, 0.08, 0.03, 0.004, 0.006])
+    >>> s = np.array([0.0, 0.002, 0.002, 0.002, 0.002, 0.002])
+    >>> fit_window(d, s).tolist()
+    [1, 2, 3]
+    >>> fit_window(d, s, z=60).tolist()  # only layer 1 qualifies: layer 0 is prepended
+    [0, 1]
+    >>> fit_window(d, s, start_fraction=0.2).tolist()  # start once d <= 0.2 d^0 = 0.16
+    [2, 3]
+    """
+    d = check_in_range("deviation", deviation, 0.0, np.inf).ravel()
+    s = check_in_range("sem", sem, 0.0, np.inf).ravel()
+    if d.size != s.size:
+        raise InvalidParameterError(f"deviation and sem must have the same length, got {d.size} and {s.size}")
+    z = float(check_in_range("z", z, 0.0, np.inf, low_open=True))
+    first_layer = _check_int("first_layer", first_layer, 0)
+    min_points = _check_int("min_points", min_points, 2)
+    start_fraction = float(check_in_range("start_fraction", start_fraction, 0.0, 1.0, low_open=True))
+    if first_layer >= d.size:
+        raise InvalidParameterError(f"first_layer must be in [0, {d.size - 1}], got {first_layer}")
+    settled = np.flatnonzero(d[first_layer:] <= start_fraction * d[0])
+    start = first_layer + (int(settled[0]) if settled.size and start_fraction < 1.0 else 0)
+    window = []
+    for layer in range(start, d.size):
+        above = d[layer] > z * s[layer]
+        decreasing = layer == start or d[layer] < d[layer - 1]
+        if not (above and decreasing):
+            break
+        window.append(layer)
+    start = window[0] if window else start
+    while len(window) < min_points and start > 0:
+        start -= 1
+        window.insert(0, start)
+    return np.asarray(window, dtype=int)
+
+
+def fit_depth_scale(c, c_star, *, z: float = 3.0, first_layer: int = 1, min_points: int = 2,
+                    start_fraction: float = math.exp(-1.0)) -> DepthScaleFit:
+    r"""Fit the depth scale :math:`\xi_c` to simulated cosine similarities.
+
+    Introduced in the chapter *Depth scales* (``book/depth_scales.md``).
+
+    Parameters
+    ----------
+    c : array_like, shape ``(n_layers + 1, n_networks, n_pairs)``
+        Cosine similarity of every pair in every network and layer (for example
+        ``simulate_correlation_dynamics(...).c`` for one noise level and one :math:`c^0`).
+    c_star : float, in [-1, 1]
+        The fixed point the deviations are measured from (the mean-field
+        :func:`nsp_helpers.theory.correlation_fixed_point`).
+    z, first_layer, min_points, start_fraction
+        The window rule (:func:`fit_window` and the module docstring).
+
+    Returns
+    -------
+    DepthScaleFit
+        Per-layer means, standard errors and deviations, the window and the straight line.
+
+    Notes
+    -----
+    Linearising the correlation map around its fixed point gives
+
+    .. math::
+
+        c^{l} - c^* \approx \chi(c^*)\,(c^{l-1} - c^*)
+        \quad\Longrightarrow\quad \ln|c^l - c^*| \approx \text{const} - \frac{l}{\xi_c},
+
+    so the depth scale is minus the inverse slope of :math:`\ln|\bar c^l - c^*|` against :math:`l`.
+
+    References
+    ----------
+    .. [1] Pretorius et al. (2018), Fig. 5, arXiv:1811.00293 (where the fitted "simulation" was the
+       iterated mean-field map; here it is a finite network).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> layers = np.arange(8)
+    >>> clean = 0.2 + 0.8 * 0.5 ** layers  # c* = 0.2, chi = 0.5
+    >>> c = clean[:, None, None] + 1e-4 * rng.standard_normal((8, 4, 10))
+    >>> fit = fit_depth_scale(c, 0.2)
+    >>> fit.window.tolist(), round(fit.depth_scale, 2), round(float(-1 / np.log(0.5)), 2)
+    ([2, 3, 4, 5, 6, 7], 1.44, 1.44)
+    """
+    c = as_float_array("c", c)
+    if c.ndim != 3:
+        raise InvalidParameterError(f"c must have shape (n_layers + 1, n_networks, n_pairs), got {c.shape}")
+    if c.shape[0] < 2:
+        raise InvalidParameterError(f"c needs at least two layers (n_layers >= 1), got {c.shape[0]}")
+    if c.shape[1] < 2:
+        raise InvalidParameterError(f"c needs at least 2 networks for a standard error, got {c.shape[1]}")
+    c_star = float(check_in_range("c_star", c_star, -1.0, 1.0))
+    per_network = c.mean(axis=2)  # (layers, networks)
+    mean = per_network.mean(axis=1)
+    sem = per_network.std(axis=1, ddof=1) / math.sqrt(per_network.shape[1])
+    deviation = np.abs(mean - c_star)
+    window = fit_window(deviation, sem, z=z, first_layer=first_layer, min_points=min_points,
+                        start_fraction=start_fraction)
+    usable = window[deviation[window] > 0] if window.size else window
+    if usable.size >= 2:
+        line = fit_log_decay(usable, deviation[usable], sem[usable] / deviation[usable])
+    else:
+        line = LogDecayFit(float("nan"), float("nan"), float("nan"), int(usable.size))
+    return DepthScaleFit(layers=np.arange(c.shape[0]), mean=mean, sem=sem, deviation=deviation, window=usable,
+                         c_star=c_star, z=float(z), line=line)
+
+
+@dataclass
+class DepthScaleSimulation:
+    """Depth scales of one noise level or a family, simulated and fitted (:func:`simulate_depth_scale`).
+
+    Array attributes have one entry per member of the family (shape ``(n_members,)``; ``(1,)`` for a
+    single noise level).
+
+    Attributes
+    ----------
+    noise : NoiseModel
+        The noise level(s) simulated.
+    mu2, sigma_w2, sigma_b2, q0 : numpy.ndarray
+        :math:`\\mu_2`, the initialisation, and the input variance used (the variance fixed point).
+    c0 : numpy.ndarray
+        Input cosine similarity of the pairs, per member.
+    c_star : numpy.ndarray
+        Mean-field fixed point :math:`c^*`.
+    depth_scale_theory : numpy.ndarray
+        Mean-field :math:`\\xi_c` (:func:`nsp_helpers.theory.depth_scale`).
+    fits : list of DepthScaleFit
+        The fit of each member (its own number of layers).
+    theory_deviation : list of numpy.ndarray
+        :math:`|c^l - c^*|` of the iterated mean-field map, over the same layers as each fit (the
+        curve the authors' Fig. 5 called "simulation").
+    width, n_networks, n_pairs : int
+        Simulation sizes.
+    """
+
+    noise: NoiseModel
+    mu2: np.ndarray
+    sigma_w2: np.ndarray
+    sigma_b2: np.ndarray
+    q0: np.ndarray
+    c0: np.ndarray
+    c_star: np.ndarray
+    depth_scale_theory: np.ndarray
+    fits: list = field(repr=False)
+    theory_deviation: list = field(repr=False)
+    width: int = 1000
+    n_networks: int = 8
+    n_pairs: int = 40
+
+    @property
+    def depth_scale_fit(self) -> np.ndarray:
+        """Fitted depth scales, one per member (``nan`` where no fit was possible)."""
+        return np.array([f.depth_scale for f in self.fits])
+
+    @property
+    def depth_scale_fit_stderr(self) -> np.ndarray:
+        """Standard errors of the fitted depth scales."""
+        return np.array([f.depth_scale_stderr for f in self.fits])
+
+    @property
+    def relative_error(self) -> np.ndarray:
+        """(fitted - theory) / theory, per member."""
+        return self.depth_scale_fit / self.depth_scale_theory - 1.0
+
+    @property
+    def depth_scale_theory_fit(self) -> np.ndarray:
+        """The same straight-line fit applied to the iterated mean-field map, over each fit's window.
+
+        It differs from :attr:`depth_scale_theory` only through the curvature of the map (the
+        deviation is not yet exactly geometric in the first layers); what is left between it and
+        :attr:`depth_scale_fit` is finite-width and Monte Carlo error.
+        """
+        out = []
+        for fit, curve in zip(self.fits, self.theory_deviation):
+            w = fit.window[curve[fit.window] > 0]
+            out.append(fit_log_decay(w, curve[w]).depth_scale if w.size >= 2 else float("nan"))
+        return np.array(out)
+
+
+def _members(noise: NoiseModel) -> list:
+    if not isinstance(noise, NoiseModel):
+        raise InvalidParameterError(f"noise must be a nsp_helpers.noise.NoiseModel, got {noise!r}")
+    if len(noise.shape) > 1:
+        raise InvalidParameterError(f"noise must be a single noise level or a 1-D family, got shape {noise.shape}")
+    return [noise] if noise.shape == () else list(noise)
+
+
+def _check_int(name: str, value, low: int) -> int:
+    try:
+        ok = not isinstance(value, (bool, np.bool_)) and int(value) == value and value >= low
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def simulate_depth_scale(
+    noise: NoiseModel,
+    sigma_w2=None,
+    sigma_b2=0.0,
+    activation="relu",
+    *,
+    c0=1.0,
+    n_layers: int | None = None,
+    target: float = 3e-3,
+    n_pairs: int = 40,
+    n_networks: int = 8,
+    width: int = 1000,
+    z: float = 3.0,
+    seed: int = 0,
+    device=None,
+) -> DepthScaleSimulation:
+    r"""Simulate the decay of :math:`c^l` towards :math:`c^*` and fit the depth scale, per noise level.
+
+    Introduced in the chapter *Depth scales* (``book/depth_scales.md``); used for tanh in *Beyond the
+    paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        Multiplicative noise (:math:`\mu_2 > 1`), one level or a 1-D family.
+    sigma_w2 : float, 1-D array_like or None
+        Weight variance; ``None`` is the critical :math:`2/\mu_2` (ReLU only).
+    sigma_b2 : float or 1-D array_like, >= 0
+    activation : str, Activation or callable
+    c0 : float or 1-D array_like, in [-1, 1]
+        Input cosine similarity of every pair (default 1: two copies of the same input, which only
+        the noise tells apart); an array gives one value per member.
+    n_layers : int, optional
+        Depth simulated. Default, per member: enough for the mean-field deviation to fall to
+        ``target``, :math:`\lceil \xi_c \ln(|c^0 - c^*|/\text{target}) \rceil + 2`, between 3 and 60.
+    target : float, > 0
+        See ``n_layers``; about the noise floor of the simulation (default ``3e-3``; lower it for
+        larger simulations).
+    n_pairs, n_networks, width : int
+        Simulation sizes (pairs per network, independent networks, units per layer).
+    z : float
+        Noise-floor multiple of the fit window (:func:`fit_window`).
+    seed : int
+        Member ``i`` of a family is simulated with seed ``seed + i`` (independent errors).
+    device : None, str or torch.device
+
+    Returns
+    -------
+    DepthScaleSimulation
+        Theory and fit, per member.
+
+    Notes
+    -----
+    Each member runs :func:`nsp_helpers.simulate.simulate_correlation_dynamics` at the variance
+    fixed point :math:`q^0 = q^*` (:func:`nsp_helpers.theory.variance_fixed_point`; 1 where every
+    variance is fixed, as for critical ReLU), and :func:`fit_depth_scale` fits
+
+    .. math::
+
+        \ln|\bar c^l - c^*| \approx \text{const} - l/\xi_c .
+
+    References
+    ----------
+    .. [1] Pretorius et al. (2018), Fig. 5, arXiv:1811.00293.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> sim = simulate_depth_scale(Dropout(keep_prob=0.6), n_pairs=5, n_networks=4, width=200, device="cpu")
+    >>> sim.depth_scale_theory.round(3), int(sim.fits[0].layers[-1])
+    (array([0.966]), 8)
+    """
+    from .simulate import simulate_correlation_dynamics  # torch only when simulating
+
+    members = _members(noise)
+    if sigma_w2 is None:
+        sw = np.atleast_1d(np.asarray(theory.critical_weight_variance(noise), dtype=float))
+    else:
+        sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True))
+    sb = np.atleast_1d(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf))
+    c0_arr = np.atleast_1d(check_in_range("c0", c0, -1.0, 1.0))
+    try:
+        shape = np.broadcast_shapes((len(members),), sw.shape, sb.shape, c0_arr.shape)
+    except ValueError as exc:
+        raise InvalidParameterError(
+            f"sigma_w2 (shape {sw.shape}), sigma_b2 (shape {sb.shape}) and c0 (shape {c0_arr.shape}) must "
+            f"broadcast with the {len(members)} noise level(s)"
+        ) from exc
+    if len(shape) != 1:
+        raise InvalidParameterError(f"sigma_w2 and sigma_b2 must be scalars or 1-D arrays, got shape {shape}")
+    n = shape[0]
+    if len(members) == 1 and n > 1:
+        members = members * n
+    sw = np.broadcast_to(sw, shape).astype(float)
+    sb = np.broadcast_to(sb, shape).astype(float)
+    c0_arr = np.broadcast_to(c0_arr, shape).astype(float)
+    target = float(check_in_range("target", target, 0.0, 1.0, low_open=True))
+    if n_layers is not None:
+        n_layers = _check_int("n_layers", n_layers, 1)
+
+    mu2 = np.array([float(m.mu2) for m in members])
+    if np.any(mu2 <= 1.0) or any(m.additive_variance != 0 for m in members):
+        raise InvalidParameterError(
+            "noise must be multiplicative with mu2 > 1 (dropout with keep_prob < 1, Gaussian std > 0, ...): "
+            "without noise c* = 1 and the depth scale is infinite at criticality"
+        )
+    c_star = np.empty(n)
+    xi = np.empty(n)
+    q0 = np.empty(n)
+    fits, curves = [], []
+    for i, member in enumerate(members):
+        c_star[i] = theory.correlation_fixed_point(member, sw[i], sb[i], activation)
+        xi[i] = theory.depth_scale(member, sw[i], sb[i], activation)
+        q_star = theory.variance_fixed_point(sw[i], sb[i], member, activation, q0=1.0)
+        q0[i] = q_star if np.isfinite(q_star) and q_star > 0 else 1.0
+        c0 = float(c0_arr[i])
+        gap = abs(c0 - c_star[i])
+        if gap < 1e-6:
+            raise InvalidParameterError(f"c0 = {c0} sits on the fixed point c* = {c_star[i]:.6g}; choose another c0")
+        depth = n_layers
+        if depth is None:
+            depth = int(np.clip(math.ceil(xi[i] * math.log(max(gap, target) / target)) + 2, 3, 60))
+        res = simulate_correlation_dynamics(c0, depth, q0[i], sw[i], sb[i], member, activation, n_pairs=n_pairs,
+                                            n_networks=n_networks, width=width, seed=seed + i, device=device)
+        fits.append(fit_depth_scale(res.c, c_star[i], z=z))
+        curve = theory.iterate_correlation(c0, depth, member, sw[i], sb[i], activation)
+        curves.append(np.abs(np.asarray(curve, dtype=float) - c_star[i]))
+    return DepthScaleSimulation(noise=noise, mu2=mu2, sigma_w2=sw, sigma_b2=sb, q0=q0, c0=c0_arr, c_star=c_star,
+                                depth_scale_theory=xi, fits=fits, theory_deviation=curves, width=int(width),
+                                n_networks=int(n_networks), n_pairs=int(n_pairs))
+
+
+# ------------------------------------------------------------------------------------------------
+# beyond the paper: depth scales over the plane of initialisations
+# ------------------------------------------------------------------------------------------------
+def linear_network_depth_scale(noise: NoiseModel):
+    r"""Depth scale of a noisy *linear* network, :math:`1/\ln\mu_2`.
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        Multiplicative noise (a family broadcasts).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        :math:`1/\ln\mu_2` (``inf`` without noise).
+
+    Notes
+    -----
+    With :math:`\phi(h) = h` and :math:`\sigma_b = 0` the correlation map is exactly
+    :math:`c' = \sigma_w^2 q c / (\sigma_w^2 \mu_2 q) = c/\mu_2`, so :math:`c^* = 0`,
+    :math:`\chi = 1/\mu_2` and
+
+    .. math::
+
+        \xi_c = \frac{1}{\ln \mu_2}.
+
+    A tanh network with :math:`\sigma_b^2 \to 0` and :math:`\sigma_w^2 \to 1/\mu_2` approaches this
+    value (its signal shrinks into the linear part of tanh); no initialisation we mapped exceeds it.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> round(linear_network_depth_scale(Dropout(keep_prob=0.5)), 4)  # 1 / ln 2
+    1.4427
+    """
+    if not isinstance(noise, NoiseModel):
+        raise InvalidParameterError(f"noise must be a nsp_helpers.noise.NoiseModel, got {noise!r}")
+    mu2 = np.asarray(noise.mu2, dtype=float)
+    with np.errstate(divide="ignore"):
+        out = np.where(mu2 > 1.0, 1.0 / np.log(np.where(mu2 > 1.0, mu2, 2.0)), np.inf)
+    return float(out) if out.ndim == 0 else out
+
+
+def depth_scale_map(sigma_w2, sigma_b2, noise: NoiseModel, activation="tanh") -> np.ndarray:
+    r"""The depth scale :math:`\xi_c` over a grid of initialisations :math:`(\sigma_w^2, \sigma_b^2)`.
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    sigma_w2 : 1-D array_like, > 0
+        Weight variances (the columns of the map).
+    sigma_b2 : 1-D array_like, >= 0
+        Bias variances (the rows).
+    noise : NoiseModel
+        One noise level or a 1-D family (a leading axis).
+    activation : str, Activation or callable, default "tanh"
+
+    Returns
+    -------
+    numpy.ndarray, shape ``noise.shape + (len(sigma_b2), len(sigma_w2))``
+        :math:`\xi_c`; ``inf`` on the noiseless edge of chaos.
+
+    Notes
+    -----
+    Each entry is :func:`nsp_helpers.theory.depth_scale`,
+    :math:`\xi_c = -1/\ln\chi(c^*)` at the variance fixed point :math:`q^*`, with
+
+    .. math::
+
+        \chi(c^*) = \frac{\sigma_w^2\, q^*\,\mathbb{E}[\phi'(u_a)\phi'(u_b)]}{q^*}
+        = \sigma_w^2\,\mathbb{E}[\phi'(u_a)\phi'(u_b)] ,
+
+    computed by Gauss-Hermite quadrature for tanh (about 10 ms per grid point).
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import MultiplicativeGaussian
+    >>> depth_scale_map([1.0, 2.0], [0.1], MultiplicativeGaussian(std=0.5)).round(2)
+    array([[1.96, 2.63]])
+    """
+    sw = check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True)
+    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
+    if sw.ndim != 1 or sb.ndim != 1:
+        raise InvalidParameterError(f"sigma_w2 and sigma_b2 must be 1-D grids, got shapes {sw.shape} and {sb.shape}")
+    grid_w, grid_b = np.meshgrid(sw, sb)
+    out = [np.asarray(theory.depth_scale(m, grid_w, grid_b, activation), dtype=float) for m in _members(noise)]
+    return out[0] if noise.shape == () else np.stack(out)
+
+
+def noiseless_edge_of_chaos(sigma_b2, activation="tanh", sigma_w2_bounds=(0.5, 20.0)):
+    r"""The noiseless edge of chaos: the weight variance at which :math:`\chi_1 = 1`.
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    sigma_b2 : float or 1-D array_like, >= 0
+    activation : str, Activation or callable, default "tanh"
+    sigma_w2_bounds : (float, float)
+        Bracket searched; :math:`\chi_1 - 1` must change sign inside it.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        :math:`\sigma_w^2` on the edge of chaos for each :math:`\sigma_b^2`.
+
+    Notes
+    -----
+    Without noise, :math:`c^* = 1` is stable while
+
+    .. math::
+
+        \chi_1 = \sigma_w^2\,\mathbb{E}_z\bigl[\phi'(\sqrt{q^*}z)^2\bigr] \le 1
+
+    (Poole et al. 2016; Schoenholz et al. 2017), and :math:`\xi_c` diverges where :math:`\chi_1 = 1`.
+    Solved by bisection (50 halvings of the bracket) on all values of ``sigma_b2`` at once.
+
+    References
+    ----------
+    .. [1] Schoenholz et al. (2017), "Deep information propagation", Fig. 1.
+
+    Examples
+    --------
+    >>> round(noiseless_edge_of_chaos(0.0), 6)
+    1.0
+    """
+    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
+    lo_w, hi_w = (float(v) for v in check_in_range("sigma_w2_bounds", sigma_w2_bounds, 0.0, np.inf, low_open=True))
+    if not lo_w < hi_w:
+        raise InvalidParameterError(f"sigma_w2_bounds must be increasing, got {sigma_w2_bounds!r}")
+    flat = np.atleast_1d(sb).astype(float).ravel()
+
+    def excess(sw):
+        return np.asarray(theory.gradient_slope(NoNoise(), sw, flat, activation), dtype=float) - 1.0
+
+    lo = np.full(flat.shape, lo_w)
+    hi = np.full(flat.shape, hi_w)
+    f_lo, f_hi = excess(lo), excess(hi)
+    if np.any(np.sign(f_lo) == np.sign(f_hi)):
+        raise InvalidParameterError(
+            f"chi_1 - 1 does not change sign for sigma_w2 in {sigma_w2_bounds!r}; widen sigma_w2_bounds"
+        )
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        f_mid = excess(mid)
+        left = np.sign(f_mid) == np.sign(f_lo)
+        lo = np.where(left, mid, lo)
+        f_lo = np.where(left, f_mid, f_lo)
+        hi = np.where(left, hi, mid)
+    out = 0.5 * (lo + hi)
+    return float(out[0]) if sb.ndim == 0 else out.reshape(sb.shape)
+
+
+@dataclass
+class DepthScaleRidge:
+    """The weight variance that maximises :math:`\\xi_c`, per bias variance and noise level.
+
+    Arrays have shape ``noise.shape + (len(sigma_b2),)``.
+
+    Attributes
+    ----------
+    sigma_b2 : numpy.ndarray
+        The bias variances.
+    sigma_w2 : numpy.ndarray
+        The maximising weight variance (the noisy edge of chaos).
+    depth_scale : numpy.ndarray
+        The maximal :math:`\\xi_c`.
+    c_star : numpy.ndarray
+        :math:`c^*` at the maximum.
+    at_bound : numpy.ndarray of bool
+        Where the maximum sits on the edge of the searched interval of :math:`\\sigma_w^2`.
+    """
+
+    sigma_b2: np.ndarray
+    sigma_w2: np.ndarray
+    depth_scale: np.ndarray
+    c_star: np.ndarray
+    at_bound: np.ndarray
+
+
+def maximise_depth_scale(noise: NoiseModel, sigma_b2, activation="tanh", *, sigma_w2_bounds=(0.05, 6.0),
+                         n_grid: int = 32, n_iter: int = 16) -> DepthScaleRidge:
+    r"""For each bias variance, the weight variance that maximises :math:`\xi_c`: a noisy edge of chaos.
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        One noise level or a 1-D family.
+    sigma_b2 : 1-D array_like, >= 0
+        Bias variances.
+    activation : str, Activation or callable, default "tanh"
+    sigma_w2_bounds : (float, float)
+        Interval of weight variances searched.
+    n_grid : int, >= 3
+        Grid points of the initial scan (log-spaced over the interval).
+    n_iter : int, >= 0
+        Golden-section steps refining the best grid point within its two neighbours.
+
+    Returns
+    -------
+    DepthScaleRidge
+        The maximising :math:`\sigma_w^2`, the maximum :math:`\xi_c` and :math:`c^*` there.
+
+    Notes
+    -----
+    Without noise :math:`\xi_c` is infinite on the edge of chaos :math:`\chi_1 = 1`
+    (:func:`noiseless_edge_of_chaos`). With noise it is finite everywhere, and for fixed
+    :math:`\sigma_b^2` it peaks at
+
+    .. math::
+
+        \sigma_w^{2\,\star}(\sigma_b^2) = \operatorname*{arg\,max}_{\sigma_w^2}\; -\frac{1}{\ln\chi(c^*)} .
+
+    The scan is followed by ``n_iter`` golden-section steps (all values of ``sigma_b2`` at once), each
+    shrinking the bracket by 0.618. A maximum on the edge of the interval is flagged in ``at_bound``.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import MultiplicativeGaussian
+    >>> ridge = maximise_depth_scale(MultiplicativeGaussian(std=0.5), [0.05], n_grid=12, n_iter=10)
+    >>> ridge.sigma_w2.round(1), ridge.depth_scale.round(2)
+    (array([1.7]), array([2.94]))
+    """
+    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
+    if sb.ndim != 1:
+        raise InvalidParameterError(f"sigma_b2 must be a 1-D array, got shape {sb.shape}")
+    lo_w, hi_w = (float(v) for v in check_in_range("sigma_w2_bounds", sigma_w2_bounds, 0.0, np.inf, low_open=True))
+    if not lo_w < hi_w:
+        raise InvalidParameterError(f"sigma_w2_bounds must be increasing, got {sigma_w2_bounds!r}")
+    n_grid = _check_int("n_grid", n_grid, 3)
+    n_iter = _check_int("n_iter", n_iter, 0)
+    grid = np.geomspace(lo_w, hi_w, n_grid)
+    results = []
+    for member in _members(noise):
+        xi_grid = depth_scale_map(grid, sb, member, activation)  # (n_b, n_grid)
+        best = np.argmax(np.where(np.isnan(xi_grid), -np.inf, xi_grid), axis=1)
+        lo = grid[np.maximum(best - 1, 0)]
+        hi = grid[np.minimum(best + 1, n_grid - 1)]
+
+        def xi_at(sw, member=member):
+            return np.asarray(theory.depth_scale(member, sw, sb, activation), dtype=float)
+
+        ratio = (math.sqrt(5.0) - 1.0) / 2.0
+        x1 = hi - ratio * (hi - lo)
+        x2 = lo + ratio * (hi - lo)
+        f1, f2 = xi_at(x1), xi_at(x2)
+        for _ in range(n_iter):
+            left = f1 >= f2  # the maximum lies in [lo, x2]
+            hi = np.where(left, x2, hi)
+            lo = np.where(left, lo, x1)
+            new_x1 = np.where(left, hi - ratio * (hi - lo), x2)
+            new_x2 = np.where(left, x1, lo + ratio * (hi - lo))
+            x1, x2 = new_x1, new_x2
+            f_new = xi_at(np.where(left, x1, x2))
+            f1, f2 = np.where(left, f_new, f2), np.where(left, f1, f_new)
+        candidates = np.stack([x1, x2, grid[best]])
+        values = np.stack([f1, f2, xi_grid[np.arange(sb.size), best]])
+        pick = np.argmax(values, axis=0)
+        sw_best = candidates[pick, np.arange(sb.size)]
+        xi_best = values[pick, np.arange(sb.size)]
+        c_best = np.asarray(theory.correlation_fixed_point(member, sw_best, sb, activation), dtype=float)
+        at_bound = (best == 0) | (best == n_grid - 1)
+        results.append((sw_best, xi_best, c_best, at_bound))
+    stack = (lambda k: results[0][k]) if noise.shape == () else (lambda k: np.stack([r[k] for r in results]))
+    return DepthScaleRidge(sigma_b2=sb.astype(float), sigma_w2=stack(0), depth_scale=stack(1), c_star=stack(2),
+                           at_bound=stack(3))

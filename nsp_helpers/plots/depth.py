@@ -1,0 +1,407 @@
+r"""Figures about depth scales (chapters *Depth scales*, ``book/depth_scales.md``, and *Beyond the paper:
+a noisy edge of chaos*, ``book/edge_of_chaos.md``).
+
+Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
+changes no global plotting state. Simulation and map results are computed by
+:mod:`nsp_helpers.depth` and passed in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import theory
+from ..depth import DepthScaleRidge, DepthScaleSimulation
+from ..errors import InvalidParameterError, check_in_range
+from ..noise import Dropout, NoiseModel
+
+__all__ = [
+    "depth_scale_fit_figure",
+    "depth_scale_map_figure",
+    "depth_scale_parity_figure",
+    "depth_scale_ridge_figure",
+    "trainable_depth_rule_figure",
+]
+
+_SYMBOLS = {"keep_prob": r"keep probability $p$", "std": r"noise std $\sigma_\epsilon$", "scale": r"scale $\beta$",
+            "rate": r"rate $\lambda$"}
+
+
+def _figure(n_rows: int, n_cols: int, *, width: float = 4.3, height: float = 3.5):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
+
+
+def _parameter(noise: NoiseModel):
+    """Name and values of the (first) parameter of a family of noise levels."""
+    name = type(noise)._params[0] if type(noise)._params else None
+    if name is None:
+        return "mu2", r"$\mu_2$", np.atleast_1d(noise.mu2)
+    return name, _SYMBOLS.get(name, name), np.atleast_1d(np.asarray(getattr(noise, name), dtype=float))
+
+
+def _check_simulations(simulations) -> list:
+    sims = [simulations] if isinstance(simulations, DepthScaleSimulation) else list(simulations)
+    if not sims or not all(isinstance(s, DepthScaleSimulation) for s in sims):
+        raise InvalidParameterError("simulations must be DepthScaleSimulation results (nsp_helpers.depth.simulate_depth_scale)")
+    return sims
+
+
+def depth_scale_fit_figure(simulations, *, theory_points: int = 200):
+    r"""Pretorius et al.'s Fig. 5 from simulated networks: straight-line fits and fitted against theoretical :math:`\xi_c`.
+
+    Introduced in the chapter *Depth scales* (``book/depth_scales.md``).
+
+    Parameters
+    ----------
+    simulations : DepthScaleSimulation or sequence of them
+        One row of two panels per simulation (for example dropout, then multiplicative Gaussian),
+        each a family of noise levels at critical ReLU initialisation.
+    theory_points : int
+        Points of the dense theory curve.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: :math:`|\bar c^l - c^*|` against :math:`l` on a log axis, one colour per noise level;
+        filled dots are the layers in the fit window, open dots the rest, lines the fits.
+        Right: fitted :math:`-1/\text{slope}` (dots, :math:`\pm` 1 s.e.) against the noise level, with
+        the theoretical :math:`\xi_c = -1/\ln\chi(c^*)` (line) and the same fit applied to the
+        iterated mean-field map (crosses: what the authors' figure called "simulation").
+
+    Notes
+    -----
+    Straight lines on the left panels are the linearisation
+    :math:`\ln|c^l - c^*| \approx \text{const} - l/\xi_c`.
+
+    Examples
+    --------
+    >>> from nsp_helpers.depth import simulate_depth_scale
+    >>> from nsp_helpers.noise import Dropout
+    >>> sim = simulate_depth_scale(Dropout(keep_prob=[0.5, 0.8]), n_layers=4, n_pairs=3, n_networks=2, width=50,
+    ...                            device="cpu")
+    >>> len(depth_scale_fit_figure(sim).axes)  # two panels and a colour bar
+    3
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+
+    sims = _check_simulations(simulations)
+    cmap = ListedColormap(colormaps["viridis"](np.linspace(0.0, 0.9, 256)))
+    fig, axes = _figure(len(sims), 2)
+    letters = "abcdefghijklmnop"
+    for row, sim in enumerate(sims):
+        ax_fit, ax_xi = axes[row]
+        name, symbol, values = _parameter(sim.noise)
+        norm = Normalize(values.min(), values.max() if values.max() > values.min() else values.min() + 1.0)
+        colours = cmap(norm(np.broadcast_to(values, (len(sim.fits),))))
+        for fit, col in zip(sim.fits, colours):
+            layers = fit.layers[1:]
+            dev = fit.deviation[1:]
+            show = dev > 0
+            in_window = np.isin(layers, fit.window)
+            ax_fit.plot(layers[show & in_window], dev[show & in_window], "o", ms=3.5, color=col)
+            ax_fit.plot(layers[show & ~in_window], dev[show & ~in_window], "o", ms=3.5, mfc="none", color=col,
+                        alpha=0.5)
+            if np.isfinite(fit.line.slope):
+                span = np.linspace(max(fit.window[0] - 0.5, 0), fit.window[-1] + 1.0, 20)
+                ax_fit.plot(span, fit.line(span), color=col, lw=1.1)
+        floor = float(np.median(np.concatenate([f.noise_floor[1:] for f in sim.fits])))
+        ax_fit.axhline(floor, color="0.5", lw=0.8, ls=":", label=r"noise floor $z\,s^l$ (median)")
+        ax_fit.set_yscale("log")
+        ax_fit.set(xlabel=r"layer $l$", ylabel=r"$|\bar c^l - c^*|$", ylim=(floor / 10, 1.5))
+        ax_fit.legend(fontsize="x-small", loc="upper right")
+        ax_fit.set_title(f"({letters[2 * row]}) {type(sim.noise).__name__}: fits of simulated decay", loc="left",
+                         fontsize="medium")
+        cb = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax_fit, pad=0.01, fraction=0.05)
+        cb.set_label(symbol, fontsize="small")
+
+        dense = np.linspace(values.min(), values.max(), theory_points)
+        family = type(sim.noise)(dense) if name != "mu2" else Dropout(keep_prob=1.0 / dense)
+        sw_dense = None if np.allclose(sim.sigma_w2, theory.critical_weight_variance(sim.noise)) else sim.sigma_w2[0]
+        sb = float(sim.sigma_b2[0])
+        ax_xi.plot(dense, theory.depth_scale(family, sw_dense, sb), color="k", lw=1.4,
+                   label=r"theory $\xi_c = -1/\ln\chi(c^*)$")
+        ax_xi.plot(values, sim.depth_scale_theory_fit, "x", color="C3", ms=6,
+                   label="same fit on the iterated map")
+        ax_xi.errorbar(values, sim.depth_scale_fit, yerr=sim.depth_scale_fit_stderr, fmt="o", ms=4, color="C0",
+                       capsize=2, label=f"simulation (width {sim.width}, {sim.n_networks} nets)")
+        ax_xi.set(xlabel=symbol, ylabel=r"depth scale $\xi_c$ (layers)")
+        ax_xi.legend(fontsize="x-small")
+        ax_xi.set_title(f"({letters[2 * row + 1]}) fitted $-1/$slope vs theory", loc="left", fontsize="medium")
+    return fig
+
+
+def trainable_depth_rule_figure(keep_prob: float, *, n_layers: int = 40, multiple: float = 6.0):
+    r"""Depth scale and the :math:`6\xi_c` trainable-depth rule for critical dropout ReLU networks (theory).
+
+    Introduced in the chapter *Depth scales* (``book/depth_scales.md``), where a slider moves
+    ``keep_prob``.
+
+    Parameters
+    ----------
+    keep_prob : float, in (0, 1)
+        Dropout keep probability (critical :math:`\sigma_w^2 = 2p`, :math:`\sigma_b = 0`).
+    n_layers : int
+        Depth shown in panel (b).
+    multiple : float, > 0
+        The multiple of :math:`\xi_c` drawn as the trainable depth (6 after Schoenholz et al.).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        (a) :math:`\xi_c` and :math:`6\xi_c` against the keep probability, the chosen one marked;
+        (b) :math:`|c^l - c^*|` of the iterated map from :math:`c^0 = 1` on a log axis, the decay
+        :math:`e^{-l/\xi_c}` and the depth :math:`6\xi_c` where it has fallen by :math:`e^{-6}`.
+
+    Notes
+    -----
+    After :math:`6\xi_c` layers the linearised deviation has shrunk by :math:`e^{-6} \approx 0.0025`.
+
+    Examples
+    --------
+    >>> len(trainable_depth_rule_figure(0.8, n_layers=10).axes)
+    2
+    """
+    keep = float(check_in_range("keep_prob", keep_prob, 0.0, 1.0, low_open=True, high_open=True))
+    multiple = float(check_in_range("multiple", multiple, 0.0, np.inf, low_open=True))
+    if isinstance(n_layers, bool) or int(n_layers) != n_layers or n_layers < 1:
+        raise InvalidParameterError(f"n_layers must be an integer >= 1, got {n_layers!r}")
+    noise = Dropout(keep_prob=keep)
+    fig, axes = _figure(1, 2, width=4.2, height=3.4)
+    ax_xi, ax_dev = axes[0]
+    grid = np.linspace(0.05, 0.99, 300)
+    xi_grid = theory.depth_scale(Dropout(keep_prob=grid))
+    xi = theory.depth_scale(noise)
+    ax_xi.plot(grid, xi_grid, color="C0", lw=1.4, label=r"$\xi_c$")
+    ax_xi.plot(grid, multiple * xi_grid, color="C1", lw=1.4, label=rf"${multiple:g}\,\xi_c$")
+    ax_xi.plot([keep, keep], [xi, multiple * xi], "k:", lw=0.8)
+    ax_xi.plot([keep], [xi], "o", color="C0")
+    ax_xi.plot([keep], [multiple * xi], "o", color="C1")
+    ax_xi.set_yscale("log")
+    ax_xi.set(xlabel=r"keep probability $p$", ylabel="layers", ylim=(0.2, 200))
+    ax_xi.legend(fontsize="small", loc="upper left")
+    ax_xi.set_title(rf"(a) $p = {keep:g}$: $\xi_c = {xi:.2f}$, ${multiple:g}\xi_c = {multiple * xi:.1f}$",
+                    loc="left", fontsize="medium")
+    c_star = theory.correlation_fixed_point(noise)
+    layers = np.arange(int(n_layers) + 1)
+    dev = np.abs(theory.iterate_correlation(1.0, int(n_layers), noise) - c_star)
+    ax_dev.axvspan(0, multiple * xi, color="C1", alpha=0.12, lw=0, label=rf"$l < {multiple:g}\,\xi_c$")
+    ax_dev.plot(layers, np.where(dev > 0, dev, np.nan), "o", ms=3, color="C3", label=r"$|c^l - c^*|$ from $c^0 = 1$")
+    ax_dev.plot(layers, (1 - c_star) * np.exp(-layers / xi), color="0.3", lw=1.0, ls="--",
+                label=r"$(1 - c^*)\,e^{-l/\xi_c}$")
+    ax_dev.set_yscale("log")
+    ax_dev.set(xlabel=r"layer $l$", ylabel=r"$|c^l - c^*|$", ylim=(1e-8, 2), xlim=(0, n_layers))
+    ax_dev.legend(fontsize="x-small", loc="upper right")
+    ax_dev.set_title("(b) forgetting the input, layer by layer", loc="left", fontsize="medium")
+    return fig
+
+
+def depth_scale_map_figure(sigma_w2, sigma_b2, maps, noises, *, ridges=None, edge=None, points=None,
+                           vmax: float = 30.0):
+    r"""Heat maps of :math:`\xi_c` over :math:`(\sigma_w^2, \sigma_b^2)`, one panel per noise level.
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    sigma_w2, sigma_b2 : 1-D array_like
+        The grid (columns and rows of each map).
+    maps : array_like, shape ``(n_noises, len(sigma_b2), len(sigma_w2))``
+        :func:`nsp_helpers.depth.depth_scale_map` for each noise level.
+    noises : sequence of NoiseModel
+        The noise levels (panel titles).
+    ridges : sequence of (DepthScaleRidge or None), optional
+        The maximising :math:`\sigma_w^2` per :math:`\sigma_b^2` (white line), one entry per noise
+        level (``None``: no line on that panel).
+    edge : 1-D array_like, optional
+        The noiseless edge of chaos, :math:`\sigma_w^2` per entry of ``sigma_b2`` (dashed line).
+    points : sequence of (array_like of shape (n, 2) or None), optional
+        Per noise level, initialisations :math:`(\sigma_w^2, \sigma_b^2)` checked by simulation
+        (marked with crosses).
+    vmax : float
+        Upper end of the (logarithmic) colour scale; larger values, including :math:`\infty`, saturate.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    The colour is :math:`\log_{10}\xi_c`; contours are drawn at 1, 2, 5, 10 and 20 layers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nsp_helpers.noise import MultiplicativeGaussian
+    >>> sw, sb = np.array([0.5, 1.0, 2.0]), np.array([0.05, 0.2])
+    >>> maps = [np.ones((2, 3)), 2 * np.ones((2, 3))]
+    >>> fig = depth_scale_map_figure(sw, sb, maps, [MultiplicativeGaussian(0.3), MultiplicativeGaussian(0.6)])
+    >>> len(fig.axes)  # two maps and a colour bar
+    3
+    """
+    from matplotlib.colors import LogNorm
+
+    sw = np.asarray(sigma_w2, dtype=float)
+    sb = np.asarray(sigma_b2, dtype=float)
+    maps = np.asarray(maps, dtype=float)
+    noises = list(noises)
+    if maps.shape != (len(noises), sb.size, sw.size):
+        raise InvalidParameterError(
+            f"maps must have shape (n_noises, len(sigma_b2), len(sigma_w2)) = {(len(noises), sb.size, sw.size)}, "
+            f"got {maps.shape}"
+        )
+    vmax = float(check_in_range("vmax", vmax, 1.0, np.inf, low_open=True))
+    fig, axes = _figure(1, len(noises), width=3.6, height=3.4)
+    norm = LogNorm(vmin=0.5, vmax=vmax)
+    mesh = None
+    for k, (ax, noise) in enumerate(zip(axes[0], noises)):
+        data = np.clip(np.where(np.isfinite(maps[k]), maps[k], vmax), 0.5, vmax)
+        mesh = ax.pcolormesh(sw, sb, data, norm=norm, cmap="magma", shading="nearest")
+        levels = [lv for lv in (1, 2, 5, 10, 20) if data.min() < lv < data.max()]
+        if levels:
+            cs = ax.contour(sw, sb, data, levels=levels, colors="w", linewidths=0.5, alpha=0.7)
+            ax.clabel(cs, fontsize="xx-small", fmt="%g")
+        if edge is not None:
+            ax.plot(np.asarray(edge, dtype=float), sb, color="C0", ls="--", lw=1.2, label="noiseless edge of chaos")
+        if ridges is not None and ridges[k] is not None:
+            ridge = ridges[k]
+            if not isinstance(ridge, DepthScaleRidge):
+                raise InvalidParameterError("ridges must be DepthScaleRidge results (nsp_helpers.depth.maximise_depth_scale)")
+            ax.plot(ridge.sigma_w2, ridge.sigma_b2, color="w", lw=1.6, label=r"max $\xi_c$ over $\sigma_w^2$")
+        if points is not None and points[k] is not None:
+            pts = np.asarray(points[k], dtype=float).reshape(-1, 2)
+            ax.plot(pts[:, 0], pts[:, 1], "x", color="C2", ms=7, mew=2, label="checked by simulation")
+        ax.set(xlabel=r"$\sigma_w^2$", xlim=(sw.min(), sw.max()), ylim=(sb.min(), sb.max()))
+        if k == 0:
+            ax.set_ylabel(r"$\sigma_b^2$")
+        ax.set_title(rf"$\mu_2 = {float(noise.mu2):.3g}$ ({noise.label})", fontsize="small")
+    # one legend, on the panel that shows the most kinds of lines
+    counts = [len(a.get_legend_handles_labels()[0]) for a in axes[0]]
+    if max(counts) > 0:
+        axes[0][int(np.argmax(counts))].legend(fontsize="xx-small", loc="upper left", framealpha=0.7)
+    cb = fig.colorbar(mesh, ax=axes[0].tolist(), pad=0.01, fraction=0.03)
+    cb.set_label(r"depth scale $\xi_c$ (layers)")
+    return fig
+
+
+def depth_scale_ridge_figure(ridges, noises, *, relu_reference: bool = True):
+    r"""Along the noisy edge of chaos: the largest :math:`\xi_c` and where it sits, per bias variance.
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    ridges : sequence of DepthScaleRidge
+        :func:`nsp_helpers.depth.maximise_depth_scale`, one per noise level.
+    noises : sequence of NoiseModel
+        The noise levels.
+    relu_reference : bool
+        Also mark :math:`\xi_c` of the critically initialised ReLU network with the same :math:`\mu_2`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        (a) :math:`\max_{\sigma_w^2}\xi_c` against :math:`\sigma_b^2` (log axes), with the
+        linear-network value :math:`1/\ln\mu_2` (dashed) and critical ReLU (dotted);
+        (b) the maximising :math:`\sigma_w^2` against :math:`\sigma_b^2`, with :math:`1/\mu_2` (dotted).
+
+    Notes
+    -----
+    A noisy linear network has :math:`\xi_c = 1/\ln\mu_2` (:func:`nsp_helpers.depth.linear_network_depth_scale`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nsp_helpers.depth import DepthScaleRidge
+    >>> from nsp_helpers.noise import MultiplicativeGaussian
+    >>> r = DepthScaleRidge(np.array([0.01, 0.1]), np.array([0.8, 1.5]), np.array([4.0, 2.5]), np.array([0.1, 0.5]),
+    ...                     np.array([False, False]))
+    >>> len(depth_scale_ridge_figure([r], [MultiplicativeGaussian(0.5)]).axes)
+    2
+    """
+    from ..depth import linear_network_depth_scale
+
+    ridges, noises = list(ridges), list(noises)
+    if len(ridges) != len(noises) or not all(isinstance(r, DepthScaleRidge) for r in ridges):
+        raise InvalidParameterError("ridges must be one DepthScaleRidge per noise level")
+    fig, axes = _figure(1, 2, width=4.3, height=3.4)
+    ax_xi, ax_sw = axes[0]
+    for k, (ridge, noise) in enumerate(zip(ridges, noises)):
+        col = f"C{k}"
+        label = rf"$\mu_2 = {float(noise.mu2):.3g}$"
+        ax_xi.plot(ridge.sigma_b2, ridge.depth_scale, "o-", color=col, ms=3, lw=1.3, label=label)
+        ax_xi.axhline(linear_network_depth_scale(noise), color=col, ls="--", lw=0.9)
+        if relu_reference:
+            ax_xi.axhline(theory.depth_scale(noise), color=col, ls=":", lw=1.1)
+        ax_sw.plot(ridge.sigma_b2, ridge.sigma_w2, "o-", color=col, ms=3, lw=1.3, label=label)
+        ax_sw.axhline(1.0 / float(noise.mu2), color=col, ls=":", lw=1.0)
+    ax_xi.plot([], [], "k--", lw=0.9, label=r"linear network $1/\ln\mu_2$")
+    if relu_reference:
+        ax_xi.plot([], [], "k:", lw=1.1, label="critical ReLU")
+    ax_xi.set_xscale("log")
+    ax_xi.set_yscale("log")
+    ax_xi.set(xlabel=r"$\sigma_b^2$", ylabel=r"$\max_{\sigma_w^2} \xi_c$ (layers)")
+    ax_xi.legend(fontsize="x-small", ncols=2)
+    ax_xi.set_title("(a) the largest depth scale", loc="left", fontsize="medium")
+    ax_sw.set_xscale("log")
+    ax_sw.set(xlabel=r"$\sigma_b^2$", ylabel=r"maximising $\sigma_w^2$")
+    ax_sw.plot([], [], "k:", label=r"$1/\mu_2$")
+    ax_sw.legend(fontsize="x-small")
+    ax_sw.set_title("(b) where it sits: the noisy edge of chaos", loc="left", fontsize="medium")
+    return fig
+
+
+def depth_scale_parity_figure(simulations, labels=None):
+    r"""Fitted against theoretical depth scales, one point per simulated initialisation.
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
+
+    Parameters
+    ----------
+    simulations : sequence of DepthScaleSimulation
+        Each may hold one or several noise levels / initialisations.
+    labels : sequence of str, optional
+        Legend entry per simulation.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        :math:`\xi_c` fitted in simulated networks (dots, :math:`\pm` 1 s.e.) and on the iterated
+        mean-field map (crosses) against the theoretical :math:`\xi_c`, with the identity line.
+
+    Notes
+    -----
+    Points on the identity line satisfy :math:`-1/\text{slope} = -1/\ln\chi(c^*)`.
+
+    Examples
+    --------
+    >>> from nsp_helpers.depth import simulate_depth_scale
+    >>> from nsp_helpers.noise import Dropout
+    >>> sim = simulate_depth_scale(Dropout(0.7), n_layers=4, n_pairs=3, n_networks=2, width=50, device="cpu")
+    >>> len(depth_scale_parity_figure([sim], ["ReLU"]).axes)
+    1
+    """
+    sims = _check_simulations(simulations)
+    labels = [None] * len(sims) if labels is None else list(labels)
+    if len(labels) != len(sims):
+        raise InvalidParameterError(f"labels needs one entry per simulation ({len(sims)}), got {len(labels)}")
+    fig, axes = _figure(1, 1, width=4.0, height=3.6)
+    ax = axes[0, 0]
+    top = 0.0
+    for k, (sim, label) in enumerate(zip(sims, labels)):
+        col = f"C{k}"
+        ax.errorbar(sim.depth_scale_theory, sim.depth_scale_fit, yerr=sim.depth_scale_fit_stderr, fmt="o", color=col,
+                    ms=5, capsize=2, label=label)
+        ax.plot(sim.depth_scale_theory, sim.depth_scale_theory_fit, "x", color=col, ms=7)
+        top = max(top, np.nanmax(sim.depth_scale_theory), np.nanmax(sim.depth_scale_fit))
+    line = np.array([0.0, 1.15 * top])
+    ax.plot(line, line, color="0.5", lw=0.9, ls=":", label="fit = theory")
+    ax.plot([], [], "kx", label="same fit on the iterated map")
+    ax.set(xlabel=r"theory $\xi_c = -1/\ln\chi(c^*)$", ylabel=r"fitted $-1/$slope", xlim=(0, line[1]),
+           ylim=(0, line[1]), aspect="equal")
+    ax.legend(fontsize="x-small", loc="upper left")
+    return fig
