@@ -218,3 +218,20 @@ def test_simulate_depth_scale_rejects_noise_without_a_finite_depth_scale():
     c_star = theory.correlation_fixed_point(Dropout(0.6))
     with pytest.raises(InvalidParameterError, match="fixed point"):
         simulate_depth_scale(Dropout(0.6), c0=c_star, n_layers=2, n_pairs=2, n_networks=2, width=20, device="cpu")
+
+
+def test_depth_scale_curve_figure_smoke():
+    """Slider of *Beyond the paper*: fixed axes, finite noisy peaks below 1/ln(mu2)."""
+    from nsp_helpers import plots
+
+    sw = np.linspace(0.5, 3.0, 8)
+    noise = Dropout(0.9)
+    fig = plots.depth_scale_curve_figure(noise, sigma_b2=[0.05], sigma_w2=sw)
+    ax = fig.axes[0]
+    assert ax.get_ylim() == pytest.approx((0.5, 200.0)) and ax.get_xlim() == pytest.approx((0.5, 3.0))
+    solid = [line for line in ax.get_lines() if line.get_linewidth() == 1.6][0]
+    np.testing.assert_allclose(solid.get_ydata(), depth_scale_map(sw, [0.05], noise, "tanh")[0])
+    assert solid.get_ydata().max() < linear_network_depth_scale(noise)
+    assert len(plots.depth_scale_curve_figure(NoNoise(), sigma_b2=[0.05], sigma_w2=sw).axes) == 1
+    with pytest.raises(InvalidParameterError, match="single"):
+        plots.depth_scale_curve_figure(Dropout([0.5, 0.9]))

@@ -331,6 +331,19 @@ class TestNoiseFigures:
         var = 2.0 * (1 / 0.6) * 1.0 / 2.0  # sigma_w2 * mu2 * q0 / 2
         assert density.max() == pytest.approx(1 / np.sqrt(2 * np.pi * var))
 
+    def test_preactivation_standardized_has_fixed_axes_and_dropout_kurtosis(self):
+        """Slider of *Noisy networks*: same axes for every keep probability; excess kurtosis 3(1-p)/(pN)."""
+        limits = set()
+        for keep in (0.2, 1.0):
+            fig = plots.preactivation_distribution_figure(Dropout(keep), widths=(10,), n_samples=4000, standardize=True)
+            ax = fig.axes[0]
+            limits.add((ax.get_xlim(), ax.get_ylim()))
+            kurtosis = float(re.search(r"kurtosis (-?[0-9.]+)", ax.get_title()).group(1))
+            assert kurtosis == pytest.approx(3 * (1 - keep) / (keep * 10), abs=0.3)
+            dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"][0]
+            assert dashed.get_data()[1].max() == pytest.approx(1 / np.sqrt(2 * np.pi))  # standard Gaussian
+        assert limits == {((-4.0, 4.0), (0.0, 1.6 / np.sqrt(2 * np.pi)))}
+
     def test_bad_input(self):
         with pytest.raises(InvalidParameterError, match="NoiseModel"):
             plots.noise_moments_figure([0.5], [Dropout([0.5])])

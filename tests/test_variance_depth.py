@@ -188,6 +188,25 @@ def test_figure():
         plots.variance_depth_figure([])
 
 
+def test_layer_figure():
+    """Slider of *Variance depth*: one weight variance of a finished run, fixed axes, L* marked."""
+    from nsp_helpers import plots
+
+    r = vd.run_variance_depth(_inputs(n=3, d=10), Dropout(0.6), [0.2, 1.2, 2.4], width=30, max_layers=200,
+                              device="cpu", dataset="demo")
+    limits = set()
+    for sw in r.sigma_w2:
+        ax = plots.variance_depth_layer_figure(r, sw).axes[0]
+        limits.add((ax.get_xlim(), ax.get_ylim()))
+    assert len(limits) == 1 and limits.pop()[0] == (0.0, 200.0)
+    ax = plots.variance_depth_layer_figure(r, 2.4).axes[0]
+    l_star = float(r.theory_failure_depth()[2])
+    assert l_star < 200
+    assert any(line.get_xdata()[0] == pytest.approx(l_star) for line in ax.get_lines() if len(line.get_xdata()) == 2)
+    with pytest.raises(InvalidParameterError, match="simulated values"):
+        plots.variance_depth_layer_figure(r, 0.7)
+
+
 # --- the real MNIST, when present -------------------------------------------------------------------
 def _real_mnist():
     try:

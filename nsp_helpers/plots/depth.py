@@ -16,6 +16,7 @@ from ..errors import InvalidParameterError, check_in_range
 from ..noise import Dropout, NoiseModel
 
 __all__ = [
+    "depth_scale_curve_figure",
     "depth_scale_fit_figure",
     "depth_scale_map_figure",
     "depth_scale_parity_figure",
@@ -47,6 +48,94 @@ def _check_simulations(simulations) -> list:
     if not sims or not all(isinstance(s, DepthScaleSimulation) for s in sims):
         raise InvalidParameterError("simulations must be DepthScaleSimulation results (nsp_helpers.depth.simulate_depth_scale)")
     return sims
+
+
+def depth_scale_curve_figure(noise, *, sigma_b2=(0.01, 0.05, 0.2), sigma_w2=None, activation="tanh",
+                             ylim=(0.5, 200.0)):
+    r""":math:`\xi_c` against :math:`\sigma_w^2` at a few bias variances, with and without noise (theory).
+
+    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``),
+    where a slider moves the noise level; the axes are fixed so that frames can be compared.
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        A single noise level.
+    sigma_b2 : sequence of float
+        Bias variances, one curve each.
+    sigma_w2 : 1-D array_like, optional
+        Weight variances (default: 60 points from 0.3 to 4).
+    activation : str, Activation or callable
+        The activation (default ``"tanh"``).
+    ylim : (float, float)
+        Limits of the logarithmic :math:`\xi_c` axis; larger values, including :math:`\infty`, are clipped.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel: :math:`\xi_c` with noise (solid, maximum marked), without noise (faint), the
+        noiseless edge of chaos for each :math:`\sigma_b^2` (dotted verticals) and the noisy linear
+        network's :math:`1/\ln\mu_2` (dashed), computed with :func:`nsp_helpers.depth.depth_scale_map`.
+
+    Notes
+    -----
+    Without noise :math:`\xi_c = \infty` on the edge of chaos :math:`\chi_1 = 1`; with noise the peak is
+    finite and, for odd activations without bias, at most
+
+    .. math::
+
+        \xi_c \le \xi_c^{\text{lin}} = \frac{1}{\ln\mu_2} .
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nsp_helpers.noise import Dropout
+    >>> fig = depth_scale_curve_figure(Dropout(0.9), sigma_b2=[0.05], sigma_w2=np.linspace(0.5, 3.0, 6))
+    >>> [float(v) for v in fig.axes[0].get_ylim()]
+    [0.5, 200.0]
+    """
+    from ..depth import depth_scale_map, linear_network_depth_scale, noiseless_edge_of_chaos
+    from ..noise import NoNoise
+
+    if not isinstance(noise, NoiseModel) or noise.shape != ():
+        raise InvalidParameterError(f"noise must be a single nsp_helpers.noise.NoiseModel, got {noise!r}")
+    sb = np.atleast_1d(np.asarray(sigma_b2, dtype=float))
+    sw = np.linspace(0.3, 4.0, 60) if sigma_w2 is None else np.atleast_1d(np.asarray(sigma_w2, dtype=float))
+    if sb.ndim != 1 or sw.ndim != 1 or sb.size == 0 or sw.size < 2:
+        raise InvalidParameterError("sigma_b2 must be a non-empty 1-d array and sigma_w2 a 1-d array of >= 2 values")
+    low, high = (float(v) for v in ylim)
+    if not 0 < low < high:
+        raise InvalidParameterError(f"ylim must be (low, high) with 0 < low < high, got {ylim!r}")
+    mu2 = float(noise.mu2)
+    noisy = depth_scale_map(sw, sb, noise, activation)
+    clean = depth_scale_map(sw, sb, NoNoise(), activation)
+    edge = noiseless_edge_of_chaos(sb, activation) if activation == "tanh" else None
+    fig, axes = _figure(1, 1, width=7.0, height=3.6)
+    ax = axes[0, 0]
+    for k, b2 in enumerate(sb):
+        col = f"C{k}"
+        ax.plot(sw, np.clip(clean[k], low, high), color=col, lw=0.9, alpha=0.35)
+        ax.plot(sw, np.clip(noisy[k], low, high), color=col, lw=1.6, label=rf"$\sigma_b^2 = {b2:g}$")
+        best = int(np.nanargmax(noisy[k]))
+        if np.isfinite(noisy[k, best]) and noisy[k, best] < high:
+            ax.plot(sw[best], noisy[k, best], "o", color=col, ms=5)
+        if edge is not None:
+            ax.axvline(float(np.atleast_1d(edge)[k]), color=col, ls=":", lw=0.9)
+    ax.plot([], [], color="0.5", lw=0.9, alpha=0.5, label="no noise")
+    if edge is not None:
+        ax.plot([], [], color="0.5", ls=":", lw=0.9, label="noiseless edge of chaos")
+    bound_label = r"linear network $1/\ln\mu_2$"
+    if mu2 > 1:
+        ax.axhline(float(linear_network_depth_scale(noise)), color="k", ls="--", lw=1.0, label=bound_label)
+    else:  # infinite without noise; keep the legend (and so the axes) the same size in every frame
+        ax.plot([], [], color="k", ls="--", lw=1.0, label=bound_label)
+    ax.set_yscale("log")
+    ax.set(xlabel=r"$\sigma_w^2$", ylabel=r"depth scale $\xi_c$ (layers)", xlim=(sw.min(), sw.max()),
+           ylim=(low, high))
+    fig.legend(fontsize="x-small", loc="outside right upper")
+    ax.set_title(rf"{activation if isinstance(activation, str) else 'activation'}, $\mu_2 = {mu2:.3g}$ ({noise.label})",
+                 fontsize="medium")
+    return fig
 
 
 def depth_scale_fit_figure(simulations, *, theory_points: int = 200):

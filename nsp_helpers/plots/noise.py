@@ -127,6 +127,7 @@ def preactivation_distribution_figure(
     q0: float = 1.0,
     n_samples: int = 10_000,
     seed: int = 0,
+    standardize: bool = False,
 ):
     r"""Distribution of one noisy pre-activation at several widths, against a Gaussian.
 
@@ -140,6 +141,10 @@ def preactivation_distribution_figure(
     :math:`h` visibly non-Gaussian (a scale mixture, with an atom at 0 for dropout), at large width the
     central limit theorem makes it Gaussian. Each panel's title gives the sample excess kurtosis
     (0 for a Gaussian); an atom at zero is clipped and its probability printed.
+
+    With ``standardize=True``, :math:`h` is divided by :math:`\sqrt{\mathbb{E}[h^2]}`, so the reference
+    is the standard Gaussian and the axes are the same for every noise level: the chapter's slider over
+    the keep probability uses this to show only the change of *shape*.
 
     Introduced in the chapter *Noisy networks*.
 
@@ -157,11 +162,25 @@ def preactivation_distribution_figure(
         Number of (weights, noise) draws per width (default 10 000).
     seed : int, optional
         Seed of the torch generator (default 0).
+    standardize : bool, optional
+        Divide :math:`h` by its exact standard deviation, with fixed axes :math:`[-4, 4]` (default False).
 
     Returns
     -------
     matplotlib.figure.Figure
         One panel per width.
+
+    Notes
+    -----
+    Given the noise, :math:`h` is Gaussian with variance :math:`\sigma_w^2 (q^0/2) S/N`,
+    :math:`S = \sum_j \epsilon_j^2`, so :math:`h` is a scale mixture of Gaussians with excess kurtosis
+
+    .. math::
+
+        \kappa = \frac{3 \operatorname{Var}[\epsilon^2]}{N \mu_2^2},
+        \qquad \kappa_{\text{dropout}} = \frac{3 (1 - p)}{p N} ,
+
+    for multiplicative noise: it falls like :math:`1/N`, and stronger noise needs wider layers.
 
     Examples
     --------
@@ -169,6 +188,9 @@ def preactivation_distribution_figure(
     >>> fig = preactivation_distribution_figure(Dropout(0.6), widths=(2, 50), n_samples=200)
     >>> len(fig.axes)
     2
+    >>> fig = preactivation_distribution_figure(Dropout(0.3), widths=(4,), n_samples=200, standardize=True)
+    >>> [float(v) for v in fig.axes[0].get_xlim()]
+    [-4.0, 4.0]
     """
     import torch
 
@@ -183,13 +205,16 @@ def preactivation_distribution_figure(
     generator = torch.Generator().manual_seed(int(seed))
     fig, axes = _new_figure(len(widths), width_per_panel=3.6, height=3.0)
     var = sigma_w2 * (float(noise.mu2) * q0 / 2.0 + float(noise.additive_variance))
+    scale = np.sqrt(var) if standardize else 1.0
+    if standardize:
+        var = 1.0
     edge = 4.0 * np.sqrt(var)
     grid = np.linspace(-edge, edge, 301)
     peak = 1.0 / np.sqrt(2 * np.pi * var)
     for ax, width in zip(axes, widths):
         x = torch.full((n_samples, width), np.sqrt(q0 / 2.0), dtype=torch.float64)
         w = torch.randn(n_samples, width, generator=generator, dtype=torch.float64) * np.sqrt(sigma_w2 / width)
-        h = (w * noise.apply(x, generator=generator)).sum(dim=1).numpy()
+        h = (w * noise.apply(x, generator=generator)).sum(dim=1).numpy() / scale
         ax.hist(h, bins=np.linspace(-edge, edge, 61), density=True, color="C0", alpha=0.6, label="simulation")
         ax.plot(grid, np.exp(-grid**2 / (2 * var)) * peak, "k--", lw=1.2, label="Gaussian, same variance")
         ax.set_ylim(0, 1.6 * peak)
@@ -199,7 +224,9 @@ def preactivation_distribution_figure(
                         fontsize="small")
         kurt = float(np.mean(h**4) / np.mean(h**2) ** 2 - 3.0)
         ax.set_title(f"width N = {width}, excess kurtosis {kurt:.2f}", fontsize="medium")
-        ax.set_xlabel("pre-activation $h$")
+        if standardize:
+            ax.set_xlim(-edge, edge)
+        ax.set_xlabel(r"standardised $h / \sqrt{\mathbb{E}[h^2]}$" if standardize else "pre-activation $h$")
     axes[0].set_ylabel("density")
     axes[-1].legend(fontsize="small", loc="upper right")
     fig.suptitle(noise.label, fontsize="medium")

@@ -17,7 +17,7 @@ from .. import theory
 from ..errors import InvalidParameterError
 from ..variance_depth import FLOAT32_MAX, FLOAT32_TINY, VarianceDepthResult
 
-__all__ = ["variance_depth_figure"]
+__all__ = ["variance_depth_figure", "variance_depth_layer_figure"]
 
 _LN_MAX = math.log(FLOAT32_MAX)
 _LN_TINY = math.log(FLOAT32_TINY)
@@ -155,4 +155,97 @@ def variance_depth_figure(results, *, titles=None):
         letters = "abcdefghijklmnopqrstuvwxyz"[2 * row : 2 * row + 2]
         _heatmap(axes[row, 0], fig, r, f"({letters[0]}) {title}")
         _curves(axes[row, 1], r, f"({letters[1]}) $\\ln q^l$ per layer")
+    return fig
+
+
+def variance_depth_layer_figure(result, sigma_w2: float):
+    r"""Measured :math:`\ln q^l` against layer for one weight variance, with the theory line and :math:`L^*`.
+
+    One weight variance of a finished experiment, nothing is rerun: the measured :math:`\ln q^l`
+    (solid), the mean-field line :math:`\ln(2q_{\mathrm{in}}) + l\ln(\sigma_w^2\mu_2/2)` (dashed), the
+    float32 limits (red), the failure depth :math:`L^*` for the data's :math:`q^0 = 2q_{\mathrm{in}}`
+    (vertical line, when it lies within the layers shown) and the measured first layer outside the
+    float32 range (open circle). The axes are the same for every weight variance of ``result``.
+
+    Introduced in the chapter *Variance depth on real data* (``book/variance_depth.md``), where a slider
+    moves ``sigma_w2`` over the simulated weight variances.
+
+    Parameters
+    ----------
+    result : VarianceDepthResult
+        From :func:`nsp_helpers.variance_depth.run_variance_depth` or ``load_result``.
+    sigma_w2 : float
+        One of ``result.sigma_w2`` (matched to a relative tolerance of :math:`10^{-6}`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel.
+
+    Notes
+    -----
+    The failure depth is :func:`nsp_helpers.theory.failure_depth`,
+
+    .. math::
+
+        L^* = \frac{\ln(K/q^0)}{\ln(\sigma_w^2\mu_2/2)} .
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nsp_helpers.variance_depth import run_variance_depth
+    >>> r = run_variance_depth(torch.rand(4, 10), sigma_w2=[0.4, 2.4], width=30, max_layers=40, device="cpu")
+    >>> fig = variance_depth_layer_figure(r, 0.4)
+    >>> [float(v) for v in fig.axes[0].get_xlim()]
+    [0.0, 40.0]
+    """
+    r = _results(result)
+    if len(r) != 1:
+        raise InvalidParameterError("result must be a single VarianceDepthResult")
+    r = r[0]
+    matches = np.flatnonzero(np.isclose(r.sigma_w2, float(sigma_w2), rtol=1e-6, atol=0.0))
+    if matches.size == 0:
+        raise InvalidParameterError(
+            f"sigma_w2 must be one of the simulated values {r.sigma_w2.tolist()}, got {sigma_w2!r}"
+        )
+    s = int(matches[0])
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    top = r.q.shape[1] - 1
+    n = int(r.n_layers[s])
+    layers = r.layers[: n + 1]
+    with np.errstate(invalid="ignore"):
+        measured = np.where(np.isfinite(r.log_q[s, : n + 1]), r.log_q[s, : n + 1], np.nan)
+    ax.plot(layers, r.theory_log_q()[s, : n + 1], color="k", lw=1.0, ls="--",
+            label=r"theory $\ln(2q_{\rm in}) + l\,\ln(\sigma_w^2\mu_2/2)$")
+    ax.plot(layers, measured, color="C0", lw=1.6, label="measured")
+    for level, text in ((_LN_MAX, "float32 max"), (_LN_TINY, "smallest normal float32")):
+        ax.axhline(level, color="firebrick", lw=1)
+        ax.annotate(text, (0.99, level + 2), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    fontsize="x-small", color="firebrick")
+    l_star = float(r.theory_failure_depth()[s])
+    if np.isfinite(l_star) and l_star <= top:
+        ax.axvline(l_star, color="0.3", lw=1.2, label=rf"$L^*$ = {l_star:.1f}")
+        star_text = f"{l_star:.1f}"
+    else:
+        star_text = "∞" if not np.isfinite(l_star) else f"{l_star:.0f} (beyond the plot)"
+    failed = float(r.failure_layer[s])
+    if np.isfinite(failed):
+        level = _LN_MAX if r.failure_kind[s] == "overflow" else _LN_TINY
+        ax.plot([failed], [level], "o", ms=7, mfc="white", mec="k", mew=1.0,
+                label=f"measured failure layer {failed:.0f}")
+    if n < top:
+        factor = r.config.get("depth_factor")
+        ax.axvspan(n, top, color="0.9", lw=0,
+                   label=f"not run (beyond {factor:g} $L^*$)" if factor is not None else "not run")
+    a = float(r.sigma_w2[s]) * float(r.noise.mu2) / 2
+    ax.set_xlim(0, top)
+    ax.set_ylim(_LN_TINY - 60, _LN_MAX + 25)
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel(r"$\ln q^l$")
+    ax.set_title(rf"$\sigma_w^2$ = {r.sigma_w2[s]:g}: $a = \sigma_w^2\mu_2/2$ = {a:.3f}, $L^*$ = {star_text}",
+                 fontsize="medium")
+    ax.legend(loc="upper left", fontsize="x-small", framealpha=0.85)
     return fig
