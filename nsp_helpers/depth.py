@@ -70,11 +70,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from . import theory
-from .errors import InvalidParameterError, as_float_array, check_in_range
+from .errors import InvalidParameterError, as_float_array, check_in_range, check_int
 from .noise import NoiseModel, NoNoise
 
 __all__ = [
@@ -478,14 +479,8 @@ def _members(noise: NoiseModel) -> list:
     return [noise] if noise.shape == () else list(noise)
 
 
-def _check_int(name: str, value, low: int) -> int:
-    try:
-        ok = not isinstance(value, (bool, np.bool_)) and int(value) == value and value >= low
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+#: counts may be given as integral floats (``30.0``)
+_check_int = partial(check_int, allow_integral_float=True)
 
 
 def simulate_depth_scale(

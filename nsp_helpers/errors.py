@@ -6,6 +6,8 @@ input fails loudly instead of producing a silent ``nan`` or a wrong number.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 __all__ = [
@@ -13,6 +15,7 @@ __all__ = [
     "NoCriticalPointError",
     "as_float_array",
     "check_in_range",
+    "check_int",
 ]
 
 
@@ -55,11 +58,13 @@ def check_in_range(
     low_open: bool = False,
     high_open: bool = False,
     hint: str = "",
+    max_ndim: int | None = None,
 ) -> np.ndarray:
     """Convert ``value`` to a finite float array and check ``low <= value <= high``.
 
     ``low_open``/``high_open`` make the corresponding end of the interval open.
     The error message names the parameter, the valid interval and the first bad value.
+    ``max_ndim=1`` also requires a scalar or a 1-D array.
 
     Examples
     --------
@@ -69,6 +74,10 @@ def check_in_range(
     Traceback (most recent call last):
     ...
     nsp_helpers.errors.InvalidParameterError: keep_prob must be in (0, 1], got 0.0
+    >>> check_in_range("q0", [[1.0]], 0, np.inf, max_ndim=1)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: q0 must be a scalar or a 1-D array, got shape (1, 1)
     """
     arr = as_float_array(name, value)
     too_low = arr <= low if low_open else arr < low
@@ -83,7 +92,34 @@ def check_in_range(
         if hint:
             msg += f" ({hint})"
         raise InvalidParameterError(msg)
+    if max_ndim is not None and arr.ndim > max_ndim:
+        shape = "a scalar or a 1-D array" if max_ndim == 1 else f"an array of at most {max_ndim} dimensions"
+        raise InvalidParameterError(f"{name} must be {shape}, got shape {arr.shape}")
     return arr
+
+
+def check_int(name: str, value, low: int, *, allow_integral_float: bool = False) -> int:
+    """Check that ``value`` is an integer ``>= low`` (never a bool) and return it as an ``int``.
+
+    ``allow_integral_float=True`` also accepts floats with an integral value (``3.0``).
+
+    Examples
+    --------
+    >>> check_int("n_layers", 3, 0)
+    3
+    >>> check_int("width", 100.0, 1, allow_integral_float=True)
+    100
+    >>> check_int("n_layers", 2.5, 0)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: n_layers must be an integer >= 0, got 2.5
+    """
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not integral and allow_integral_float and isinstance(value, (float, np.floating)):
+        integral = float(value).is_integer()
+    if not integral or value < low:
+        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 def _fmt(x: float) -> str:

@@ -71,7 +71,6 @@ References
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,7 +78,7 @@ import numpy as np
 from . import theory
 from .activations import get_activation
 from .depth import LogDecayFit, fit_log_decay
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_in_range, check_int
 from .noise import NoiseModel, NoNoise
 
 __all__ = [
@@ -107,12 +106,6 @@ DEFAULT_CHUNK_BYTES = 512 * 2**20
 # ------------------------------------------------------------------------------------------------
 # checks
 # ------------------------------------------------------------------------------------------------
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
-        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def _check_noise(noise) -> NoiseModel:
     if not isinstance(noise, NoiseModel):
         raise InvalidParameterError(
@@ -229,8 +222,8 @@ class GradientStatistics:
         Uses :func:`nsp_helpers.depth.fit_log_decay`.
         """
         last = self.n_layers if last_layer is None else last_layer
-        first_layer = _check_int("first_layer", first_layer, 1)
-        last = _check_int("last_layer", last, first_layer + 1)
+        first_layer = check_int("first_layer", first_layer, 1)
+        last = check_int("last_layer", last, first_layer + 1)
         if last > self.n_layers:
             raise InvalidParameterError(f"last_layer must be in [{first_layer + 1}, {self.n_layers}], got {last}")
         layers = np.arange(first_layer, last + 1)
@@ -428,16 +421,16 @@ def gradient_statistics(
 
     from .device import resolve_device
 
-    n_layers = _check_int("n_layers", n_layers, 1)
+    n_layers = check_int("n_layers", n_layers, 1)
     sigma_w2 = float(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True))
     sigma_b2 = float(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf))
     noise = _check_noise(noise)
     act = get_activation(activation)
-    width = _check_int("width", width, 2)
-    n_networks = _check_int("n_networks", n_networks, 1)
-    n_pairs = _check_int("n_pairs", n_pairs, 1)
-    seed = _check_int("seed", seed, 0)
-    chunk_bytes = _check_int("chunk_bytes", chunk_bytes, 1)
+    width = check_int("width", width, 2)
+    n_networks = check_int("n_networks", n_networks, 1)
+    n_pairs = check_int("n_pairs", n_pairs, 1)
+    seed = check_int("seed", seed, 0)
+    chunk_bytes = check_int("chunk_bytes", chunk_bytes, 1)
     if backward not in ("tied", "independent"):
         raise InvalidParameterError(f"backward must be 'tied' (autograd) or 'independent' (GIA), got {backward!r}")
     dtype = torch.float32 if dtype is None else dtype
@@ -448,7 +441,7 @@ def gradient_statistics(
     chunk = max(1, min(n_networks, chunk_bytes // (n_layers * width * width * itemsize)))
 
     if cpu_threads is not None:
-        cpu_threads = _check_int("cpu_threads", cpu_threads, 1)
+        cpu_threads = check_int("cpu_threads", cpu_threads, 1)
     gen = torch.Generator(device=dev).manual_seed(seed)
     back_gen = torch.Generator(device=dev).manual_seed(seed + 1_000_003)
     parts, kept = [], []

@@ -71,6 +71,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,7 @@ import torch
 
 from .activations import ACTIVATIONS, get_activation
 from .device import resolve_device
-from .errors import InvalidParameterError, as_float_array, check_in_range
+from .errors import InvalidParameterError, as_float_array, check_in_range, check_int
 from .noise import Dropout, NoiseModel, NoNoise
 
 __all__ = [
@@ -246,15 +247,8 @@ class CorrelationDynamicsResult:
 # ------------------------------------------------------------------------------------------------
 # argument checks
 # ------------------------------------------------------------------------------------------------
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-    if value < low:
-        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value}")
-    return int(value)
+#: counts may be given as integral floats (``30.0``)
+_check_int = partial(check_int, allow_integral_float=True)
 
 
 def _check_noise(noise) -> NoiseModel:
@@ -692,9 +686,7 @@ def inputs_with_variance(q0, n_inputs: int, width: int, seed: int = 0) -> torch.
     >>> [round(v, 12) for v in (x ** 2).mean(dim=1).tolist()]
     [1.0, 1.0, 1.0, 4.0, 4.0, 4.0]
     """
-    q0 = check_in_range("q0", q0, 0.0, np.inf)
-    if q0.ndim > 1:
-        raise InvalidParameterError(f"q0 must be a scalar or a 1-D array, got shape {q0.shape}")
+    q0 = check_in_range("q0", q0, 0.0, np.inf, max_ndim=1)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     width = _check_int("width", width, 1)
     seed = _check_int("seed", seed, 0)
@@ -752,9 +744,7 @@ def input_pairs(c0, q0, n_pairs: int, width: int, seed: int = 0):
     >>> [round(v, 12) for v in ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).tolist()]
     [0.0, 0.0, 0.5, 0.5]
     """
-    c0 = check_in_range("c0", c0, -1.0, 1.0)
-    if c0.ndim > 1:
-        raise InvalidParameterError(f"c0 must be a scalar or a 1-D array, got shape {c0.shape}")
+    c0 = check_in_range("c0", c0, -1.0, 1.0, max_ndim=1)
     q0 = check_in_range("q0", q0, 0.0, np.inf, low_open=True, hint="a cosine needs nonzero inputs")
     if q0.ndim != 0:
         raise InvalidParameterError(f"q0 must be a scalar, got shape {q0.shape}")
@@ -849,9 +839,7 @@ def simulate_variance_map(
     >>> res.mean.shape, res.q1.shape
     ((2,), (2, 2, 5))
     """
-    q0 = check_in_range("q0_values", q0_values, 0.0, np.inf)
-    if q0.ndim > 1:
-        raise InvalidParameterError(f"q0_values must be a scalar or a 1-D array, got shape {q0.shape}")
+    q0 = check_in_range("q0_values", q0_values, 0.0, np.inf, max_ndim=1)
     q0 = np.atleast_1d(q0)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
@@ -932,9 +920,7 @@ def simulate_variance_dynamics(
     >>> res.layers.tolist(), res.mean.shape, float(res.mean[0])
     ([0, 1, 2, 3], (4,), 4.0)
     """
-    q0_arr = check_in_range("q0", q0, 0.0, np.inf)
-    if q0_arr.ndim > 1:
-        raise InvalidParameterError(f"q0 must be a scalar or a 1-D array, got shape {q0_arr.shape}")
+    q0_arr = check_in_range("q0", q0, 0.0, np.inf, max_ndim=1)
     n_layers = _check_int("n_layers", n_layers, 0)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
@@ -1018,9 +1004,7 @@ def simulate_correlation_map(
     >>> res.mean.shape, res.c1.shape
     ((2,), (2, 2, 3))
     """
-    c0 = check_in_range("c0_values", c0_values, -1.0, 1.0)
-    if c0.ndim > 1:
-        raise InvalidParameterError(f"c0_values must be a scalar or a 1-D array, got shape {c0.shape}")
+    c0 = check_in_range("c0_values", c0_values, -1.0, 1.0, max_ndim=1)
     c0 = np.atleast_1d(c0)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
@@ -1099,9 +1083,7 @@ def simulate_correlation_dynamics(
     >>> res.mean.shape, [round(float(v), 6) for v in res.mean[:, 0]]
     ((2, 3), [0.0, 0.9])
     """
-    c0_arr = check_in_range("c0", c0, -1.0, 1.0)
-    if c0_arr.ndim > 1:
-        raise InvalidParameterError(f"c0 must be a scalar or a 1-D array, got shape {c0_arr.shape}")
+    c0_arr = check_in_range("c0", c0, -1.0, 1.0, max_ndim=1)
     n_layers = _check_int("n_layers", n_layers, 0)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)

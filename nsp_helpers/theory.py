@@ -56,7 +56,7 @@ import numbers
 import numpy as np
 
 from .activations import ACTIVATIONS, get_activation
-from .errors import InvalidParameterError, NoCriticalPointError, check_in_range
+from .errors import InvalidParameterError, NoCriticalPointError, check_in_range, check_int
 from .noise import NoiseModel
 
 __all__ = [
@@ -138,12 +138,6 @@ def _check_sigma_b2(sigma_b2):
 
 def _check_c(c):
     return check_in_range("c", c, -1.0, 1.0, hint="a correlation (cosine similarity)")
-
-
-def _check_n_layers(n_layers) -> int:
-    if isinstance(n_layers, (bool, np.bool_)) or not isinstance(n_layers, numbers.Integral) or n_layers < 0:
-        raise InvalidParameterError(f"n_layers must be an integer >= 0, got {n_layers!r}")
-    return int(n_layers)
 
 
 def _check_n_nodes(n_nodes):
@@ -986,7 +980,7 @@ def iterate_variance(q0, n_layers, sigma_w2, sigma_b2, noise, activation="relu")
            [1.      , 1.3225  ],
            [1.      , 1.520875]])
     """
-    n_layers = _check_n_layers(n_layers)
+    n_layers = check_int("n_layers", n_layers, 0)
     mu2, av = _noise_moments(noise)
     kern = _kernel(activation)
     sw = _resolve_sigma_w2(sigma_w2, mu2, av, kern, activation)
@@ -1603,7 +1597,7 @@ def iterate_correlation(c0, n_layers, noise, sigma_w2=None, sigma_b2=0.0, activa
            [0.254648, 0.727631],
            [0.364809, 0.616718]])
     """
-    n_layers = _check_n_layers(n_layers)
+    n_layers = check_int("n_layers", n_layers, 0)
     c0 = _check_c(c0)
     extra = {"c0": c0}
     if q0 is not None:

@@ -83,7 +83,7 @@ import numpy as np
 import torch
 
 from .device import resolve_device
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_in_range, check_int
 from .noise import Dropout
 from .storage import atomic_write, code_version, device_description, write_json_atomic
 from .theory import critical_weight_variance
@@ -128,12 +128,6 @@ PAPER_KEEP_PROBS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # ----------------------------------------------------------------------------------------------------
 # configuration
 # ----------------------------------------------------------------------------------------------------
-def _check_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise InvalidParameterError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -209,26 +203,26 @@ class TrainConfig:
     pool: int = 1
 
     def __post_init__(self):
-        depths = tuple(_check_int(f"depths[{i}]", d) for i, d in enumerate(np.atleast_1d(self.depths).tolist()))
+        depths = tuple(check_int(f"depths[{i}]", d, 1) for i, d in enumerate(np.atleast_1d(self.depths).tolist()))
         keeps = check_in_range("keep_probs", np.atleast_1d(self.keep_probs), 0, 1, low_open=True)
         if len(depths) == 0 or keeps.size == 0:
             raise InvalidParameterError("depths and keep_probs must each hold at least one value")
         object.__setattr__(self, "depths", depths)
         object.__setattr__(self, "keep_probs", tuple(float(k) for k in keeps.ravel()))
-        _check_int("width", self.width)
+        check_int("width", self.width, 1)
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("task", self.task, TASKS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_in_range("lr", self.lr, 0, np.inf, low_open=True)
-        _check_int("batch_size", self.batch_size)
-        _check_int("n_epochs", self.n_epochs)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("n_epochs", self.n_epochs, 1)
         if self.n_examples is not None:
-            _check_int("n_examples", self.n_examples, 10)
+            check_int("n_examples", self.n_examples, 10)
         check_in_range("val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
-        _check_int("seed", self.seed, 0)
-        _check_int("split_seed", self.split_seed, 0)
+        check_int("seed", self.seed, 0)
+        check_int("split_seed", self.split_seed, 0)
         check_in_range("sigma_b2", self.sigma_b2, 0, np.inf)
-        _check_int("pool", self.pool)
+        check_int("pool", self.pool, 1)
 
     @property
     def n_networks(self) -> int:
@@ -329,7 +323,7 @@ def shard_cells(cells, shard: int, n_shards: int) -> list:
     >>> shard_cells([(2, 0.5), (2, 1.0), (6, 0.5), (6, 1.0)], 1, 2)
     [(2, 1.0), (6, 1.0)]
     """
-    n_shards = _check_int("n_shards", n_shards)
+    n_shards = check_int("n_shards", n_shards, 1)
     if not 0 <= shard < n_shards:
         raise InvalidParameterError(f"shard must be in [0, {n_shards - 1}], got {shard!r}")
     return list(cells)[shard::n_shards]
@@ -520,7 +514,7 @@ class BatchedMLP(torch.nn.Module):
 
     def __init__(self, depths, keep_probs, *, d_in: int, d_out: int, width: int, seed: int = 0, sigma_b2: float = 0.0, device=None):
         super().__init__()
-        depths = [_check_int("depths[i]", d) for d in depths]
+        depths = [check_int("depths[i]", d, 1) for d in depths]
         keep = check_in_range("keep_probs", np.asarray(keep_probs, dtype=float), 0, 1, low_open=True)
         if len(depths) != keep.size or len(depths) == 0:
             raise InvalidParameterError(f"depths and keep_probs must have the same non-zero length, got {len(depths)} and {keep.size}")
@@ -1290,7 +1284,7 @@ def main(argv=None) -> int:
     config = profile_config(args.profile, args.dataset, args.task, **overrides)
     shard = parse_shard(args.shard) if args.shard else None
     if args.threads is not None:
-        torch.set_num_threads(_check_int("threads", args.threads))
+        torch.set_num_threads(check_int("threads", args.threads, 1))
     path = run(config, args.out, profile=args.profile, shard=shard, device=args.device,
                checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress, command=command)
     print(f"wrote {path}")

@@ -38,7 +38,7 @@ import numpy as np
 from . import noise as noise_module
 from . import theory
 from .device import resolve_device
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_in_range, check_int
 from .noise import Dropout, NoiseModel
 from .storage import code_version, device_description, write_json_atomic
 
@@ -225,12 +225,6 @@ def _check_noise(noise) -> NoiseModel:
     return noise
 
 
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def layer_caps(sigma_w2, noise: NoiseModel, q_in: float, *, max_layers: int = 1000, depth_factor: float = 1.1):
     r"""Layers to run for each weight variance: :math:`\min(\text{max\_layers}, \lceil f \cdot L^*\rceil)`.
 
@@ -262,7 +256,7 @@ def layer_caps(sigma_w2, noise: NoiseModel, q_in: float, *, max_layers: int = 10
     >>> layer_caps([0.6, 1.2, 2.0], Dropout(keep_prob=0.6), q_in=0.5)
     array([ 139, 1000,  192])
     """
-    max_layers = _check_int("max_layers", max_layers, 1)
+    max_layers = check_int("max_layers", max_layers, 1)
     depth_factor = float(check_in_range("depth_factor", depth_factor, 0.0, np.inf, low_open=True))
     q_in = float(check_in_range("q_in", q_in, 0.0, np.inf, low_open=True))
     sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True))
@@ -355,12 +349,10 @@ def run_variance_depth(
     import torch
 
     noise = _check_noise(noise)
-    sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True)).astype(float)
-    if sw.ndim != 1:
-        raise InvalidParameterError(f"sigma_w2 must be a scalar or a 1-D array, got shape {sw.shape}")
-    width = _check_int("width", width, 1)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    seed = _check_int("seed", seed, 0)
+    sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1)).astype(float)
+    width = check_int("width", width, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    seed = check_int("seed", seed, 0)
     dev = resolve_device(device)
     x_all = _as_images(images)
     n_images, n_in = x_all.shape
@@ -537,7 +529,7 @@ def main(argv=None) -> Path:
     loader = data.load_mnist if args.dataset == "mnist" else data.load_cifar10
     images, _ = loader(args.data_root, split=args.split)
     if args.n_images is not None:
-        images = images[: _check_int("--n-images", args.n_images, 1)]
+        images = images[: check_int("--n-images", args.n_images, 1)]
     start = time.perf_counter()
 
     def report(done, total):
@@ -547,7 +539,7 @@ def main(argv=None) -> Path:
     result = run_variance_depth(
         images,
         Dropout(keep_prob=args.keep_prob),
-        np.linspace(0.1, 2.5, _check_int("--n-sigma-w2", args.n_sigma_w2, 1)),
+        np.linspace(0.1, 2.5, check_int("--n-sigma-w2", args.n_sigma_w2, 1)),
         width=args.width,
         max_layers=args.max_layers,
         depth_factor=args.depth_factor,
