@@ -32,6 +32,7 @@ import numpy as np
 from .errors import InvalidParameterError, check_in_range
 
 __all__ = [
+    "as_noise_model",
     "NoiseModel",
     "NoNoise",
     "Dropout",
@@ -74,6 +75,14 @@ class NoiseModel:
 
     def _mu2(self):
         return 1.0
+
+    @property
+    def inverse_mu2(self):
+        r""":math:`1/\mu_2`, computed exactly where a closed form allows (``keep_prob`` for dropout)."""
+        return _scalar_or_array(np.broadcast_to(np.asarray(self._inverse_mu2(), dtype=float), self.shape).copy())
+
+    def _inverse_mu2(self):
+        return 1.0 / np.asarray(self._mu2(), dtype=float)
 
     def _additive_variance(self):
         return 0.0
@@ -265,6 +274,9 @@ class Dropout(NoiseModel):
     def _mu2(self):
         return 1.0 / self.keep_prob
 
+    def _inverse_mu2(self):
+        return self.keep_prob
+
     def _sample(self, full_shape, params, *, generator, device, dtype):
         import torch
 
@@ -430,3 +442,37 @@ class MultiplicativePoisson(NoiseModel):
 
         rate = params["rate"].expand(full_shape)
         return torch.poisson(rate, generator=generator) / rate
+
+
+def as_noise_model(noise, *, allow_family: bool = False) -> NoiseModel:
+    """Turn ``None``, a :class:`NoiseModel` or a ``torch.nn.Dropout`` module into a noise model.
+
+    ``torch.nn.Dropout(p)`` takes the **drop** probability; it becomes ``Dropout(keep_prob=1 - p)``.
+    A bare number is refused: it is ambiguous between the two conventions. Families of noise levels are
+    refused unless ``allow_family``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> as_noise_model(torch.nn.Dropout(p=0.4))   # torch's p is the DROP probability
+    Dropout(keep_prob=0.6)
+    >>> as_noise_model(0.4)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: noise must be a nsp_helpers.noise.NoiseModel (e.g. Dropout(keep_prob=0.6)), a torch.nn.Dropout module or None, got 0.4: a bare number is ambiguous (keep or drop probability?)
+    """
+    if noise is None:
+        return NoNoise()
+    if isinstance(noise, NoiseModel):
+        model = noise
+    elif type(noise).__name__ in {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d"} and hasattr(noise, "p"):
+        model = Dropout.from_torch(noise)
+    else:
+        extra = ": a bare number is ambiguous (keep or drop probability?)" if isinstance(noise, (int, float)) else ""
+        raise InvalidParameterError(
+            "noise must be a nsp_helpers.noise.NoiseModel (e.g. Dropout(keep_prob=0.6)), a torch.nn.Dropout "
+            f"module or None, got {noise!r}{extra}"
+        )
+    if model.shape != () and not allow_family:
+        raise InvalidParameterError(f"noise must be a single noise level here, got the family {model!r}")
+    return model

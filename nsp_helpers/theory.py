@@ -64,6 +64,8 @@ __all__ = [
     "gaussian_expectation",
     "bivariate_gaussian_expectation",
     "critical_weight_variance",
+    "critical_parameters",
+    "DEFAULT_SIGMA_B2",
     "variance_map",
     "variance_slope",
     "variance_fixed_point",
@@ -601,6 +603,69 @@ def critical_weight_variance(noise, activation="relu"):
     mu2, add_var = _noise_moments(noise)
     kern = _kernel(activation)
     return _out(_critical(mu2, add_var, kern, activation))
+
+
+#: bias variance of the critical initialisation of activations whose noisy edge of chaos needs one (tanh,
+#: hard-tanh, callables); Huang et al. (2020) train tanh networks with 0.05
+DEFAULT_SIGMA_B2 = 0.05
+
+
+def critical_parameters(noise, activation="relu", sigma_b2=None):
+    r"""The critical :math:`(\sigma_w^2, \sigma_b^2)` of a noise level (or family) and an activation.
+
+    The one implementation of "the critical initialisation" (``sigma_w2=None`` everywhere in the package
+    resolves through it).
+
+    * ReLU: :math:`\sigma_w^2 = 2/\mu_2`, :math:`\sigma_b^2 = 0` (exactly ``2 * keep_prob`` for dropout);
+    * linear: :math:`\sigma_w^2 = 1/\mu_2`, :math:`\sigma_b^2 = 0`;
+    * any other activation: the noisy edge of chaos, the :math:`\sigma_w^2` that maximises the depth
+      scale :math:`\xi_c` at the bias variance ``sigma_b2`` (default :data:`DEFAULT_SIGMA_B2`).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        Multiplicative noise (or none); a family gives arrays.
+    activation : str, Activation or callable, optional
+    sigma_b2 : float or None, optional
+        Must be 0 or ``None`` for ReLU and linear networks.
+
+    Returns
+    -------
+    (sigma_w2, sigma_b2)
+        Floats, or arrays with the family's shape.
+
+    Raises
+    ------
+    NoCriticalPointError
+        For additive noise.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> critical_parameters(Dropout(keep_prob=0.6))
+    (1.2, 0.0)
+    >>> sw2, sb2 = critical_parameters(Dropout(keep_prob=0.9), "tanh")
+    >>> round(sw2, 2), sb2
+    (1.85, 0.05)
+    """
+    mu2, add_var = _noise_moments(noise)
+    kern = _kernel(activation)
+    if kern.homogeneous:
+        if sigma_b2 is not None and np.any(np.asarray(sigma_b2, dtype=float) != 0):
+            raise InvalidParameterError(
+                f"sigma_b2 must be 0 for activation={kern.name!r}: the critical initialisation has no bias "
+                f"variance, got {sigma_b2}"
+            )
+        _critical(mu2, add_var, kern, activation)  # raises for additive noise
+        return _out(np.asarray(noise.inverse_mu2, dtype=float) / kern.m), 0.0
+    if np.any(add_var > 0):
+        _critical(mu2, add_var, kern, activation)  # raises NoCriticalPointError with the explanation
+    sb2 = float(check_in_range("sigma_b2", DEFAULT_SIGMA_B2 if sigma_b2 is None else sigma_b2, 0.0, np.inf))
+    from .depth import maximise_depth_scale
+
+    ridge = maximise_depth_scale(noise, [sb2], activation=activation)
+    sw = np.asarray(ridge.sigma_w2, dtype=float)[..., 0]
+    return _out(sw), sb2
 
 
 def _resolve_sigma_w2(sigma_w2, mu2, add_var, kern, activation):
