@@ -4,8 +4,8 @@ Trains the same set of noisy ReLU networks (depths x keep probabilities, critica
 dropout on the input and after every ReLU, MSE reconstruction, SGD) for the same number of steps
 twice:
 
-* **batched**: all networks as one :class:`nsp_helpers.train.BatchedMLP` with
-  :class:`nsp_helpers.train.StackedSGD` (what ``python -m nsp_helpers.train`` does);
+* **batched**: all networks as one :class:`nsp_helpers.forward.NoisyMLP` (:func:`nsp_helpers.train.grid_model`)
+  with :class:`nsp_helpers.train.StackedSGD` (what ``python -m nsp_helpers.train`` does);
 * **loop**: one plain ``torch.nn.Linear`` model and one ``torch.optim.SGD`` per network, trained one
   after the other (``torch.nn.functional.dropout`` with the drop probability ``1 - keep_prob``).
 
@@ -26,7 +26,7 @@ import time
 import torch
 
 from nsp_helpers.device import resolve_device
-from nsp_helpers.train import BatchedMLP, StackedSGD, init_network, per_network_loss
+from nsp_helpers.train import StackedSGD, grid_model, per_network_loss
 
 
 def _sync(device):
@@ -52,8 +52,7 @@ def matmul_rate(device, n: int, seconds: float = 1.0) -> float:
 
 
 def batched_step_fn(cells, d_in, width, device, lr):
-    cells = sorted(cells, key=lambda c: -c[0])
-    model = BatchedMLP([d for d, _ in cells], [k for _, k in cells], d_in=d_in, d_out=d_in, width=width, device=device)
+    model, _ = grid_model(cells, d_in, d_in, width, device=device)
     opt = StackedSGD(list(model.weights) + list(model.biases), lr)
     gen = torch.Generator(device=device).manual_seed(0)
 
@@ -68,13 +67,15 @@ def batched_step_fn(cells, d_in, width, device, lr):
 
 def loop_step_fn(cells, d_in, width, device, lr):
     nets = []
-    for depth, keep_prob in cells:
+    model, order = grid_model(cells, d_in, d_in, width, device="cpu")
+    position = {cell: pos for pos, cell in enumerate(order)}
+    for index, (depth, keep_prob) in enumerate(cells):
         layers = []
-        for w, b in init_network(depth, keep_prob, d_in, d_in, width):
-            lin = torch.nn.Linear(w.shape[0], w.shape[1]).to(device)
+        for w, b in model.network_layers(position[index]):
+            lin = torch.nn.Linear(w.shape[1], w.shape[0]).to(device)
             with torch.no_grad():
-                lin.weight.copy_(w.T)
-                lin.bias.copy_(b.ravel())
+                lin.weight.copy_(w)
+                lin.bias.copy_(b)
             layers.append(lin)
         opt = torch.optim.SGD([p for lin in layers for p in lin.parameters()], lr=lr)
         nets.append((layers, 1.0 - keep_prob, opt))

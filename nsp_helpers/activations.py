@@ -52,7 +52,8 @@ def _is_torch(x) -> bool:
 
 
 def _relu(x):
-    return x.clamp_min(0) if _is_torch(x) else np.maximum(x, 0.0)
+    # torch.relu: derivative 0 at 0 (as relu_grad), where clamp_min would pass the gradient through
+    return x.relu() if _is_torch(x) else np.maximum(x, 0.0)
 
 
 def _relu_grad(x):

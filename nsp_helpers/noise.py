@@ -134,7 +134,7 @@ class NoiseModel:
         return repr(self)
 
     # --- sampling (torch) ------------------------------------------------------------------------
-    def sample(self, shape, *, generator=None, device=None, dtype=None):
+    def sample(self, shape, *, generator=None, device=None, dtype=None, out=None):
         """Draw noise of shape ``self.shape + tuple(shape)`` as a torch tensor.
 
         Parameters
@@ -142,21 +142,36 @@ class NoiseModel:
         shape : tuple of int
             Trailing shape of the sample (for example ``(n_inputs, width)``).
         generator : torch.Generator, optional
-            Source of randomness (for reproducible simulations). Its device must match ``device``.
+            Source of randomness (for reproducible simulations), on ``device``. Inside the package the
+            draws come from a parallel stream object (``nsp_helpers._random.RandomStreams``), which is
+            accepted too.
         device, dtype : optional
             Where and in which precision to draw (default: CPU, float32).
+        out : torch.Tensor, optional
+            A buffer to reuse (dropout: an integer tensor of the sample's size; ignored otherwise).
 
         Returns
         -------
         torch.Tensor
             Multiplicative noise (mean 1) or additive noise (mean 0). For a family of noise levels,
             the leading dimensions index the family.
+
+        Examples
+        --------
+        >>> import torch
+        >>> eps = Dropout(keep_prob=0.5).sample((2, 3), generator=torch.Generator().manual_seed(0))
+        >>> eps.shape, set(eps.flatten().tolist()) <= {0.0, 2.0}
+        (torch.Size([2, 3]), True)
         """
         import torch
 
+        from ._random import as_streams
+
         shape = tuple(int(s) for s in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
         dtype = dtype or torch.float32
+        device = torch.device("cpu") if device is None else torch.device(device)
         full = self.shape + shape
+        streams = as_streams(generator, device)
         # parameters broadcast over the family dimensions, then over the trailing sample dimensions
         params = {
             n: torch.as_tensor(
@@ -164,19 +179,51 @@ class NoiseModel:
             ).reshape(self.shape + (1,) * len(shape))
             for n in self._params
         }
-        return self._sample(full, params, generator=generator, device=device, dtype=dtype)
+        return self._sample(full, params, streams=streams, device=device, dtype=dtype, out=out)
 
-    def apply(self, x, *, generator=None):
-        """Return the noisy version of activations ``x`` (``x * eps`` or ``x + eps``).
+    def apply(self, x, *, generator=None, inplace: bool = False, workspace=None, return_noise: bool = False):
+        r"""The noisy version of activations ``x``: ``x * eps`` (multiplicative) or ``x + eps`` (additive).
 
-        ``x`` is a torch tensor whose leading dimensions match :attr:`shape` (for a family).
+        The one place where noise meets activations: the simulator, the trainer, the variance-depth
+        experiment and the gradient code all call it (through :mod:`nsp_helpers.forward`).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Activations whose leading dimensions match :attr:`shape` (for a family).
+        generator : torch.Generator, optional
+            See :meth:`sample`.
+        inplace : bool
+            Overwrite ``x`` (no autograd through it).
+        workspace : torch.Tensor, optional
+            A reusable buffer for the draws (see :meth:`sample`'s ``out``; e.g. the ``eps`` a previous
+            call returned). Not with autograd: the next call overwrites it.
+        return_noise : bool
+            Also return :math:`\epsilon`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Dropout(keep_prob=1.0).apply(torch.ones(3)).tolist()
+        [1.0, 1.0, 1.0]
+        >>> AdditiveGaussian(std=0.0).apply(torch.ones(2)).tolist()
+        [1.0, 1.0]
         """
-        if self.kind == "none":
-            return x
-        eps = self.sample(x.shape[len(self.shape):], generator=generator, device=x.device, dtype=x.dtype)
-        return x * eps if self.kind == "multiplicative" else x + eps
+        if self._is_identity():
+            return (x, None) if return_noise else x
+        eps = self.sample(x.shape[len(self.shape):], generator=generator, device=x.device, dtype=x.dtype,
+                          out=workspace)
+        if self.kind == "multiplicative":
+            out = x.mul_(eps) if inplace else x * eps
+        else:
+            out = x.add_(eps) if inplace else x + eps
+        return (out, eps) if return_noise else out
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):  # pragma: no cover - abstract
+    def _is_identity(self) -> bool:
+        """True when applying the noise changes nothing (no noise, keep probability 1, zero std)."""
+        return self.kind == "none"
+
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -195,7 +242,7 @@ class NoNoise(NoiseModel):
     def label(self) -> str:
         return "no noise"
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):
         import torch
 
         return torch.ones(full_shape, device=device, dtype=dtype)
@@ -277,12 +324,50 @@ class Dropout(NoiseModel):
     def _inverse_mu2(self):
         return self.keep_prob
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):
+    def _is_identity(self) -> bool:
+        return bool(np.all(np.asarray(self.keep_prob) == 1.0))
+
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):
+        r"""The dropout multipliers :math:`\epsilon \in \{0, 1/p\}`, made with integer operations.
+
+        ``torch.bernoulli`` draws through a slow loop on the CPU, and a float mask costs a comparison and
+        a multiplication. Here, for float32 (float64), with :math:`b = 32` (64) bit integers:
+
+        1. draw integers :math:`k` uniform on :math:`[0, 2^{b-1})` (:math:`[0, 2^{62})` for 64 bits) from
+           the parallel streams and subtract :math:`T = \operatorname{round}(p\,2^{b-1})` (per member of a
+           family), so that :math:`k < 0` with probability :math:`p` (up to :math:`2^{-b}`);
+        2. the arithmetic shift :math:`k \gg (b - 1)` is :math:`-1` (all bits set) for a kept unit and
+           :math:`0` for a dropped one;
+        3. a bitwise AND with the bit pattern of :math:`1/p` leaves exactly :math:`1/p` (kept) or
+           :math:`+0` (dropped), read back as floats.
+
+        Other precisions use uniform numbers and a comparison.
+        """
         import torch
 
-        keep = params["keep_prob"]
-        mask = torch.empty(full_shape, device=device, dtype=dtype).bernoulli_(keep, generator=generator)
-        return mask.div_(keep)
+        int_dtype = {torch.float32: torch.int32, torch.float64: torch.int64}.get(dtype)
+        keep = np.broadcast_to(np.asarray(self.keep_prob, dtype=float), self.shape)
+        tail = (1,) * (len(full_shape) - len(self.shape))
+        if int_dtype is None:
+            u = streams.uniform_(torch.empty(full_shape, device=device, dtype=dtype))
+            keep_t = params["keep_prob"]
+            return (u < keep_t).to(dtype).div_(keep_t)
+        n_bits = torch.iinfo(int_dtype).bits
+        top = 2 ** (n_bits - 1) if n_bits == 32 else 2**62
+        threshold = np.clip(np.round(keep * top), 1, top).astype(np.int64)
+        inv_bits = torch.as_tensor(1.0 / keep, dtype=torch.float64).to(dtype).view(int_dtype)
+        if out is not None and out.dtype == dtype:
+            out = out.view(int_dtype)  # a previous draw, read as floats
+        if out is None or out.shape != full_shape or out.dtype != int_dtype or out.device != device:
+            out = torch.empty(full_shape, dtype=int_dtype, device=device)
+        if self.shape == ():
+            streams.random_(out, -int(threshold), top - int(threshold))
+            out.bitwise_right_shift_(n_bits - 1).bitwise_and_(int(inv_bits))
+        else:
+            streams.random_(out, 0, top)
+            out.sub_(torch.as_tensor(threshold, dtype=int_dtype, device=device).reshape(self.shape + tail))
+            out.bitwise_right_shift_(n_bits - 1).bitwise_and_(inv_bits.to(device).reshape(self.shape + tail))
+        return out.view(dtype)
 
 
 class MultiplicativeGaussian(NoiseModel):
@@ -307,10 +392,14 @@ class MultiplicativeGaussian(NoiseModel):
     def _mu2(self):
         return 1.0 + self.std**2
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):
+    def _is_identity(self) -> bool:
+        return bool(np.all(np.asarray(self.std) == 0.0))
+
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):
         import torch
 
-        return 1.0 + params["std"] * torch.randn(full_shape, generator=generator, device=device, dtype=dtype)
+        z = streams.normal_(torch.empty(full_shape, device=device, dtype=dtype))
+        return z.mul_(params["std"]).add_(1.0)
 
 
 class AdditiveGaussian(NoiseModel):
@@ -342,17 +431,20 @@ class AdditiveGaussian(NoiseModel):
     def _additive_variance(self):
         return self.std**2
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):
+    def _is_identity(self) -> bool:
+        return bool(np.all(np.asarray(self.std) == 0.0))
+
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):
         import torch
 
-        return params["std"] * torch.randn(full_shape, generator=generator, device=device, dtype=dtype)
+        return streams.normal_(torch.empty(full_shape, device=device, dtype=dtype)).mul_(params["std"])
 
 
-def _laplace(full_shape, scale, *, generator, device, dtype):
+def _laplace(full_shape, scale, *, streams, device, dtype):
     """Laplace(0, scale) samples by inverting the CDF of a uniform draw."""
     import torch
 
-    u = torch.rand(full_shape, generator=generator, device=device, dtype=dtype) - 0.5
+    u = streams.uniform_(torch.empty(full_shape, device=device, dtype=dtype), -0.5, 0.5)
     return -scale * torch.sign(u) * torch.log1p(-2.0 * u.abs())
 
 
@@ -378,8 +470,11 @@ class MultiplicativeLaplace(NoiseModel):
     def _mu2(self):
         return 1.0 + 2.0 * self.scale**2
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):
-        return 1.0 + _laplace(full_shape, params["scale"], generator=generator, device=device, dtype=dtype)
+    def _is_identity(self) -> bool:
+        return bool(np.all(np.asarray(self.scale) == 0.0))
+
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):
+        return 1.0 + _laplace(full_shape, params["scale"], streams=streams, device=device, dtype=dtype)
 
 
 class AdditiveLaplace(NoiseModel):
@@ -409,8 +504,11 @@ class AdditiveLaplace(NoiseModel):
     def _additive_variance(self):
         return 2.0 * self.scale**2
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):
-        return _laplace(full_shape, params["scale"], generator=generator, device=device, dtype=dtype)
+    def _is_identity(self) -> bool:
+        return bool(np.all(np.asarray(self.scale) == 0.0))
+
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):
+        return _laplace(full_shape, params["scale"], streams=streams, device=device, dtype=dtype)
 
 
 class MultiplicativePoisson(NoiseModel):
@@ -437,11 +535,11 @@ class MultiplicativePoisson(NoiseModel):
     def _mu2(self):
         return 1.0 + 1.0 / self.rate
 
-    def _sample(self, full_shape, params, *, generator, device, dtype):
+    def _sample(self, full_shape, params, *, streams, device, dtype, out):
         import torch
 
         rate = params["rate"].expand(full_shape)
-        return torch.poisson(rate, generator=generator) / rate
+        return torch.poisson(rate, generator=streams.generator) / rate
 
 
 def as_noise_model(noise, *, allow_family: bool = False) -> NoiseModel:

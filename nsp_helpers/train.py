@@ -25,8 +25,10 @@ has 10 logits and the cross-entropy loss.
 
 Batching: grouped by depth, no padding
 --------------------------------------
-All networks of one run (different depths *and* keep probabilities) form one :class:`BatchedMLP`.
-The networks are sorted by depth, deepest first. Layer :math:`l` is one :func:`torch.baddbmm` over the
+All networks of one run (different depths *and* keep probabilities) form one
+:class:`nsp_helpers.forward.NoisyMLP` (:func:`grid_model`), run by the package's one forward pass.
+Each cell is a :class:`~nsp_helpers.network.NoisyNetwork` (:func:`cell_network`). The networks are sorted
+by depth, deepest first. Layer :math:`l` is one :func:`torch.baddbmm` over the
 networks that have a layer :math:`l`, which are a *prefix* of the sorted stack; a network that ends
 at layer :math:`l` leaves the stack there and joins the others for one batched output layer. Nothing
 is padded and nothing is masked: every network computes exactly its own layers (no wasted FLOPs, no
@@ -40,8 +42,8 @@ draws its own dropout masks.
 
 Reproducibility
 ---------------
-A network's initial weights depend only on ``(seed, depth, keep_prob)`` (drawn on the CPU, so they are
-the same on every device and in every shard). Minibatch order depends only on ``seed``. Dropout masks
+A network's initial weights depend only on ``(seed, depth, keep_prob)`` (:func:`cell_seed`; drawn on the
+CPU by :func:`nsp_helpers.forward.draw_weights_`, so they are the same on every device and in every shard). Minibatch order depends only on ``seed``. Dropout masks
 come from one generator on the training device, so they also depend on which networks are trained
 together: a shard of a grid sees other (equally distributed) masks than the full grid. The same
 command on the same device gives the same numbers, and a run interrupted after any epoch resumes from
@@ -82,11 +84,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import theory
 from .device import resolve_device
 from .errors import InvalidParameterError, check_in_range, check_int
+from .forward import NoisyMLP
+from .network import NoisyNetwork
 from .noise import Dropout
 from .storage import atomic_write, code_version, device_description, write_json_atomic
-from .theory import critical_weight_variance
 
 __all__ = [
     "TrainConfig",
@@ -98,10 +102,10 @@ __all__ = [
     "prepare_data",
     "pool_images",
     "synthetic_dataset",
-    "init_network",
-    "critical_sigma_w2",
+    "cell_network",
+    "cell_seed",
+    "grid_model",
     "per_network_loss",
-    "BatchedMLP",
     "StackedSGD",
     "StackedAdam",
     "make_optimizer",
@@ -424,184 +428,48 @@ def prepare_data(config: TrainConfig, *, images=None, labels=None) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------
-# the batched model
+# the networks: NoisyNetwork descriptions, run by the package's one forward pass
 # ----------------------------------------------------------------------------------------------------
-def critical_sigma_w2(keep_prob: float) -> float:
-    """The critical weight variance of dropout ReLU networks, ``2 / mu2 = 2 * keep_prob``.
+def cell_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int, *, sigma_b2: float = 0.0) -> NoisyNetwork:
+    r"""The network of one grid cell: ``depth`` hidden ReLU layers, dropout ``keep_prob``, critical weights.
 
-    :func:`nsp_helpers.theory.critical_weight_variance` for ``Dropout(keep_prob)`` (checked here),
-    written as the closed form ``2 * keep_prob`` so that no rounding of ``2 / (1 / keep_prob)``
-    enters the initial weights.
+    :math:`\sigma_w^2 = 2p` (:func:`nsp_helpers.theory.critical_parameters`; exactly ``2 * keep_prob``),
+    biases :math:`\mathcal{N}(0, \sigma_b^2)` (the paper: zero), dropout on the input and after every
+    ReLU, a linear read-out of ``d_out`` units, and inputs that are data (no ReLU on them).
 
     Examples
     --------
-    >>> critical_sigma_w2(0.6)
-    1.2
+    >>> net = cell_network(3, 0.6, d_in=784, d_out=784, width=1000)
+    >>> net.sigma_w2, net.widths[:2], net.output_width, net.input_activation
+    (1.2, (784, 1000), 784, False)
     """
-    sigma_w2 = 2.0 * float(keep_prob)
-    theory_value = float(critical_weight_variance(Dropout(keep_prob=float(keep_prob))))
-    if not math.isclose(sigma_w2, theory_value, rel_tol=1e-12):  # pragma: no cover - guards a theory change
-        raise AssertionError(f"theory.critical_weight_variance gives {theory_value}, expected 2 * keep_prob = {sigma_w2}")
-    return sigma_w2
+    noise = Dropout(keep_prob=float(keep_prob))
+    sigma_w2, _ = theory.critical_parameters(noise)
+    return NoisyNetwork(noise, sigma_w2, sigma_b2, "relu", width=width, n_layers=depth, input_width=d_in,
+                        output_width=d_out, input_activation=False)
 
 
-def _network_seed(seed: int, depth: int, keep_prob: float) -> int:
+def cell_seed(seed: int, depth: int, keep_prob: float) -> int:
+    """The weight seed of a grid cell: it depends on ``(seed, depth, keep_prob)`` only (the same in every shard)."""
     return int(np.random.SeedSequence([int(seed), int(depth), int(round(keep_prob * 1_000_000))]).generate_state(1)[0])
 
 
-def init_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int, *, seed: int = 0, sigma_b2: float = 0.0):
-    r"""Critical initial weights of one network, as ``(W, b)`` pairs with ``W`` of shape (fan_in, fan_out).
+def grid_model(cells, d_in: int, d_out: int, width: int, *, seed: int = 0, sigma_b2: float = 0.0, device=None,
+               dtype=None) -> tuple[NoisyMLP, list[int]]:
+    """One :class:`~nsp_helpers.forward.NoisyMLP` for all ``cells`` and the stack order (deepest first).
 
-    :math:`W_{ij} \sim \mathcal{N}(0, \sigma_w^2/\mathrm{fan\_in})` with the critical
-    :math:`\sigma_w^2 = 2/\mu_2 = 2p` (:func:`nsp_helpers.theory.critical_weight_variance` for
-    ``Dropout(keep_prob)``), for all ``depth + 1`` layers; :math:`b \sim \mathcal{N}(0, \sigma_b^2)`.
-    Drawn on the CPU from a generator seeded by ``(seed, depth, keep_prob)`` only.
-
-    Returns
-    -------
-    list of (torch.Tensor, torch.Tensor)
-        ``depth + 1`` pairs (the last is the output layer); biases have shape (1, fan_out).
+    Returns ``(model, order)``: network ``i`` of the model is cell ``order[i]``.
 
     Examples
     --------
-    >>> layers = init_network(3, 0.5, d_in=4, d_out=2, width=5)
-    >>> [tuple(w.shape) for w, b in layers]
-    [(4, 5), (5, 5), (5, 5), (5, 2)]
+    >>> model, order = grid_model([(1, 0.5), (3, 1.0)], d_in=4, d_out=4, width=8, device="cpu")
+    >>> order, model.depths, model(torch.rand(5, 4), train=False).shape
+    ([1, 0], [3, 1], torch.Size([2, 5, 4]))
     """
-    sigma_w2 = critical_sigma_w2(keep_prob)
-    g = torch.Generator().manual_seed(_network_seed(seed, depth, keep_prob))
-    dims = [d_in] + [width] * depth + [d_out]
-    layers = []
-    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
-        w = torch.randn(fan_in, fan_out, generator=g) * math.sqrt(sigma_w2 / fan_in)
-        b = torch.randn(1, fan_out, generator=g) * math.sqrt(sigma_b2) if sigma_b2 > 0 else torch.zeros(1, fan_out)
-        layers.append((w, b))
-    return layers
-
-
-class BatchedMLP(torch.nn.Module):
-    r"""Many noisy ReLU networks of different depths and keep probabilities as one batched model.
-
-    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
-
-    Networks must be given **sorted by depth, deepest first** (the trainer does this). Hidden layer
-    :math:`l` is stored as one tensor of shape ``(n_l, fan_in, width)`` where ``n_l`` is the number of
-    networks with depth :math:`\ge l` (a prefix of the stack); the output layer as ``(G, width, d_out)``.
-    No padding, no masking: see the module docstring.
-
-    Parameters
-    ----------
-    depths : sequence of int
-        Hidden layers per network, non-increasing.
-    keep_probs : sequence of float
-        Keep probability per network (dropout on the input and after every ReLU).
-    d_in, d_out, width : int
-        Input, output and hidden sizes.
-    seed : int
-        Initialisation seed (see :func:`init_network`).
-    sigma_b2 : float
-        Bias variance at initialisation.
-    device : str or torch.device, optional
-        Default: :func:`nsp_helpers.device.default_device`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> model = BatchedMLP([3, 1], [0.5, 1.0], d_in=4, d_out=4, width=8, device="cpu")
-    >>> model(torch.rand(5, 4), train=False).shape
-    torch.Size([2, 5, 4])
-    """
-
-    def __init__(self, depths, keep_probs, *, d_in: int, d_out: int, width: int, seed: int = 0, sigma_b2: float = 0.0, device=None):
-        super().__init__()
-        depths = [check_int("depths[i]", d, 1) for d in depths]
-        keep = check_in_range("keep_probs", np.asarray(keep_probs, dtype=float), 0, 1, low_open=True)
-        if len(depths) != keep.size or len(depths) == 0:
-            raise InvalidParameterError(f"depths and keep_probs must have the same non-zero length, got {len(depths)} and {keep.size}")
-        if any(a < b for a, b in zip(depths[:-1], depths[1:])):
-            raise InvalidParameterError(f"depths must be sorted deepest first (non-increasing), got {depths}")
-        device = resolve_device(device)
-        self.depths = depths
-        self.keep_probs = [float(k) for k in keep]
-        self.d_in, self.d_out, self.width = int(d_in), int(d_out), int(width)
-        self.n_networks = len(depths)
-        #: number of networks that have hidden layer l (l = 1 .. max depth), index l - 1
-        self.n_active = [sum(d >= l for d in depths) for l in range(1, depths[0] + 1)]
-        nets = [init_network(d, k, d_in, d_out, width, seed=seed, sigma_b2=sigma_b2) for d, k in zip(depths, self.keep_probs)]
-        weights, biases = [], []
-        for l, n in enumerate(self.n_active):
-            weights.append(torch.stack([nets[i][l][0] for i in range(n)]))
-            biases.append(torch.stack([nets[i][l][1] for i in range(n)]))
-        weights.append(torch.stack([net[-1][0] for net in nets]))
-        biases.append(torch.stack([net[-1][1] for net in nets]))
-        self.weights = torch.nn.ParameterList([torch.nn.Parameter(w.to(device)) for w in weights])
-        self.biases = torch.nn.ParameterList([torch.nn.Parameter(b.to(device)) for b in biases])
-        self.register_buffer("keep", torch.tensor(self.keep_probs, dtype=torch.float32, device=device).view(-1, 1, 1))
-
-    @property
-    def device(self):
-        return self.weights[0].device
-
-    def n_parameters(self) -> list[int]:
-        """Trainable parameters of each network."""
-        dims = lambda d: [self.d_in] + [self.width] * d + [self.d_out]  # noqa: E731
-        return [sum(a * b + b for a, b in zip(dims(d)[:-1], dims(d)[1:])) for d in self.depths]
-
-    def network_layers(self, index: int):
-        """The current ``(W, b)`` pairs of network ``index`` in ``torch.nn.Linear`` layout (copies).
-
-        ``W`` has shape (fan_out, fan_in) and ``b`` (fan_out,), ready for ``linear.weight.copy_(W)``.
-        """
-        layers = [(self.weights[l][index], self.biases[l][index]) for l in range(self.depths[index])]
-        layers.append((self.weights[-1][index], self.biases[-1][index]))
-        return [(w.detach().T.clone(), b.detach().reshape(-1).clone()) for w, b in layers]
-
-    def _dropout(self, h, layer: int, masks, generator):
-        keep = self.keep[: h.shape[0]]
-        if masks is not None:
-            return h * masks[layer]
-        noise = torch.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype)
-        return h.div(keep).masked_fill_(noise >= keep, 0.0)  # = h * Bernoulli(keep) / keep
-
-    def forward(self, x, *, train: bool = True, masks=None, generator=None):
-        """Outputs of all networks, shape (G, batch, d_out), in the stored (deepest-first) order.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Inputs, shape (batch, d_in), shared by all networks.
-        train : bool
-            Apply dropout (training) or not (evaluation; inverted dropout needs no rescaling).
-        masks : list of torch.Tensor, optional
-            Explicit dropout multipliers (``Bernoulli(p)/p``): ``masks[0]`` of shape (G, batch, d_in) for
-            the input, ``masks[l]`` of shape (n_active[l-1], batch, width) after hidden layer ``l``.
-        generator : torch.Generator, optional
-            Source of the dropout masks when ``masks`` is not given (on the model's device).
-        """
-        h = x.unsqueeze(0).expand(self.n_networks, *x.shape)
-        if train:
-            h = self._dropout(h, 0, masks, generator)
-        finished = []
-        for l, n in enumerate(self.n_active):
-            if h.shape[0] > n:  # networks of depth l leave the stack here
-                finished.append(h[n:])
-                h = h[:n]
-            h = torch.relu_(torch.baddbmm(self.biases[l], h, self.weights[l]))
-            if train:
-                h = self._dropout(h, l + 1, masks, generator)
-        finished.append(h)
-        h = torch.cat(finished[::-1]) if len(finished) > 1 else h
-        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
-
-    def sample_masks(self, batch_size: int, generator=None):
-        """Dropout multipliers for one minibatch, in the layout :meth:`forward` accepts."""
-        shapes = [(self.n_networks, batch_size, self.d_in)] + [(n, batch_size, self.width) for n in self.n_active]
-        masks = []
-        for shape in shapes:
-            keep = self.keep[: shape[0]]
-            noise = torch.rand(shape, generator=generator, device=self.device)
-            masks.append((noise < keep).float() / keep)
-        return masks
+    order = sorted(range(len(cells)), key=lambda i: -cells[i][0])  # deepest first (stable)
+    networks = [cell_network(cells[i][0], cells[i][1], d_in, d_out, width, sigma_b2=sigma_b2) for i in order]
+    seeds = [cell_seed(seed, *cells[i]) for i in order]
+    return NoisyMLP(networks, seeds, device=device, dtype=dtype), order
 
 
 def per_network_loss(outputs, x, y, task: str):
@@ -610,7 +478,7 @@ def per_network_loss(outputs, x, y, task: str):
     Parameters
     ----------
     outputs : torch.Tensor, shape (G, batch, d_out)
-        Outputs of :meth:`BatchedMLP.forward`.
+        Outputs of the grid model (:meth:`nsp_helpers.forward.NoisyMLP.forward`).
     x : torch.Tensor, shape (batch, d_in)
         Inputs (the targets of reconstruction).
     y : torch.Tensor, shape (batch,)
@@ -766,7 +634,7 @@ def _evaluate(model, x, y, task: str, batch_size: int = 1000):
 
 def _shuffle_generator(seed: int):
     """The CPU generator of the minibatch order (one ``randperm`` per epoch); depends on ``seed`` only."""
-    return torch.Generator().manual_seed(_network_seed(seed, 0, 0.0))
+    return torch.Generator().manual_seed(cell_seed(seed, 0, 0.0))
 
 
 def _atomic_save(obj, path: Path):
@@ -827,15 +695,12 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
     d_in = x_train.shape[1]
     d_out = d_in if config.task == "reconstruct" else n_classes
 
-    order = sorted(range(len(cells)), key=lambda i: -cells[i][0])  # deepest first (stable)
-    model = BatchedMLP(
-        [cells[i][0] for i in order], [cells[i][1] for i in order], d_in=d_in, d_out=d_out,
-        width=config.width, seed=config.seed, sigma_b2=config.sigma_b2, device=device,
-    )
+    model, order = grid_model(cells, d_in, d_out, config.width, seed=config.seed, sigma_b2=config.sigma_b2,
+                              device=device)
     params = list(model.weights) + list(model.biases)
     optimizer = make_optimizer(config.optimizer, params, config.lr)
     shuffle_gen = _shuffle_generator(config.seed)
-    mask_gen = torch.Generator(device=device).manual_seed(_network_seed(config.seed, 1, 1.0))
+    mask_gen = torch.Generator(device=device).manual_seed(cell_seed(config.seed, 1, 1.0))
     history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
     start_epoch = 0
     elapsed_before = 0.0
@@ -905,7 +770,8 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
     out_cells = []
     for i, (depth, keep) in enumerate(cells):
         pos = position[i]
-        cell = {"depth": depth, "keep_prob": keep, "sigma_w2": _round(critical_sigma_w2(keep)), "n_parameters": n_params[pos]}
+        cell = {"depth": depth, "keep_prob": keep, "sigma_w2": _round(model.stack.members[pos].sigma_w2),
+                "n_parameters": n_params[pos]}
         for key, series in history.items():
             if series:
                 cell[key] = [_round(epoch_values[pos]) for epoch_values in series]

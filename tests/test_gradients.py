@@ -1,4 +1,4 @@
-"""Tests of gradient statistics with tied weights (nsp_helpers.gradients, nsp_helpers.plots.gradients).
+"""Tests of gradient statistics with tied weights (nsp_helpers.simulate.gradients, nsp_helpers.plots.gradients).
 
 The manual references below are written from the backward recursion of the chapter,
 delta^L = h^L, delta^l = eps^l * phi'(h^l) * (W^{l+1})^T delta^{l+1}, in float64 and independently
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from nsp_helpers import gradients, theory
+from nsp_helpers import analysis, gradients, simulate, theory
 from nsp_helpers.errors import InvalidParameterError
 from nsp_helpers.noise import AdditiveGaussian, Dropout, MultiplicativeGaussian, NoNoise
 
@@ -43,7 +43,7 @@ def manual_backward(stats, activation):
 @pytest.mark.parametrize("activation, noise", [("tanh", Dropout(keep_prob=0.7)), ("relu", MultiplicativeGaussian(std=0.5)),
                                                ("linear", NoNoise())])
 def test_tied_statistics_match_a_manual_backward_pass(activation, noise):
-    stats = gradients.gradient_statistics(5, 1.3, 0.2, noise, activation, width=30, n_networks=2, n_pairs=2, seed=4,
+    stats = simulate.gradient_statistics(noise, 1.3, 0.2, activation, n_layers=5, width=30, n_networks=2, n_pairs=2, seed=4,
                                           device=CPU, dtype=torch.float64, keep_tensors=True)
     _, xs, deltas = manual_backward(stats, activation)
     ia, ib = [0, 2], [1, 3]
@@ -57,7 +57,7 @@ def test_tied_statistics_match_a_manual_backward_pass(activation, noise):
 
 
 def test_outer_product_factorisation_matches_autograd_weight_gradients():
-    stats = gradients.gradient_statistics(4, 1.4, 0.1, Dropout(keep_prob=0.8), "tanh", width=25, n_networks=1, seed=1,
+    stats = simulate.gradient_statistics(Dropout(keep_prob=0.8), 1.4, 0.1, "tanh", n_layers=4, width=25, n_networks=1, seed=1,
                                           device=CPU, dtype=torch.float64, keep_tensors=True)
     t = stats.tensors
     grads = []
@@ -76,23 +76,23 @@ def test_outer_product_factorisation_matches_autograd_weight_gradients():
 
 def test_independent_backward_uses_fresh_weights_and_same_forward():
     kwargs = dict(width=30, n_networks=2, seed=9, device=CPU, dtype=torch.float64)
-    tied = gradients.gradient_statistics(5, 1.4, 0.1, Dropout(keep_prob=0.8), "tanh", **kwargs)
-    gia = gradients.gradient_statistics(5, 1.4, 0.1, Dropout(keep_prob=0.8), "tanh", backward="independent", **kwargs)
+    tied = simulate.gradient_statistics(Dropout(keep_prob=0.8), 1.4, 0.1, "tanh", n_layers=5, **kwargs)
+    gia = simulate.gradient_statistics(Dropout(keep_prob=0.8), 1.4, 0.1, "tanh", n_layers=5, backward="independent", **kwargs)
     np.testing.assert_array_equal(tied.q_aa, gia.q_aa)  # same forward pass
     np.testing.assert_array_equal(tied.g_aa[-1], gia.g_aa[-1])  # same output layer (delta^L = h^L)
     assert not np.allclose(tied.g_aa[:-1], gia.g_aa[:-1])  # different weights below
 
 
 def test_reproducible_and_seed_dependent():
-    args = (6, 1.4, 0.1, Dropout(keep_prob=0.9), "tanh")
-    a = gradients.gradient_statistics(*args, width=40, n_networks=3, seed=2, device=CPU)
-    b = gradients.gradient_statistics(*args, width=40, n_networks=3, seed=2, device=CPU)
-    c = gradients.gradient_statistics(*args, width=40, n_networks=3, seed=3, device=CPU)
+    args = (Dropout(keep_prob=0.9), 1.4, 0.1, "tanh")
+    a = simulate.gradient_statistics(*args, n_layers=6, width=40, n_networks=3, seed=2, device=CPU)
+    b = simulate.gradient_statistics(*args, n_layers=6, width=40, n_networks=3, seed=2, device=CPU)
+    c = simulate.gradient_statistics(*args, n_layers=6, width=40, n_networks=3, seed=3, device=CPU)
     for name in ("g_aa", "g_ab", "abs_ab", "q_aa", "delta_ab"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert not np.array_equal(a.g_aa, c.g_aa)
     # one network per chunk: same shapes, same forward statistics of the inputs' distribution
-    d = gradients.gradient_statistics(*args, width=40, n_networks=3, seed=2, device=CPU, chunk_bytes=1)
+    d = simulate.gradient_statistics(*args, n_layers=6, width=40, n_networks=3, seed=2, device=CPU, chunk_bytes=1)
     assert d.g_aa.shape == a.g_aa.shape and np.all(np.isfinite(d.g_aa))
 
 
@@ -110,7 +110,7 @@ def test_linear_network_closed_forms_by_simulation():
     # agrees with the general theory
     assert closed.q_star == pytest.approx(theory.variance_fixed_point(0.8, 0.1, noise, "linear"), rel=1e-9)
     assert closed.chi_single == pytest.approx(theory.gradient_slope(noise, 0.8, 0.1, "linear"), rel=1e-12)
-    stats = gradients.gradient_statistics(40, 0.8, 0.1, noise, "linear", width=500, n_networks=8, n_pairs=2,
+    stats = simulate.gradient_statistics(noise, 0.8, 0.1, "linear", n_layers=40, width=500, n_networks=8, n_pairs=2,
                                           seed=0, device=CPU, backward="independent")
     assert stats.q_aa[20:].mean() == pytest.approx(closed.q_star, rel=0.08)
     assert stats.q_ab[20:].mean() == pytest.approx(closed.q_ab_star, rel=0.08)
@@ -122,7 +122,7 @@ def test_tanh_gradients_decay_at_chi1():
     """Huang et al.'s tanh setting, rho = 0.9, 60 layers of width 500, 3 networks: slope within 0.015 of -ln chi_1."""
     noise = Dropout(keep_prob=0.9)
     slopes = gradients.gradient_slopes(noise, 1.4, 0.1, "tanh")
-    stats = gradients.gradient_statistics(60, 1.4, 0.1, noise, "tanh", width=500, n_networks=3, seed=1, device=CPU)
+    stats = simulate.gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=60, width=500, n_networks=3, seed=1, device=CPU)
     assert stats.fit("g_aa").slope == pytest.approx(-math.log(slopes.chi_single), abs=0.015)
     assert stats.fit("abs_ab").slope == pytest.approx(-math.log(slopes.chi_single), abs=0.015)
 
@@ -145,12 +145,12 @@ def test_critical_relu_gives_flat_single_input_gradients():
     noise = Dropout(keep_prob=0.6)
     assert theory.gradient_slope(noise) == 1.0
     kwargs = dict(width=500, n_networks=10, n_pairs=4, seed=0, device=CPU)
-    gia = gradients.gradient_statistics(30, 1.2, 0.0, noise, "relu", backward="independent", **kwargs)
+    gia = simulate.gradient_statistics(noise, 1.2, 0.0, "relu", n_layers=30, backward="independent", **kwargs)
     assert abs(_log_slope(gia.delta_aa.mean(axis=(1, 2)))) < 0.03
     assert abs(gia.fit("g_aa").slope) < 0.03
-    off = gradients.gradient_statistics(30, 1.2 * 1.15, 0.0, noise, "relu", backward="independent", **kwargs)
+    off = simulate.gradient_statistics(noise, 1.2 * 1.15, 0.0, "relu", n_layers=30, backward="independent", **kwargs)
     assert _log_slope(off.delta_aa.mean(axis=(1, 2))) == pytest.approx(-math.log(1.15), abs=0.03)
-    tied = gradients.gradient_statistics(30, 1.2, 0.0, noise, "relu", **kwargs)
+    tied = simulate.gradient_statistics(noise, 1.2, 0.0, "relu", n_layers=30, **kwargs)
     assert abs(tied.fit("g_aa", 1, 15).slope) < 0.07
 
 
@@ -158,7 +158,7 @@ def test_pair_correlation_follows_gia_for_independent_weights():
     """Independent backward weights: r decays by chi(c*)/chi_1 per layer (tanh, rho = 0.9, width 500)."""
     noise = Dropout(keep_prob=0.9)
     s = gradients.gradient_slopes(noise, 1.4, 0.1, "tanh")
-    stats = gradients.gradient_statistics(8, 1.4, 0.1, noise, "tanh", width=500, n_networks=4, n_pairs=8, seed=0,
+    stats = simulate.gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=8, width=500, n_networks=4, n_pairs=8, seed=0,
                                           device=CPU, backward="independent")
     r = stats.pair_correlation().reshape(8, -1).mean(1)[::-1]
     assert r[0] == pytest.approx(s.c_star, abs=0.05)  # the output layer holds the forward correlation
@@ -177,12 +177,12 @@ def test_gradient_slopes():
 
 
 def test_universality_exponent_two_for_exact_power_law():
-    stats = gradients.gradient_statistics(3, 1.4, 0.1, Dropout(keep_prob=0.9), "tanh", width=20, n_networks=3,
+    stats = simulate.gradient_statistics(Dropout(keep_prob=0.9), 1.4, 0.1, "tanh", n_layers=3, width=20, n_networks=3,
                                           device=CPU)
     scale = np.exp(-np.arange(3))[:, None, None]
     noise = np.array([1.0, 2.0, 4.0])[None, :, None]
     stats.g_aa = scale * noise * np.ones_like(stats.g_aa)
-    fit = gradients.universality(stats)
+    fit = simulate.universality(stats)
     assert fit.exponent == pytest.approx(2.0, abs=1e-9)
     assert fit.prefactor == pytest.approx(np.var([1, 2, 4], ddof=1) / np.mean([1, 2, 4]) ** 2, rel=1e-9)
 
@@ -196,20 +196,20 @@ def test_preactivation_second_moments_of_a_critical_model():
         layers += [torch.nn.Linear(500, 500), torch.nn.ReLU(), dropout]
     model = torch.nn.Sequential(*layers)
     init.critical_init_(model, dropout, generator=torch.Generator().manual_seed(0))
-    q = gradients.preactivation_second_moments(model, torch.randn(64, 500, generator=torch.Generator().manual_seed(1)),
+    q = simulate.preactivation_second_moments(model, torch.randn(64, 500, generator=torch.Generator().manual_seed(1)),
                                                seed=0)
     assert q.shape == (10,)
     assert q[-1] / q[0] == pytest.approx(1.0, abs=0.35)  # He init would give (5/3)^9 = 99
     assert model.training  # mode restored
     model.eval()
-    gradients.preactivation_second_moments(model, torch.ones(2, 500), seed=0)
+    simulate.preactivation_second_moments(model, torch.ones(2, 500), seed=0)
     assert not model.training
 
 
 def test_trainable_depth_rules():
     cells = [{"depth": d, "keep_prob": p, "train_loss": [0.01 if d <= 6 * theory.depth_scale(Dropout(keep_prob=p)) else 0.1]}
              for d in (1, 3, 6, 12, 24) for p in (0.3, 0.6, 0.9)]
-    cmp = gradients.trainable_depth_rules({"cells": cells})
+    cmp = analysis.trainable_depth_rules({"cells": cells})
     assert cmp.agreement["6·xi_c"] == 1.0
     assert cmp.best == "6·xi_c"
     assert np.all(np.isinf(cmp.rules["xi_1"]))  # critical ReLU: chi_1 = 1
@@ -225,7 +225,7 @@ def test_trainable_depth_rules():
         (dict(width=1), "width must be an integer >= 2"),
         (dict(n_networks=0), "n_networks"),
         (dict(n_pairs=1.5), "n_pairs"),
-        (dict(noise=0.9), "noise must be a nsp_helpers.noise.NoiseModel"),
+        (dict(noise=0.9), "noise must be a NoisyNetwork or a nsp_helpers.noise.NoiseModel"),
         (dict(noise=Dropout(keep_prob=[0.5, 0.9])), "single noise level"),
         (dict(backward="gia"), "backward must be"),
         (dict(dtype=torch.int32), "dtype must be"),
@@ -237,17 +237,17 @@ def test_bad_input(kwargs, match):
     args = dict(n_layers=2, sigma_w2=1.0, sigma_b2=0.0, noise=NoNoise(), activation="tanh", width=4, device=CPU)
     args.update(kwargs)
     with pytest.raises(InvalidParameterError, match=match):
-        gradients.gradient_statistics(**args)
+        simulate.gradient_statistics(**args)
 
 
 def test_bad_input_elsewhere():
-    stats = gradients.gradient_statistics(3, 1.0, 0.0, NoNoise(), width=4, device=CPU)
+    stats = simulate.gradient_statistics(NoNoise(), 1.0, 0.0, "relu", n_layers=3, width=4, device=CPU)
     with pytest.raises(InvalidParameterError, match="statistic must be one of"):
         stats.mean("g_ba")
     with pytest.raises(InvalidParameterError, match="last_layer must be in"):
         stats.fit("g_aa", 1, 10)
     with pytest.raises(InvalidParameterError, match="at least 2 networks"):
-        gradients.universality(stats)
+        simulate.universality(stats)
     with pytest.raises(InvalidParameterError, match="sigma_w2 must be in"):
         gradients.linear_network_closed_forms(Dropout(keep_prob=0.5), 0.6, 0.1)
     with pytest.raises(InvalidParameterError, match="sigma_b2 must be in"):
@@ -255,7 +255,7 @@ def test_bad_input_elsewhere():
     with pytest.raises(InvalidParameterError, match="multiplicative"):
         gradients.linear_network_closed_forms(AdditiveGaussian(std=1.0), 0.4, 0.1)
     with pytest.raises(InvalidParameterError, match="torch.nn.Module"):
-        gradients.preactivation_second_moments("model", torch.ones(1))
+        simulate.preactivation_second_moments("model", torch.ones(1))
 
 
 def test_plots_return_figures():
@@ -264,11 +264,11 @@ def test_plots_return_figures():
     from nsp_helpers import plots
 
     noise = Dropout(keep_prob=0.9)
-    stats = gradients.gradient_statistics(6, 1.4, 0.1, noise, "tanh", width=30, n_networks=3, device=CPU)
+    stats = simulate.gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=6, width=30, n_networks=3, device=CPU)
     slopes = gradients.gradient_slopes(noise, 1.4, 0.1, "tanh")
     assert isinstance(plots.gradient_depth_figure(stats, slopes), Figure)
     assert isinstance(plots.pair_correlation_figure({"a": ({"tied": stats}, slopes)}), Figure)
-    assert isinstance(plots.universality_figure({"a": gradients.universality(stats)}), Figure)
+    assert isinstance(plots.universality_figure({"a": simulate.universality(stats)}), Figure)
     with pytest.raises(InvalidParameterError, match="stats must be a GradientStatistics"):
         plots.gradient_depth_figure("stats", slopes)
     with pytest.raises(InvalidParameterError, match="one slope per keep probability"):

@@ -88,7 +88,7 @@ def test_input_pairs_have_exact_cosine_and_second_moment(c0):
 )
 def test_variance_map_relu_matches_closed_form(noise, sigma_w2, sigma_b2):
     q0 = np.array([0.5, 4.0, 12.0])
-    res = simulate_variance_map(q0, sigma_w2, sigma_b2, noise, n_inputs=30, n_networks=3, width=WIDTH, device=CPU)
+    res = simulate_variance_map(q0, noise, sigma_w2, sigma_b2, n_inputs=30, n_networks=3, width=WIDTH, device=CPU)
     np.testing.assert_allclose(res.mean, relu_variance_map(q0, sigma_w2, sigma_b2, noise), rtol=0.05)
     assert res.q1.shape == (3, 3, 30)
     assert np.all(res.std > 0)
@@ -97,7 +97,7 @@ def test_variance_map_relu_matches_closed_form(noise, sigma_w2, sigma_b2):
 @pytest.mark.parametrize("noise", [NoNoise(), AdditiveGaussian(std=1.0)])
 def test_variance_map_tanh_xavier_matches_quadrature(noise):
     q0 = np.array([0.5, 4.0, 12.0])
-    res = simulate_variance_map(q0, 1.0, 0.0, noise, "tanh", n_inputs=30, n_networks=3, width=WIDTH, device=CPU)
+    res = simulate_variance_map(q0, noise, 1.0, 0.0, "tanh", n_inputs=30, n_networks=3, width=WIDTH, device=CPU)
     expected = 1.0 * (noise.mu2 * gauss_expectation(lambda u: np.tanh(u) ** 2, q0) + noise.additive_variance)
     np.testing.assert_allclose(res.mean, expected, rtol=0.05)
 
@@ -106,7 +106,7 @@ def test_variance_map_agrees_with_theory_module():
     theory = pytest.importorskip("nsp_helpers.theory")
     q0 = np.array([1.0, 6.0])
     for noise, activation, sigma_w2 in [(Dropout(0.6), "relu", 1.2), (AdditiveGaussian(1.0), "tanh", 1.0)]:
-        res = simulate_variance_map(q0, sigma_w2, 0.05, noise, activation, n_inputs=30, n_networks=3,
+        res = simulate_variance_map(q0, noise, sigma_w2, 0.05, activation, n_inputs=30, n_networks=3,
                                     width=WIDTH, device=CPU)
         expected = theory.variance_map(q0, sigma_w2, 0.05, noise, activation)
         np.testing.assert_allclose(res.mean, expected, rtol=0.05)
@@ -114,11 +114,11 @@ def test_variance_map_agrees_with_theory_module():
 
 def test_noise_family_stacks_members_run_with_the_same_seed():
     keep = np.array([0.6, 0.9])
-    fam = simulate_variance_map([1.0, 3.0], 2 * keep, 0.0, Dropout(keep), n_inputs=4, n_networks=2, width=100,
+    fam = simulate_variance_map([1.0, 3.0], Dropout(keep), 2 * keep, 0.0, n_inputs=4, n_networks=2, width=100,
                                 device=CPU)
     assert fam.mean.shape == (2, 2) and fam.q1.shape == (2, 2, 2, 4)
     for i, k in enumerate(keep):
-        one = simulate_variance_map([1.0, 3.0], 2 * k, 0.0, Dropout(k), n_inputs=4, n_networks=2, width=100,
+        one = simulate_variance_map([1.0, 3.0], Dropout(k), 2 * k, 0.0, n_inputs=4, n_networks=2, width=100,
                                     device=CPU)
         np.testing.assert_array_equal(fam.q1[i], one.q1)
 
@@ -128,7 +128,7 @@ def test_variance_dynamics_follow_the_geometric_law():
     """ReLU, sigma_b = 0: q^l = (sigma_w2 mu2 / 2)^l q^0; constant only at criticality."""
     noise = Dropout(keep_prob=0.6)
     n_layers = 6
-    critical = simulate_variance_dynamics(4.0, n_layers, 1.2, 0.0, noise, n_inputs=30, n_networks=8, width=WIDTH,
+    critical = simulate_variance_dynamics(4.0, n_layers, noise, 1.2, 0.0, n_inputs=30, n_networks=8, width=WIDTH,
                                           device=CPU)
     assert critical.mean.shape == (n_layers + 1,) and critical.q.shape == (n_layers + 1, 8, 30)
     assert critical.mean[0] == pytest.approx(4.0, rel=1e-6)
@@ -137,7 +137,7 @@ def test_variance_dynamics_follow_the_geometric_law():
     np.testing.assert_allclose(critical.mean, 4.0, rtol=0.1)
     # ReLU is positively homogeneous: with the same seed, scaling sigma_w2 by f scales q^l by exactly f^l
     for factor in (0.85, 1.15):
-        off = simulate_variance_dynamics(4.0, n_layers, 1.2 * factor, 0.0, noise, n_inputs=30, n_networks=8,
+        off = simulate_variance_dynamics(4.0, n_layers, noise, 1.2 * factor, 0.0, n_inputs=30, n_networks=8,
                                          width=WIDTH, device=CPU)
         ratio = off.q / critical.q
         np.testing.assert_allclose(ratio, np.broadcast_to(factor ** np.arange(n_layers + 1)[:, None, None],
@@ -146,20 +146,20 @@ def test_variance_dynamics_follow_the_geometric_law():
 
 def test_float32_overflow_and_underflow_are_reported_not_hidden():
     h0 = inputs_with_variance(1.0, n_inputs=3, width=100)
-    up = propagate(h0, 14, sigma_w2=2e6, pairs=[[0, 1]], device=CPU)  # q grows 1e6-fold per layer
+    up = propagate(h0, sigma_w2=2e6, n_layers=14, pairs=[[0, 1]], device=CPU)  # q grows 1e6-fold per layer
     assert np.isfinite(up.q[3]).all() and np.isfinite(up.c[3]).all()
     assert not np.isfinite(up.q[-1]).any()  # inf (then nan once inf - inf appears)
     assert np.isnan(up.c[-1]).all()  # the cosine of overflowed activations is undefined
-    down = propagate(h0, 14, sigma_w2=2e-6, device=CPU)  # q shrinks 1e6-fold per layer
+    down = propagate(h0, sigma_w2=2e-6, n_layers=14, device=CPU)  # q shrinks 1e6-fold per layer
     assert (down.q[3] > 0).all()
     assert (down.q[-1] == 0).all()
-    ok64 = propagate(h0, 14, sigma_w2=2e6, device=CPU, dtype=torch.float64)
+    ok64 = propagate(h0, sigma_w2=2e6, n_layers=14, device=CPU, dtype=torch.float64)
     assert np.isfinite(ok64.q).all()
 
 
 def test_linear_activation_without_noise():
     """The identity activation returns h itself; the layer must not overwrite its own input."""
-    res = simulate_variance_map([2.0], 1.5, 0.0, NoNoise(), "linear", n_inputs=30, n_networks=3, width=WIDTH,
+    res = simulate_variance_map([2.0], NoNoise(), 1.5, 0.0, "linear", n_inputs=30, n_networks=3, width=WIDTH,
                                 device=CPU)
     np.testing.assert_allclose(res.mean, [3.0], rtol=0.05)
 
@@ -169,7 +169,7 @@ def test_correlation_map_at_criticality_with_dropout_matches_closed_form():
     keep = 0.6
     noise, sigma_w2, q0 = Dropout(keep_prob=keep), 2 * keep, 1.0
     c0 = np.array([-0.5, 0.0, 0.5, 0.9, 1.0])
-    res = simulate_correlation_map(c0, q0, sigma_w2, 0.0, noise, n_pairs=50, n_networks=3, width=WIDTH, device=CPU)
+    res = simulate_correlation_map(c0, q0, noise, sigma_w2, 0.0, n_pairs=50, n_networks=3, width=WIDTH, device=CPU)
     q1 = relu_variance_map(q0, sigma_w2, 0.0, noise)
     expected = sigma_w2 * relu_cross_moment(c0, q0) / q1  # independent noise on the two inputs
     np.testing.assert_allclose(res.mean, expected, atol=0.02)
@@ -182,13 +182,13 @@ def test_correlation_map_agrees_with_theory_module():
     c0 = np.array([0.0, 0.5, 0.9])
     noise = MultiplicativeGaussian(std=0.25)
     sigma_w2 = 2 / noise.mu2
-    res = simulate_correlation_map(c0, 1.0, sigma_w2, 0.0, noise, n_pairs=50, n_networks=3, width=WIDTH, device=CPU)
+    res = simulate_correlation_map(c0, 1.0, noise, sigma_w2, 0.0, n_pairs=50, n_networks=3, width=WIDTH, device=CPU)
     np.testing.assert_allclose(res.mean, theory.correlation_map(c0, 1.0, sigma_w2, 0.0, noise, "relu"), atol=0.02)
 
 
 def test_correlation_dynamics_shapes_and_decorrelation():
     noise = Dropout(keep_prob=0.6)
-    res = simulate_correlation_dynamics([0.0, 0.9], 6, 1.0, 1.2, 0.0, noise, n_pairs=30, n_networks=2, width=WIDTH,
+    res = simulate_correlation_dynamics([0.0, 0.9], 6, 1.0, noise, 1.2, 0.0, n_pairs=30, n_networks=2, width=WIDTH,
                                         device=CPU)
     assert res.mean.shape == (2, 7) and res.c.shape == (2, 7, 2, 30)
     np.testing.assert_allclose(res.mean[:, 0], [0.0, 0.9], atol=1e-6)
@@ -197,7 +197,7 @@ def test_correlation_dynamics_shapes_and_decorrelation():
     for _ in range(6):
         expected = 1.2 * relu_cross_moment(expected, 1.0) / relu_variance_map(1.0, 1.2, 0.0, noise)
     np.testing.assert_allclose(res.mean[:, -1], expected, atol=0.03)
-    scalar = simulate_correlation_dynamics(0.5, 2, 1.0, 1.2, 0.0, noise, n_pairs=3, n_networks=2, width=50,
+    scalar = simulate_correlation_dynamics(0.5, 2, 1.0, noise, 1.2, 0.0, n_pairs=3, n_networks=2, width=50,
                                            device=CPU)
     assert scalar.mean.shape == (3,) and scalar.c.shape == (3, 2, 3)
 
@@ -207,7 +207,7 @@ def test_cosine_not_pearson_on_inputs_with_nonzero_mean():
     a = 1.0 + torch.randn(500, generator=gen, dtype=torch.float64)
     b = 1.0 + torch.randn(500, generator=gen, dtype=torch.float64)
     h0 = torch.stack([a, b])
-    out = propagate(h0, 0, 2.0, pairs=[[0, 1]], device=CPU, dtype=torch.float64)
+    out = propagate(h0, sigma_w2=2.0, n_layers=0, pairs=[[0, 1]], device=CPU, dtype=torch.float64)
     cosine = float(a @ b / (a.norm() * b.norm()))
     pearson = float(np.corrcoef(a.numpy(), b.numpy())[0, 1])
     assert abs(cosine - pearson) > 0.3  # about 0.5 against about 0
@@ -229,7 +229,7 @@ def test_chunks_over_networks_run_in_sequence():
     """With one network per chunk, network 0 is exactly the single-network simulation."""
     h0 = inputs_with_variance(1.0, n_inputs=3, width=60)
     kw = dict(n_layers=3, sigma_w2=1.2, sigma_b2=0.1, noise=Dropout(0.6), device=CPU, seed=2)
-    chunked = propagate(h0, n_networks=3, chunk_bytes=60 * 60 * 4, **kw)
+    chunked = propagate(h0, n_networks=3, chunk_bytes=1, **kw)  # one network per chunk
     single = propagate(h0, n_networks=1, **kw)
     np.testing.assert_array_equal(chunked.q[:, :1], single.q)
     assert not np.array_equal(chunked.q[1:, 0], chunked.q[1:, 1])  # networks are independent
@@ -237,16 +237,16 @@ def test_chunks_over_networks_run_in_sequence():
 
 def test_propagation_shapes_and_no_activations_by_default():
     h0, pairs = input_pairs([0.0, 0.5], 2.0, n_pairs=2, width=30)
-    out = propagate(h0, 4, 2.0, 0.1, n_networks=3, pairs=pairs, device=CPU)
+    out = propagate(h0, sigma_w2=2.0, sigma_b2=0.1, n_layers=4, n_networks=3, pairs=pairs, device=CPU)
     assert isinstance(out, Propagation)
     assert out.q.shape == (5, 3, 8) and out.c.shape == (5, 3, 4) and out.n_layers == 4
     assert out.activations is None and out.width == 30 and out.device == "cpu"
-    assert propagate(h0, 2, 2.0, device=CPU).c is None
+    assert propagate(h0, sigma_w2=2.0, n_layers=2, device=CPU).c is None
 
 
 def test_keep_activations_and_per_network_inputs():
     h0 = torch.stack([inputs_with_variance(1.0, 2, 20, seed=s) for s in range(3)])  # (3 networks, 2, 20)
-    out = propagate(h0, 2, 2.0, noise=Dropout(0.8), device=CPU, keep_activations=True)
+    out = propagate(h0, Dropout(0.8), 2.0, n_layers=2, device=CPU, keep_activations=True)
     assert out.q.shape == (3, 3, 2) and len(out.activations) == 3
     assert out.activations[0].shape == (3, 2, 20)
     assert torch.equal(out.activations[0], h0.float())  # layer 0 is the input itself
@@ -257,53 +257,53 @@ def test_keep_activations_and_per_network_inputs():
 # --- the fast paths ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("keep_prob", [0.01, 0.6, 0.999])
-def test_fast_dropout_keeps_units_with_probability_keep_prob(dtype, keep_prob):
-    from nsp_helpers.simulate import _NoiseStep, _RandomStreams
+def test_dropout_keeps_units_with_probability_keep_prob(dtype, keep_prob):
+    """The one dropout (integer bit operations): kept units are multiplied by exactly fl(1/p), others zeroed."""
+    from nsp_helpers._random import RandomStreams
 
     shape = (2, 500, 1000)
-    gen = torch.Generator().manual_seed(0)
-    step = _NoiseStep(Dropout(keep_prob), shape, gen, _RandomStreams(0, torch.device("cpu"), None), "cpu", dtype)
-    assert step.fast_dropout and step.weight_gain == pytest.approx(1 / keep_prob)
-    x = torch.randn(shape, generator=gen, dtype=dtype) + 5.0  # no zeros before dropout
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=dtype) + 5.0  # no zeros before
     before = x.clone()
-    kept = step(x) != 0
+    out = Dropout(keep_prob).apply(x, generator=RandomStreams(0), inplace=True)
+    assert out.data_ptr() == x.data_ptr()
+    kept = out != 0
     n = kept.numel()
     sigma = np.sqrt(keep_prob * (1 - keep_prob) / n)
     assert abs(kept.double().mean().item() - keep_prob) < 5 * sigma  # binomial, 5 standard deviations
-    assert torch.equal(x[kept], before[kept])  # kept units untouched (1/keep_prob goes into the weights)
+    inv = torch.tensor(1 / keep_prob, dtype=torch.float64).to(dtype)
+    assert torch.equal(out[kept], before[kept] * inv)
     # independent per unit: the two halves of the batch and neighbouring units are uncorrelated
     k = kept.double()
     assert abs((k[0] * k[1]).mean().item() - keep_prob**2) < 5 * np.sqrt(2 / n)
     assert abs((k[..., 1:] * k[..., :-1]).mean().item() - keep_prob**2) < 5 * np.sqrt(2 / n)
 
 
+def test_dropout_family_thresholds_per_member():
+    from nsp_helpers._random import RandomStreams
+
+    keep = np.array([0.2, 0.9])
+    eps = Dropout(keep).sample((400, 500), generator=RandomStreams(1))
+    rates = (eps > 0).double().mean(dim=(1, 2)).numpy()
+    np.testing.assert_allclose(rates, keep, atol=5 * np.sqrt(0.25 / 200_000))
+    np.testing.assert_allclose(eps.amax(dim=(1, 2)).numpy(), 1 / keep, rtol=1e-6)
+
+
 def test_parallel_random_streams_do_not_depend_on_threads():
-    from concurrent.futures import ThreadPoolExecutor
+    from nsp_helpers._random import RandomStreams
 
-    from nsp_helpers.simulate import _RandomStreams
-
-    serial = _RandomStreams(3, torch.device("cpu"), None).normal_(torch.empty(300_000), 1.0)
-    with ThreadPoolExecutor(4) as pool:
-        threaded = _RandomStreams(3, torch.device("cpu"), pool).normal_(torch.empty(300_000), 1.0)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = RandomStreams(3).normal_(torch.empty(300_000))
+        torch.set_num_threads(2)
+        threaded = RandomStreams(3).normal_(torch.empty(300_000))
+    finally:
+        torch.set_num_threads(previous)
     assert torch.equal(serial, threaded)
     assert abs(serial.mean().item()) < 0.01 and abs(serial.std().item() - 1.0) < 0.01
     # the slices come from different generators, not copies of one stream
     quarter = serial.numel() // 4
     assert not torch.equal(serial[:100], serial[quarter: quarter + 100])
-
-
-def test_fast_and_generic_dropout_paths_agree_in_distribution():
-    """A Dropout subclass takes the generic noise.apply path; both must match the theory."""
-
-    class GenericDropout(Dropout):
-        pass
-
-    h0 = inputs_with_variance(2.0, n_inputs=30, width=WIDTH)
-    kw = dict(n_layers=1, sigma_w2=1.2, n_networks=3, device=CPU)
-    fast = propagate(h0, noise=Dropout(0.6), **kw).q[1].mean()
-    generic = propagate(h0, noise=GenericDropout(0.6), **kw).q[1].mean()
-    assert fast != generic  # different random numbers, so the two paths really differ
-    np.testing.assert_allclose([fast, generic], relu_variance_map(2.0, 1.2, 0.0, Dropout(0.6)), rtol=0.05)
 
 
 # --- bad input -------------------------------------------------------------------------------------
@@ -314,17 +314,19 @@ def test_fast_and_generic_dropout_paths_agree_in_distribution():
         (lambda: inputs_with_variance(1.0, 2, 0), "width"),
         (lambda: input_pairs(1.5, 1.0, 2, 10), "c0"),
         (lambda: input_pairs(0.5, 0.0, 2, 10), "q0"),
-        (lambda: simulate_variance_map([-1.0], 2.0, 0.0, NoNoise(), device=CPU), "q0_values"),
-        (lambda: simulate_correlation_map([1.2], 1.0, 2.0, 0.0, NoNoise(), device=CPU), "c0_values"),
-        (lambda: simulate_variance_dynamics(1.0, -1, 2.0, 0.0, NoNoise(), device=CPU), "n_layers"),
-        (lambda: simulate_variance_map([1.0], 2.0, 0.0, NoNoise(), width=0, device=CPU), "width"),
-        (lambda: simulate_variance_map([1.0], -2.0, 0.0, NoNoise(), width=10, device=CPU), "sigma_w2"),
-        (lambda: simulate_variance_map([1.0], 2.0, 0.0, 0.5, width=10, device=CPU), "noise"),
-        (lambda: simulate_variance_map([1.0], 2.0, 0.0, NoNoise(), n_networks=0, width=10, device=CPU), "n_networks"),
-        (lambda: propagate(np.ones((2, 5)), 1, 2.0, pairs=[[0, 2]], device=CPU), "pairs"),
-        (lambda: propagate(np.ones(5), 1, 2.0, device=CPU), "h0"),
-        (lambda: propagate(np.ones((2, 2, 5)), 1, 2.0, n_networks=3, device=CPU), "n_networks"),
-        (lambda: propagate(np.ones((2, 5)), 1, [1.0, 2.0], noise=Dropout([0.5, 0.6, 0.7]), device=CPU), "sigma_w2"),
+        (lambda: simulate_variance_map([-1.0], NoNoise(), 2.0, 0.0, device=CPU), "q0_values"),
+        (lambda: simulate_correlation_map([1.2], 1.0, NoNoise(), 2.0, 0.0, device=CPU), "c0_values"),
+        (lambda: simulate_variance_dynamics(1.0, -1, NoNoise(), 2.0, 0.0, device=CPU), "n_layers"),
+        (lambda: simulate_variance_map([1.0], NoNoise(), 2.0, 0.0, width=0, device=CPU), "width"),
+        (lambda: simulate_variance_map([1.0], NoNoise(), -2.0, 0.0, width=10, device=CPU), "sigma_w2"),
+        (lambda: simulate_variance_map([1.0], 0.5, 2.0, 0.0, width=10, device=CPU), "noise"),
+        (lambda: simulate_variance_map([1.0], NoNoise(), 2.0, 0.0, n_networks=0, width=10, device=CPU), "n_networks"),
+        (lambda: propagate(np.ones((2, 5)), sigma_w2=2.0, n_layers=1, pairs=[[0, 2]], device=CPU), "pairs"),
+        (lambda: propagate(np.ones(5), sigma_w2=2.0, n_layers=1, device=CPU), "h0"),
+        (lambda: propagate(np.ones((2, 2, 5)), sigma_w2=2.0, n_layers=1, n_networks=3, device=CPU), "n_networks"),
+        (lambda: propagate(np.ones((2, 5)), Dropout([0.5, 0.6, 0.7]), [1.0, 2.0], n_layers=1, device=CPU), "sigma_w2"),
+        (lambda: propagate(np.ones((2, 5)), NoNoise(), 2.0, device=CPU), "n_layers"),
+        (lambda: propagate(np.ones((2, 5)), NoNoise(), 2.0, n_layers=1, method="exact", device=CPU), "method"),
     ],
 )
 def test_bad_input_raises_naming_the_parameter(call, name):
@@ -342,8 +344,8 @@ def test_scaled_picks_the_value_for_the_device():
 def test_gpu_is_reproducible_and_agrees_with_theory():
     noise = Dropout(keep_prob=0.6)
     q0 = np.array([0.5, 4.0])
-    a = simulate_variance_map(q0, 1.2, 0.0, noise, n_inputs=30, n_networks=5, device="cuda", seed=1)
-    b = simulate_variance_map(q0, 1.2, 0.0, noise, n_inputs=30, n_networks=5, device="cuda", seed=1)
+    a = simulate_variance_map(q0, noise, 1.2, 0.0, n_inputs=30, n_networks=5, device="cuda", seed=1)
+    b = simulate_variance_map(q0, noise, 1.2, 0.0, n_inputs=30, n_networks=5, device="cuda", seed=1)
     np.testing.assert_array_equal(a.q1, b.q1)
     np.testing.assert_allclose(a.mean, relu_variance_map(q0, 1.2, 0.0, noise), rtol=0.05)
 
@@ -353,7 +355,8 @@ def test_dropout_family_members_share_weights_and_nest_masks():
     h^1_a = sqrt(N) * mask_a * W[a, :] / keep_prob: either zero (dropped) or a row of W."""
     width = 40
     h0 = np.sqrt(width) * np.eye(width)
-    out = propagate(h0, 1, 1.0, noise=Dropout([0.5, 0.9]), activation="linear", device=CPU, keep_activations=True)
+    out = propagate(h0, Dropout([0.5, 0.9]), 1.0, activation="linear", n_layers=1, device=CPU, keep_activations=True,
+                    method="weights")
     h1 = out.activations[1][:, 0].double()  # (2 members, width inputs, width units)
     kept = h1.abs().sum(-1) > 0  # (2, width): which inputs survived dropout
     assert 0 < kept[0].sum() < kept[1].sum() < width
@@ -366,7 +369,7 @@ def test_tanh_variance_dynamics_with_additive_noise_follow_iterated_theory():
     """Pretorius et al. Fig. 2(b): tanh, Xavier (sigma_w2 = 1), additive N(0, 1) noise, q0 = 4."""
     theory = pytest.importorskip("nsp_helpers.theory")
     noise = AdditiveGaussian(std=1.0)
-    res = simulate_variance_dynamics(4.0, 10, 1.0, 0.0, noise, "tanh", n_inputs=30, n_networks=3, width=WIDTH,
+    res = simulate_variance_dynamics(4.0, 10, noise, 1.0, 0.0, "tanh", n_inputs=30, n_networks=3, width=WIDTH,
                                      device=CPU)
     expected = theory.iterate_variance(4.0, 10, 1.0, 0.0, noise, "tanh")
     # tanh contracts towards its fixed point, so per-layer errors do not accumulate

@@ -25,7 +25,7 @@ def tiny_config(**overrides):
 
 
 def reference_network(model, index):
-    """Network ``index`` of a BatchedMLP as plain torch.nn.Linear layers (same weights)."""
+    """Network ``index`` of a grid model as plain torch.nn.Linear layers (same weights)."""
     layers = []
     for w, b in model.network_layers(index):
         lin = torch.nn.Linear(w.shape[1], w.shape[0])
@@ -46,35 +46,58 @@ def reference_forward(layers, x, masks, index):
     return layers[-1](h)
 
 
+def recorded_masks(n_networks, depths):
+    """An ``on_layer`` callback that keeps the dropout multipliers the grid model drew, per layer and network.
+
+    ``masks[0]`` is the input's, ``masks[l]`` the one after hidden layer ``l`` (read-out input included),
+    each a list over networks (networks that have no such layer get ``None``).
+    """
+    masks = [[None] * n_networks for _ in range(max(depths) + 1)]
+
+    def on_layer(layer, h, x, eps):
+        if layer == 0:
+            return
+        if layer == "readout":  # the read-out input of network g is the mask after its last hidden layer
+            for g, depth in enumerate(depths):
+                masks[depth][g] = eps[g].detach().clone()
+            return
+        for g in range(eps.shape[0]):  # the input of hidden layer `layer` carries the mask after layer - 1
+            masks[layer - 1][g] = eps[g].detach().clone()
+
+    return masks, on_layer
+
+
 # --------------------------------------------------------------------------------------------------
 # equivalence: batched = each network trained alone
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("task", ["reconstruct", "classify"])
 def test_batched_steps_equal_plain_torch_models_with_same_masks(optimizer, task):
-    depths, keeps = [4, 2, 2, 1], [0.5, 0.8, 1.0, 0.3]
+    cells = [(4, 0.5), (2, 0.8), (2, 1.0), (1, 0.3)]
     d_in, width = 6, 5
     d_out = d_in if task == "reconstruct" else 3
-    model = train.BatchedMLP(depths, keeps, d_in=d_in, d_out=d_out, width=width, seed=3, device="cpu")
+    model, order = train.grid_model(cells, d_in, d_out, width, seed=3, device="cpu")
+    assert order == [0, 1, 2, 3] and model.depths == [4, 2, 2, 1]
     opt = train.make_optimizer(optimizer, list(model.weights) + list(model.biases), lr=0.01)
-    refs = [reference_network(model, i) for i in range(len(depths))]
+    refs = [reference_network(model, i) for i in range(len(cells))]
     torch_opt = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
     ref_opts = [torch_opt([p for lin in layers for p in lin.parameters()], lr=0.01) for layers in refs]
     g = torch.Generator().manual_seed(0)
     for step in range(4):
         x = torch.rand(7, d_in, generator=g)
         y = torch.randint(0, 3, (7,), generator=g)
-        masks = model.sample_masks(7, generator=g)
-        losses = train.per_network_loss(model(x, masks=masks), x, y, task)
+        masks, on_layer = recorded_masks(len(cells), model.depths)
+        out = model(x, generator=step, on_layer=on_layer, record_noise=True)
+        losses = train.per_network_loss(out, x, y, task)
         opt.zero_grad()
         losses.sum().backward()
         opt.step()
         for i, layers in enumerate(refs):
-            out = reference_forward(layers, x, masks, i)
+            out_ref = reference_forward(layers, x, masks, i)
             if task == "reconstruct":
-                ref_loss = torch.nn.functional.mse_loss(out, x)
+                ref_loss = torch.nn.functional.mse_loss(out_ref, x)
             else:
-                ref_loss = torch.nn.functional.cross_entropy(out, y)
+                ref_loss = torch.nn.functional.cross_entropy(out_ref, y)
             assert torch.allclose(losses[i], ref_loss, rtol=1e-5, atol=1e-7), (step, i)
             ref_opts[i].zero_grad()
             ref_loss.backward()
@@ -84,21 +107,22 @@ def test_batched_steps_equal_plain_torch_models_with_same_masks(optimizer, task)
             torch.testing.assert_close(w, lin.weight.detach(), rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(b, lin.bias.detach(), rtol=1e-5, atol=1e-6)
     # the networks did change (the comparison above is not trivially between initial weights)
-    start = train.BatchedMLP(depths, keeps, d_in=d_in, d_out=d_out, width=width, seed=3, device="cpu")
+    start, _ = train.grid_model(cells, d_in, d_out, width, seed=3, device="cpu")
     assert not torch.allclose(start.network_layers(0)[0][0], model.network_layers(0)[0][0])
 
 
 def test_sampled_dropout_has_keep_prob_and_inverted_scale():
     keeps = [0.2, 0.7, 1.0]
-    model = train.BatchedMLP([1, 1, 1], keeps, d_in=2000, d_out=1, width=2000, device="cpu")
-    g = torch.Generator().manual_seed(1)
-    h = torch.ones(3, 50, 2000)
-    out = model._dropout(h, 0, None, g)
+    model, _ = train.grid_model([(1, k) for k in keeps], 2000, 1, 8, device="cpu")
+    masks, on_layer = recorded_masks(3, model.depths)
+    with torch.no_grad():
+        model(torch.ones(50, 2000), generator=1, on_layer=on_layer, record_noise=True)
     for i, keep in enumerate(keeps):
-        kept = out[i] != 0
+        eps = masks[0][i]  # the input's dropout multipliers
+        kept = eps != 0
         assert abs(kept.float().mean().item() - keep) < 0.01
-        torch.testing.assert_close(out[i][kept], torch.full_like(out[i][kept], 1 / keep))
-        assert abs(out[i].mean().item() - 1.0) < 0.02  # inverted dropout keeps the mean
+        torch.testing.assert_close(eps[kept], torch.full_like(eps[kept], 1 / keep))
+        assert abs(eps.mean().item() - 1.0) < 0.02  # inverted dropout keeps the mean
 
 
 @pytest.mark.parametrize("optimizer, lr", [("sgd", 0.05), ("adam", 0.01)])
@@ -116,11 +140,8 @@ def test_train_grid_loop_equals_plain_torch_training_without_dropout():
     cfg = tiny_config(keep_probs=(1.0,), depths=(2,), n_epochs=2)
     data = train.prepare_data(cfg)
     res = train.train_grid(cfg, data, device="cpu", progress=False)["cells"][0]
-    layers = [torch.nn.Linear(w.shape[0], w.shape[1]) for w, _ in train.init_network(2, 1.0, 64, 64, 8, seed=cfg.seed)]
-    with torch.no_grad():
-        for lin, (w, b) in zip(layers, train.init_network(2, 1.0, 64, 64, 8, seed=cfg.seed)):
-            lin.weight.copy_(w.T)
-            lin.bias.copy_(b.ravel())
+    model, _ = train.grid_model([(2, 1.0)], 64, 64, 8, seed=cfg.seed, device="cpu")
+    layers = reference_network(model, 0)
     opt = torch.optim.SGD([p for lin in layers for p in lin.parameters()], lr=cfg.lr)
     shuffle = train._shuffle_generator(cfg.seed)
     x_train, x_val = data["x_train"], data["x_val"]
@@ -142,14 +163,19 @@ def test_train_grid_loop_equals_plain_torch_training_without_dropout():
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("keep_prob", [0.3, 1.0])
 def test_init_is_critical_and_reproducible(keep_prob):
-    layers = train.init_network(2, keep_prob, d_in=300, d_out=300, width=400, seed=5)
+    model, _ = train.grid_model([(2, keep_prob)], 300, 300, 400, seed=5, device="cpu")
+    assert train.cell_network(2, keep_prob, 300, 300, 400).sigma_w2 == 2 * keep_prob  # exactly
+    layers = model.network_layers(0)
     for w, b in layers:
-        fan_in = w.shape[0]
+        fan_in = w.shape[1]
         assert w.var().item() * fan_in == pytest.approx(2 * keep_prob, rel=0.02)  # sigma_w2 = 2 p
         assert torch.count_nonzero(b) == 0  # zero biases
-    again = train.init_network(2, keep_prob, d_in=300, d_out=300, width=400, seed=5)
+    again = train.grid_model([(2, keep_prob)], 300, 300, 400, seed=5, device="cpu")[0].network_layers(0)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(layers, again))
-    other = train.init_network(2, keep_prob, d_in=300, d_out=300, width=400, seed=6)
+    # a cell's weights depend on (seed, depth, keep_prob) only, not on the other cells of the grid
+    shard = train.grid_model([(6, 0.5), (2, keep_prob)], 300, 300, 400, seed=5, device="cpu")[0].network_layers(1)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(layers, shard))
+    other = train.grid_model([(2, keep_prob)], 300, 300, 400, seed=6, device="cpu")[0].network_layers(0)
     assert not torch.equal(layers[0][0], other[0][0])
 
 
@@ -300,8 +326,11 @@ def test_bad_config_raises_naming_the_parameter(overrides, name):
 
 
 def test_bad_model_and_shard_arguments_raise():
+    from nsp_helpers.forward import NoisyMLP
+
+    nets = [train.cell_network(d, 1.0, 2, 2, 2) for d in (1, 2)]
     with pytest.raises(InvalidParameterError, match="deepest first"):
-        train.BatchedMLP([1, 2], [1.0, 1.0], d_in=2, d_out=2, width=2, device="cpu")
+        NoisyMLP(nets, [0, 1], device="cpu")
     with pytest.raises(InvalidParameterError, match="shard"):
         train.parse_shard("2")
     with pytest.raises(InvalidParameterError, match="shard"):

@@ -77,8 +77,8 @@ def correlation_figure(noises, map_results, dynamics_results, *, mu2_max: float 
     >>> from nsp_helpers.noise import Dropout
     >>> from nsp_helpers.simulate import simulate_correlation_map, simulate_correlation_dynamics
     >>> noise = Dropout(keep_prob=0.6)
-    >>> m = simulate_correlation_map([0.0, 0.5], 1.0, 1.2, 0.0, noise, n_pairs=2, n_networks=2, width=50, device="cpu")
-    >>> d = simulate_correlation_dynamics([0.0, 0.9], 3, 1.0, 1.2, 0.0, noise, n_pairs=2, n_networks=2, width=50,
+    >>> m = simulate_correlation_map([0.0, 0.5], 1.0, noise, 1.2, n_pairs=2, n_networks=2, width=50, device="cpu")
+    >>> d = simulate_correlation_dynamics([0.0, 0.9], 3, 1.0, noise, 1.2, n_pairs=2, n_networks=2, width=50,
     ...                                   device="cpu")
     >>> len(correlation_figure([noise], [m], [d]).axes)
     3

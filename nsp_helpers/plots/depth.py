@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory
-from ..depth import DepthScaleRidge, DepthScaleSimulation
+from ..depth import DepthScaleRidge
+from ..simulate.depth_scales import DepthScaleSimulation
 from ..errors import InvalidParameterError, check_in_range
 from ..noise import Dropout, NoiseModel
 
@@ -46,7 +47,7 @@ def _parameter(noise: NoiseModel):
 def _check_simulations(simulations) -> list:
     sims = [simulations] if isinstance(simulations, DepthScaleSimulation) else list(simulations)
     if not sims or not all(isinstance(s, DepthScaleSimulation) for s in sims):
-        raise InvalidParameterError("simulations must be DepthScaleSimulation results (nsp_helpers.depth.simulate_depth_scale)")
+        raise InvalidParameterError("simulations must be DepthScaleSimulation results (nsp_helpers.simulate.simulate_depth_scale)")
     return sims
 
 
@@ -167,7 +168,7 @@ def depth_scale_fit_figure(simulations, *, theory_points: int = 200):
 
     Examples
     --------
-    >>> from nsp_helpers.depth import simulate_depth_scale
+    >>> from nsp_helpers.simulate import simulate_depth_scale
     >>> from nsp_helpers.noise import Dropout
     >>> sim = simulate_depth_scale(Dropout(keep_prob=[0.5, 0.8]), n_layers=4, n_pairs=3, n_networks=2, width=50,
     ...                            device="cpu")
@@ -468,7 +469,7 @@ def depth_scale_parity_figure(simulations, labels=None):
 
     Examples
     --------
-    >>> from nsp_helpers.depth import simulate_depth_scale
+    >>> from nsp_helpers.simulate import simulate_depth_scale
     >>> from nsp_helpers.noise import Dropout
     >>> sim = simulate_depth_scale(Dropout(0.7), n_layers=4, n_pairs=3, n_networks=2, width=50, device="cpu")
     >>> len(depth_scale_parity_figure([sim], ["ReLU"]).axes)

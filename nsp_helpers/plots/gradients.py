@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ..gradients import GradientSlopes, GradientStatistics, LinearClosedForms, UniversalityFit
+from ..gradients import GradientSlopes, LinearClosedForms
+from ..simulate.gradients import GradientStatistics, UniversalityFit
 
 __all__ = [
     "gradient_depth_figure",
@@ -41,7 +42,7 @@ def _figure(n_panels: int, *, width: float = 4.4, height: float = 3.5):
 def _check_stats(stats) -> GradientStatistics:
     if not isinstance(stats, GradientStatistics):
         raise InvalidParameterError(
-            f"stats must be a GradientStatistics (nsp_helpers.gradients.gradient_statistics), got {type(stats).__name__}"
+            f"stats must be a GradientStatistics (nsp_helpers.simulate.gradient_statistics), got {type(stats).__name__}"
         )
     return stats
 
@@ -63,7 +64,7 @@ def gradient_depth_figure(stats, slopes, *, title: str | None = None, ylim=None)
     Parameters
     ----------
     stats : GradientStatistics
-        One simulation (:func:`nsp_helpers.gradients.gradient_statistics`).
+        One simulation (:func:`nsp_helpers.simulate.gradient_statistics`).
     slopes : GradientSlopes
         Its mean-field factors (:func:`nsp_helpers.gradients.gradient_slopes`).
     title : str, optional
@@ -79,10 +80,11 @@ def gradient_depth_figure(stats, slopes, *, title: str | None = None, ylim=None)
 
     Examples
     --------
-    >>> from nsp_helpers.gradients import gradient_statistics, gradient_slopes
+    >>> from nsp_helpers.gradients import gradient_slopes
+    >>> from nsp_helpers.simulate import gradient_statistics
     >>> from nsp_helpers.noise import Dropout
     >>> noise = Dropout(keep_prob=0.9)
-    >>> stats = gradient_statistics(5, 1.4, 0.1, noise, width=30, device="cpu")
+    >>> stats = gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=5, width=30, device="cpu")
     >>> len(gradient_depth_figure(stats, gradient_slopes(noise, 1.4, 0.1, "tanh")).axes)
     1
     """
@@ -181,7 +183,7 @@ def pair_correlation_figure(panels: dict):
     ----------
     panels : dict
         Panel title -> ``(runs, slopes)``, where ``runs`` maps a curve label (e.g. ``"tied"``,
-        ``"independent (GIA)"``) to a :class:`~nsp_helpers.gradients.GradientStatistics` and
+        ``"independent (GIA)"``) to a :class:`~nsp_helpers.simulate.GradientStatistics` and
         ``slopes`` is the :class:`~nsp_helpers.gradients.GradientSlopes` of that setting.
 
     Returns
@@ -193,10 +195,11 @@ def pair_correlation_figure(panels: dict):
 
     Examples
     --------
-    >>> from nsp_helpers.gradients import gradient_statistics, gradient_slopes
+    >>> from nsp_helpers.gradients import gradient_slopes
+    >>> from nsp_helpers.simulate import gradient_statistics
     >>> from nsp_helpers.noise import Dropout
     >>> noise = Dropout(keep_prob=0.9)
-    >>> run = gradient_statistics(5, 1.4, 0.1, noise, width=30, n_networks=2, device="cpu")
+    >>> run = gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=5, width=30, n_networks=2, device="cpu")
     >>> fig = pair_correlation_figure({"tanh": ({"tied": run}, gradient_slopes(noise, 1.4, 0.1, "tanh"))})
     >>> len(fig.axes)
     1
@@ -241,7 +244,7 @@ def universality_figure(fits: dict, *, statistic_label: str = r"$g_{aa}$"):
     Parameters
     ----------
     fits : dict
-        Label -> :class:`~nsp_helpers.gradients.UniversalityFit` (one point per layer).
+        Label -> :class:`~nsp_helpers.simulate.gradients.UniversalityFit` (one point per layer).
     statistic_label : str
 
     Returns
@@ -252,7 +255,7 @@ def universality_figure(fits: dict, *, statistic_label: str = r"$g_{aa}$"):
     Examples
     --------
     >>> import numpy as np
-    >>> from nsp_helpers.gradients import UniversalityFit
+    >>> from nsp_helpers.simulate.gradients import UniversalityFit
     >>> m = np.array([1.0, 0.1, 0.01])
     >>> len(universality_figure({"a": UniversalityFit(m, 0.1 * m**2, 2.0, 0.1)}).axes)
     1
@@ -299,10 +302,11 @@ def linear_network_figure(stats, closed, *, gia=None):
 
     Examples
     --------
-    >>> from nsp_helpers.gradients import gradient_statistics, linear_network_closed_forms
+    >>> from nsp_helpers.gradients import linear_network_closed_forms
+    >>> from nsp_helpers.simulate import gradient_statistics
     >>> from nsp_helpers.noise import Dropout
     >>> noise = Dropout(keep_prob=0.9)
-    >>> stats = gradient_statistics(5, 0.8, 0.1, noise, "linear", width=30, device="cpu")
+    >>> stats = gradient_statistics(noise, 0.8, 0.1, "linear", n_layers=5, width=30, device="cpu")
     >>> len(linear_network_figure(stats, linear_network_closed_forms(noise, 0.8, 0.1)).axes)
     2
     """
@@ -344,7 +348,7 @@ def signal_propagation_figure(second_moments: dict, growth: dict):
     ----------
     second_moments : dict
         Label -> array of shape ``(n_seeds, n_layers)`` (from
-        :func:`nsp_helpers.gradients.preactivation_second_moments`, one row per seed).
+        :func:`nsp_helpers.simulate.preactivation_second_moments`, one row per seed).
     growth : dict
         Label -> the mean-field growth factor per layer (:math:`\sigma_w^2\mu_2/2` for ReLU); drawn
         as :math:`q^1 \cdot \text{growth}^{l-1}`.

@@ -167,7 +167,7 @@ def _draw_map(ax, settings, q_values, *, simulate_points, n_inputs, n_networks, 
         ax.plot(grid, theory_q1, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
         if simulate_points:
             res = simulate.simulate_variance_map(
-                q_values, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"], n_inputs=n_inputs,
+                q_values, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"], n_inputs=n_inputs,
                 n_networks=n_networks, width=width, seed=seed + k, device=device,
             )
             ax.errorbar(res.q0, res.mean, yerr=res.std, fmt="o", ms=3.5, color=s["color"], mfc="white",
@@ -186,7 +186,7 @@ def _draw_dynamics(ax, settings, q0, n_layers, *, simulate_points, n_inputs, n_n
         ax.plot(layers, q_theory, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
         if simulate_points:
             res = simulate.simulate_variance_dynamics(
-                q0, n_layers, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"], n_inputs=n_inputs,
+                q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"], n_inputs=n_inputs,
                 n_networks=n_networks, width=width, seed=seed + k, device=device,
             )
             low, high = res.mean - res.std, res.mean + res.std
@@ -629,8 +629,9 @@ def failure_depth_figure(
             predicted = float(theory.failure_depth(sw, noise, q0))
             n_layers = int(np.ceil(1.15 * predicted)) + 2
             h0 = simulate.inputs_with_variance(q0, checked["n_inputs"], checked["width"], seed=seed + k)
-            out = simulate.propagate(h0, n_layers, float(sw), 0.0, noise, "relu", n_networks=checked["n_networks"],
-                                     seed=seed + k, device=device)
+            # drawn weight matrices (not the Gram sampler): float32 fails where a real network's would
+            out = simulate.propagate(h0, noise, float(sw), 0.0, "relu", n_layers=n_layers,
+                                     n_networks=checked["n_networks"], seed=seed + k, device=device, method="weights")
             q = out.q.reshape(n_layers + 1, -1)
             failed = ~np.isfinite(q) | (q < _FLOAT32_TINY)
             first = np.argmax(failed.any(axis=1)) if failed.any() else None

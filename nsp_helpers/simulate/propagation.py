@@ -21,21 +21,18 @@ and, for pairs of inputs, the cosine similarity :math:`c^{l}_{ab} = q^{l}_{ab}/\
 with :math:`q^{l}_{ab} = \frac1N\sum_i h^{l}_{i,a} h^{l}_{i,b}`. These are the quantities whose
 large-width limits the variance map and the correlation map of :mod:`nsp_helpers.theory` predict.
 
-All networks of one call run batched (one :func:`torch.bmm`/:func:`torch.baddbmm` per layer over a
-network axis) on the device chosen by :func:`nsp_helpers.device.resolve_device` (a GPU
-automatically when present). Only the current layer is kept in memory, and networks are processed
-in chunks so that the buffers of one chunk stay below ``chunk_bytes`` (256 MiB by default). Every
-call is seeded: the same seed on the same device gives identical numbers (CPU and GPU draw
-different numbers from the same seed).
+The networks run through the package's one forward pass, :func:`nsp_helpers.forward.forward`: all
+networks of one call batched on the device chosen by :func:`nsp_helpers.device.resolve_device` (a GPU
+automatically when present), in chunks whose buffers stay below ``chunk_bytes``, seeded (the same seed
+on the same device gives identical numbers; CPU and GPU draw different numbers from the same seed).
 
-Speed. Drawing :math:`N^2` fresh Gaussian weights per network and layer costs about as much as the
-matrix product with a few hundred inputs, so the simulator (see ``benchmarks/bench_simulate.py``)
-draws them in place with the scale folded in (``normal_(0, std)``), on the CPU from four
-independent generator streams in parallel threads; it writes each layer over the previous one,
-applies ReLU into a reused buffer and dropout with integer bit operations (the ``1/keep_prob``
-of inverted dropout is folded into the weights); other noise models go through
-:meth:`nsp_helpers.noise.NoiseModel.apply`. Use a batch of about a thousand inputs (all values of
-``q0``/``c0`` share the networks of one call) to keep the matrix product dominant.
+Speed: the exact Gram-matrix sampler. Measurements at initialisation need no weights: given layer
+:math:`l-1`, the pre-activations of the :math:`B` inputs of one network are exactly Gaussian with
+covariance :math:`\frac{\sigma_w^2}{N} X X^\top + \sigma_b^2 \mathbf{1}\mathbf{1}^\top`, so
+``method="gram"`` samples a layer in :math:`O(N B^2)` operations and :math:`N B` random numbers instead of
+drawing an :math:`N \times N` weight matrix (:math:`O(N^2 B)`). ``method="auto"`` (the default) uses it
+when it is cheaper, which for the paper's figures (:math:`B \le` a few hundred inputs at :math:`N = 1000`)
+is always; ``benchmarks/bench_simulate.py`` times both.
 
 The variance simulations are introduced in the chapter *The variance map* (``book/variance_map.md``),
 the correlation simulations in *Correlations* (``book/correlations.md``).
@@ -69,7 +66,6 @@ References
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -77,10 +73,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .activations import ACTIVATIONS, get_activation
-from .device import resolve_device
-from .errors import InvalidParameterError, as_float_array, check_in_range, check_int
-from .noise import Dropout, NoiseModel, NoNoise
+from ..device import resolve_device
+from ..errors import InvalidParameterError, as_float_array, check_in_range, check_int
+from ..forward import DEFAULT_CHUNK_BYTES, forward
+from ..network import NoisyNetwork, as_network
 
 __all__ = [
     "Propagation",
@@ -97,9 +93,6 @@ __all__ = [
     "simulate_correlation_dynamics",
     "scaled",
 ]
-
-#: default upper bound on the memory taken by the weights of one chunk of networks (bytes)
-DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
 # ------------------------------------------------------------------------------------------------
@@ -129,6 +122,8 @@ class Propagation:
         Number of units per layer.
     device : str
         The device the simulation ran on.
+    method : str
+        ``"weights"`` or ``"gram"`` (see :func:`nsp_helpers.forward.forward`).
     """
 
     q: np.ndarray
@@ -137,6 +132,7 @@ class Propagation:
     activations: list | None = field(default=None, repr=False)
     width: int = 0
     device: str = "cpu"
+    method: str = "weights"
 
     @property
     def n_layers(self) -> int:
@@ -251,53 +247,15 @@ class CorrelationDynamicsResult:
 _check_int = partial(check_int, allow_integral_float=True)
 
 
-def _check_noise(noise) -> NoiseModel:
-    if not isinstance(noise, NoiseModel):
-        raise InvalidParameterError(
-            "noise must be a nsp_helpers.noise.NoiseModel such as NoNoise(), Dropout(keep_prob=0.6) or "
-            f"AdditiveGaussian(std=1.0), got {noise!r}"
-        )
-    if len(noise.shape) > 1:
-        raise InvalidParameterError(f"noise must be a single noise level or a 1-D family, got shape {noise.shape}")
-    return noise
-
-
-def _family(noise: NoiseModel, sigma_w2, sigma_b2):
-    """Broadcast a noise family with arrays of sigma_w2/sigma_b2; return (shape, members)."""
-    sw = check_in_range("sigma_w2", sigma_w2, 0.0, np.inf)
-    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
-    try:
-        shape = np.broadcast_shapes(noise.shape, sw.shape, sb.shape)
-    except ValueError as exc:
-        raise InvalidParameterError(
-            f"noise (shape {noise.shape}), sigma_w2 (shape {sw.shape}) and sigma_b2 (shape {sb.shape}) "
-            "must broadcast to one family shape"
-        ) from exc
-    if len(shape) > 1:
-        raise InvalidParameterError(f"noise, sigma_w2 and sigma_b2 must be scalars or 1-D arrays, got shape {shape}")
-    if shape == ():
-        return shape, [(noise, float(sw), float(sb))]
-    sw = np.broadcast_to(sw, shape)
-    sb = np.broadcast_to(sb, shape)
-    members = [(noise[i] if noise.shape else noise, float(sw[i]), float(sb[i])) for i in range(shape[0])]
-    return shape, members
-
-
-def _as_inputs(h0, dtype, device) -> torch.Tensor:
-    if isinstance(h0, torch.Tensor):
-        t = h0.detach().to(device=device, dtype=dtype)
-    else:
-        arr = as_float_array("h0", h0)
-        t = torch.as_tensor(arr, dtype=dtype, device=device)
-    if t.dim() not in (2, 3):
-        raise InvalidParameterError(
-            f"h0 must have shape (n_inputs, width) or (n_networks, n_inputs, width), got {tuple(t.shape)}"
-        )
-    if t.shape[-1] < 1 or t.shape[-2] < 1:
-        raise InvalidParameterError(f"h0 needs width >= 1 and n_inputs >= 1, got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise InvalidParameterError("h0 must be finite")
-    return t
+def _network(noise, sigma_w2, sigma_b2, activation, **fields) -> NoisyNetwork:
+    """The simulated network: ``noise`` may be a NoisyNetwork; ``None`` fields keep its (or the default) values."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    net = as_network(noise, sigma_w2, sigma_b2, activation, **fields)
+    if len(net.shape) > 1:
+        raise InvalidParameterError(f"noise, sigma_w2 and sigma_b2 must be scalars or 1-D arrays, got shape {net.shape}")
+    if net.output_width is not None:
+        raise InvalidParameterError("the simulator measures hidden layers: the network must have no read-out layer")
+    return net
 
 
 def _check_pairs(pairs, n_inputs: int) -> np.ndarray:
@@ -314,12 +272,12 @@ def _check_pairs(pairs, n_inputs: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 def propagate(
     h0,
-    n_layers: int,
-    sigma_w2,
-    sigma_b2=0.0,
-    noise: NoiseModel = NoNoise(),
-    activation="relu",
+    noise=None,
+    sigma_w2=None,
+    sigma_b2=None,
+    activation=None,
     *,
+    n_layers: int | None = None,
     n_networks: int | None = None,
     pairs=None,
     seed: int = 0,
@@ -327,6 +285,7 @@ def propagate(
     dtype=torch.float32,
     keep_activations: bool = False,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    method: str = "auto",
 ) -> Propagation:
     r"""Propagate inputs through random noisy networks and measure :math:`q^l` (and :math:`c^l`).
 
@@ -337,26 +296,24 @@ def propagate(
     ----------
     h0 : array_like or torch.Tensor, shape ``(n_inputs, width)`` or ``(n_networks, n_inputs, width)``
         Layer-0 pre-activations: shared by all networks (2-D) or one set per network (3-D).
+    noise : NoisyNetwork or NoiseModel
+        The network (its width must be ``h0``'s), or its noise: a single level or a 1-D family, whose
+        members (broadcast with arrays of ``sigma_w2`` and ``sigma_b2``) run one after another, each with
+        the same ``seed``, stacked on a leading axis.
+    sigma_w2, sigma_b2 : float, 1-D array or None
+        Weight and bias variances (``sigma_w2=None``: critical; ``sigma_b2=None``: 0). Leave out with a
+        NoisyNetwork.
+    activation : str, Activation or callable, optional
+        Default ``"relu"``; see :func:`nsp_helpers.activations.get_activation`.
     n_layers : int, >= 0
-        Number of noisy layers to apply.
-    sigma_w2 : float or 1-D array, >= 0
-        Weight variance :math:`\sigma_w^2` (weights are :math:`\mathcal{N}(0, \sigma_w^2/N)`).
-    sigma_b2 : float or 1-D array, >= 0
-        Bias variance :math:`\sigma_b^2`.
-    noise : NoiseModel
-        A single noise level, or a 1-D family: members (broadcast with arrays of ``sigma_w2`` and
-        ``sigma_b2``) are simulated one after another, each with the same ``seed``, and stacked on a
-        leading axis.
-    activation : str, Activation or callable
-        See :func:`nsp_helpers.activations.get_activation`.
+        Number of noisy layers to apply (default: the network's).
     n_networks : int, >= 1, optional
         Independent networks (fresh weights, biases and noise). Default 1 for 2-D ``h0``, and
         ``h0.shape[0]`` for 3-D ``h0`` (which it must then equal).
     pairs : array_like of int, shape ``(n_pairs, 2)``, optional
         Input indices whose cosine similarity is measured at every layer.
     seed : int, >= 0
-        Seed of the ``torch.Generator`` objects (on the device) that draw weights, biases and noise;
-        their own seeds are derived from it with :class:`numpy.random.SeedSequence`.
+        Seeds the networks, the noise and the Gram sampler (:func:`nsp_helpers.forward.forward`).
     device : None, str or torch.device
         ``None`` picks a GPU when present (:func:`nsp_helpers.device.resolve_device`).
     dtype : torch.dtype
@@ -364,9 +321,10 @@ def propagate(
     keep_activations : bool
         Also return every layer's pre-activations (memory grows with depth; off by default).
     chunk_bytes : int
-        Networks are processed in chunks whose buffers (weights, pre-activations, activations and
-        dropout mask: about ``4 * (width**2 + 3 * n_inputs * width)`` bytes per network in float32)
-        stay below this size, or one network at a time if a single network needs more.
+        Bound on the buffers of one chunk of networks (see :func:`nsp_helpers.forward.forward`).
+    method : {"auto", "weights", "gram"}
+        Draw weight matrices or sample each layer exactly from the Gram matrix of the inputs (the module
+        docstring); ``"auto"`` takes the cheaper one.
 
     Returns
     -------
@@ -388,8 +346,8 @@ def propagate(
     subtracts each vector's mean first; see the module docstring). Computed in the working
     precision, :math:`q^l` overflows to ``inf`` or underflows to ``0`` far from criticality; these
     values are returned unchanged. Rounding can put :math:`c` a few ulps outside ``[-1, 1]``; it is
-    clipped to that interval. Results depend on ``seed``, the device, ``chunk_bytes`` and the order
-    of the networks, but nothing else (not on the number of CPU threads).
+    clipped to that interval. Results depend on ``seed``, the device, ``chunk_bytes``, the method and the
+    order of the networks, but nothing else (not on the number of CPU threads).
 
     Members of a noise family reuse the same seed (common random numbers): dropout members with
     ``keep_prob < 1``, for example, see the same weights and nested masks (a unit kept at
@@ -405,23 +363,26 @@ def propagate(
     >>> import numpy as np
     >>> from nsp_helpers.noise import Dropout
     >>> h0 = inputs_with_variance(1.0, n_inputs=4, width=100)
-    >>> out = propagate(h0, n_layers=3, sigma_w2=1.2, noise=Dropout(keep_prob=0.6), n_networks=2,
-    ...                 pairs=[[0, 1]], device="cpu")
+    >>> out = propagate(h0, Dropout(keep_prob=0.6), 1.2, n_layers=3, n_networks=2, pairs=[[0, 1]], device="cpu")
     >>> out.q.shape, out.c.shape
     ((4, 2, 4), (4, 2, 1))
     >>> bool(np.allclose(out.q[0], 1.0))
     True
     """
-    n_layers = _check_int("n_layers", n_layers, 0)
-    noise = _check_noise(noise)
-    fam_shape, members = _family(noise, sigma_w2, sigma_b2)
-    act = get_activation(activation)
     seed = _check_int("seed", seed, 0)
     chunk_bytes = _check_int("chunk_bytes", chunk_bytes, 1)
+    if n_layers is None and not isinstance(noise, NoisyNetwork):
+        raise InvalidParameterError("n_layers is required unless a NoisyNetwork (which has its own) is given")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise InvalidParameterError(f"dtype must be a floating torch.dtype such as torch.float32, got {dtype!r}")
     dev = resolve_device(device)
     x0 = _as_inputs(h0, dtype, dev)
+    n_inputs, width = x0.shape[-2], x0.shape[-1]
+    if n_layers is not None:
+        n_layers = _check_int("n_layers", n_layers, 0)
+    net = _network(noise, sigma_w2, sigma_b2, activation, n_layers=n_layers, width=width, input_width=width)
+    if net.width != width or net.input_width != width:
+        raise InvalidParameterError(f"h0 has width {width} but the network has width {net.width}")
     if x0.dim() == 3:
         if n_networks is None:
             n_networks = x0.shape[0]
@@ -432,203 +393,56 @@ def propagate(
             )
     else:
         n_networks = _check_int("n_networks", 1 if n_networks is None else n_networks, 1)
-    n_inputs, width = x0.shape[-2], x0.shape[-1]
     pair_idx = None if pairs is None else _check_pairs(pairs, n_inputs)
+    n_members = 1 if net.shape == () else net.shape[0]
+    n_layers = net.n_layers
 
-    results = [
-        _propagate_single(x0, n_layers, sw, sb, member, act, n_networks, pair_idx, seed, dev, dtype,
-                          keep_activations, chunk_bytes)
-        for member, sw, sb in members
-    ]
-    if fam_shape == ():
-        q, c, acts = results[0]
-    else:
-        q = np.stack([r[0] for r in results])
-        c = None if pair_idx is None else np.stack([r[1] for r in results])
-        acts = None
-        if keep_activations:
-            acts = [torch.stack([r[2][layer] for r in results]) for layer in range(n_layers + 1)]
-    return Propagation(q=q, c=c, pairs=pair_idx, activations=acts, width=int(width), device=str(dev))
-
-
-def _derived_seeds(seed: int, tag: int, n: int) -> list[int]:
-    """``n`` independent 63-bit seeds for the generators tagged ``tag`` (:class:`numpy.random.SeedSequence`)."""
-    return [int(s) >> 1 for s in np.random.SeedSequence([seed, tag]).generate_state(n, dtype=np.uint64)]
-
-
-class _RandomStreams:
-    """Draw large random tensors from several independent generators at once.
-
-    On the CPU a ``torch.Generator`` fills a tensor in one serial loop, which would make drawing the
-    fresh weights as slow as the matrix product itself. The tensor is therefore cut into
-    :attr:`N_STREAMS` contiguous slices, each filled by its own generator (seeded from ``seed``
-    with :class:`numpy.random.SeedSequence`) in a thread of its own: ATen releases the GIL while
-    it fills. The cut does not depend on the number of threads, so the numbers do not either. On a
-    GPU one generator is already parallel and is used as is. The stream seeds are derived from
-    ``seed`` (:func:`_derived_seeds`), so the streams never replay another generator's numbers.
-    """
-
-    N_STREAMS = 4
-    MIN_PARALLEL = 2**16  # smaller tensors are filled by the first generator alone
-
-    def __init__(self, seed: int, device, pool):
-        self.pool = pool
-        seeds = _derived_seeds(seed, 0x5EED, self.N_STREAMS if device.type == "cpu" else 1)
-        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-
-    def _fill(self, tensor: torch.Tensor, fill) -> None:
-        flat = tensor.view(-1)
-        if len(self.generators) == 1 or flat.numel() < self.MIN_PARALLEL:
-            fill(flat, self.generators[0])
-            return
-        slices = torch.tensor_split(flat, len(self.generators))
-        if self.pool is None:
-            for part, gen in zip(slices, self.generators):
-                fill(part, gen)
-        else:
-            for future in [self.pool.submit(fill, part, gen) for part, gen in zip(slices, self.generators)]:
-                future.result()
-
-    def normal_(self, tensor: torch.Tensor, std: float) -> torch.Tensor:
-        """Fill ``tensor`` (contiguous) with :math:`\\mathcal{N}(0, \\mathrm{std}^2)` in place."""
-        self._fill(tensor, lambda part, gen: part.normal_(0.0, std, generator=gen))
-        return tensor
-
-    def random_(self, tensor: torch.Tensor, low: int, high: int) -> torch.Tensor:
-        """Fill an integer tensor with integers uniform on ``[low, high)`` in place."""
-        self._fill(tensor, lambda part, gen: part.random_(low, high, generator=gen))
-        return tensor
-
-
-_SAME_SIZE_INT = {torch.float32: torch.int32, torch.float64: torch.int64}
-
-
-class _NoiseStep:
-    """Apply one noise level to the activations of a chunk, in place where possible.
-
-    Dropout has a fast path (float32 and float64). ``torch.bernoulli`` draws through a slow loop on
-    the CPU and its mask is applied with a float multiplication; here the mask is made and applied
-    with two integer operations on the activations' bit patterns:
-
-    1. draw integers ``k`` of the activations' size (``b`` = 32 or 64 bits) uniform on
-       ``[-T, 2**(b-1) - T)`` with ``T = round(keep_prob * 2**(b-1))`` (``Tensor.random_``, from the
-       parallel streams of :class:`_RandomStreams`), so that ``k < 0`` with probability
-       ``keep_prob`` (up to ``2**-b``);
-    2. the arithmetic shift ``k >> (b - 1)`` is ``-1`` (all bits set) for a kept unit and ``0`` for a
-       dropped one, and a bitwise AND of the activations with it keeps or zeroes (``+0.0``) each unit.
-
-    Few passes matter more than few random draws: on a busy machine every multi-threaded
-    elementwise operation waits for a time slice of each of its threads, whatever its size.
-    Kept units are not divided by ``keep_prob`` here: :attr:`weight_gain` (``1/keep_prob``) is folded
-    into the weight standard deviation, which gives the same layer output with one pass less. Every
-    other noise model (subclasses of :class:`~nsp_helpers.noise.Dropout` and other precisions included)
-    goes through :meth:`nsp_helpers.noise.NoiseModel.apply`.
-    """
-
-    def __init__(self, noise: NoiseModel, shape, generator, streams, device, dtype):
-        self.noise = noise
-        self.generator = generator
-        self.streams = streams
-        self.shape = tuple(shape)
-        self.weight_gain = 1.0
-        self.skip = noise.kind == "none"
-        self.fast_dropout = type(noise) is Dropout and noise.shape == () and dtype in _SAME_SIZE_INT
-        if self.fast_dropout:
-            keep = float(noise.keep_prob)
-            self.skip = keep == 1.0
-            self.weight_gain = 1.0 / keep
-            self.int_dtype = _SAME_SIZE_INT[dtype]
-            n_bits = torch.iinfo(self.int_dtype).bits
-            self.shift = n_bits - 1
-            threshold = min(max(int(round(keep * 2 ** (n_bits - 1))), 1), 2 ** (n_bits - 1) - 1)
-            self.low, self.high = -threshold, 2 ** (n_bits - 1) - threshold
-            self.words = torch.empty(self.shape, dtype=self.int_dtype, device=device)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.skip:
-            return x
-        if self.fast_dropout:
-            self.streams.random_(self.words, self.low, self.high)  # negative with probability keep_prob
-            self.words.bitwise_right_shift_(self.shift)  # -1 (kept) or 0 (dropped)
-            x.view(self.int_dtype).bitwise_and_(self.words)
-            return x
-        return self.noise.apply(x, generator=self.generator)
-
-
-def _propagate_single(x0, n_layers, sigma_w2, sigma_b2, noise, act, n_networks, pair_idx, seed, dev, dtype,
-                      keep_activations, chunk_bytes):
-    """One noise level: loop over chunks of networks, then over layers; all networks of a chunk batched.
-
-    Per layer: activation (into a reused buffer for ReLU), noise, fresh weights drawn in place with
-    the scale folded into ``normal_``, one ``bmm``/``baddbmm`` written over the previous layer.
-    """
-    gen = torch.Generator(device=dev)
-    # derived, so that the networks never replay the numbers of inputs_with_variance(..., seed=seed)
-    gen.manual_seed(_derived_seeds(seed, 0xB1A5, 1)[0])
-    n_threads = min(_RandomStreams.N_STREAMS, torch.get_num_threads()) if dev.type == "cpu" else 1
-    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
-    try:
-        return _propagate_chunks(x0, n_layers, sigma_w2, sigma_b2, noise, act, n_networks, pair_idx, seed, dev,
-                                 dtype, keep_activations, chunk_bytes, gen, _RandomStreams(seed, dev, pool))
-    finally:
-        if pool is not None:
-            pool.shutdown()
-
-
-def _propagate_chunks(x0, n_layers, sigma_w2, sigma_b2, noise, act, n_networks, pair_idx, seed, dev, dtype,
-                      keep_activations, chunk_bytes, gen, streams):
-    n_inputs, width = x0.shape[-2], x0.shape[-1]
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    per_network = itemsize * (width * width + 3 * n_inputs * width)  # weights, h, activations, dropout mask
-    chunk = max(1, min(n_networks, chunk_bytes // per_network))
-    b_std = math.sqrt(sigma_b2)
-    n_pairs = 0 if pair_idx is None else len(pair_idx)
-    fast_relu = act is ACTIVATIONS["relu"]
-
-    q = torch.empty((n_layers + 1, n_networks, n_inputs), dtype=dtype, device=dev)
-    c = torch.empty((n_layers + 1, n_networks, n_pairs), dtype=dtype, device=dev)
-    acts = [[] for _ in range(n_layers + 1)] if keep_activations else None
-    if n_pairs:
+    q = torch.empty((n_members, n_layers + 1, n_networks, n_inputs), dtype=dtype, device=dev)
+    c = torch.empty((n_members, n_layers + 1, n_networks, 0 if pair_idx is None else len(pair_idx)),
+                    dtype=dtype, device=dev)
+    acts = [[[] for _ in range(n_layers + 1)] for _ in range(n_members)] if keep_activations else None
+    ia = ib = None
+    if pair_idx is not None:
         ia = torch.as_tensor(pair_idx[:, 0], device=dev)
         ib = torch.as_tensor(pair_idx[:, 1], device=dev)
 
-    m_buf = 0
-    for start in range(0, n_networks, chunk):
-        stop = min(n_networks, start + chunk)
-        m = stop - start
-        if m != m_buf:  # (re)allocate the buffers of a chunk: at most twice per call
-            m_buf = m
-            weights = torch.empty((m, width, width), dtype=dtype, device=dev)
-            bias = torch.empty((m, 1, width), dtype=dtype, device=dev) if b_std > 0 else None
-            x_buf = torch.empty((m, n_inputs, width), dtype=dtype, device=dev) if fast_relu else None
-            noise_step = _NoiseStep(noise, (m, n_inputs, width), gen, streams, dev, dtype)
-            w_std = math.sqrt(sigma_w2 / width) * noise_step.weight_gain
-        h = (x0[start:stop] if x0.dim() == 3 else x0.expand(m, n_inputs, width)).clone()
-        for layer in range(n_layers + 1):
-            if layer > 0:
-                if fast_relu:
-                    x = torch.clamp_min(h, 0.0, out=x_buf)
-                else:
-                    x = act(h)
-                    if x.untyped_storage().data_ptr() == h.untyped_storage().data_ptr():
-                        x = x.clone()  # e.g. the linear activation returns h itself
-                x = noise_step(x)
-                streams.normal_(weights, w_std)
-                if bias is not None:
-                    bias.normal_(0.0, b_std, generator=gen)
-                    torch.baddbmm(bias, x, weights, out=h)
-                else:
-                    torch.bmm(x, weights, out=h)
-            _measure(h, q[layer, start:stop], c[layer, start:stop] if n_pairs else None,
-                     ia if n_pairs else None, ib if n_pairs else None)
-            if keep_activations:
-                acts[layer].append(h.clone())
+    def measure(view):
+        m, layer, nets = view.member, view.layer, view.networks
+        _measure(view.h, q[m, layer, nets], c[m, layer, nets] if ia is not None else None, ia, ib)
+        if keep_activations:
+            acts[m][layer].append(view.h.clone())
 
+    result = forward(net, x0 if x0.dim() == 3 else x0, seed=seed, n_networks=n_networks, device=dev, dtype=dtype,
+                     chunk_bytes=chunk_bytes, on_layer=measure, method=method)
     q_np = q.double().cpu().numpy()
     c_np = c.double().cpu().numpy() if pair_idx is not None else None
     if keep_activations:
-        acts = [torch.cat(a) for a in acts]
-    return q_np, c_np, acts
+        acts = [[torch.cat(chunks) for chunks in member] for member in acts]
+    if net.shape == ():
+        q_np = q_np[0]
+        c_np = None if c_np is None else c_np[0]
+        acts = None if acts is None else acts[0]
+    elif keep_activations:
+        acts = [torch.stack([member[layer] for member in acts]) for layer in range(n_layers + 1)]
+    return Propagation(q=q_np, c=c_np, pairs=pair_idx, activations=acts, width=int(width), device=str(dev),
+                       method=result.method)
+
+
+def _as_inputs(h0, dtype, device) -> torch.Tensor:
+    if isinstance(h0, torch.Tensor):
+        t = h0.detach().to(device=device, dtype=dtype)
+    else:
+        arr = as_float_array("h0", h0)
+        t = torch.as_tensor(arr, dtype=dtype, device=device)
+    if t.dim() not in (2, 3):
+        raise InvalidParameterError(
+            f"h0 must have shape (n_inputs, width) or (n_networks, n_inputs, width), got {tuple(t.shape)}"
+        )
+    if t.shape[-1] < 1 or t.shape[-2] < 1:
+        raise InvalidParameterError(f"h0 needs width >= 1 and n_inputs >= 1, got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise InvalidParameterError("h0 must be finite")
+    return t
 
 
 def _measure(h, q_out, c_out, ia, ib):
@@ -778,16 +592,17 @@ def _stats(samples: np.ndarray, n_axes: int = 2):
 
 def simulate_variance_map(
     q0_values,
-    sigma_w2,
-    sigma_b2,
-    noise: NoiseModel,
-    activation="relu",
+    noise=None,
+    sigma_w2=None,
+    sigma_b2=None,
+    activation=None,
     *,
     n_inputs: int = 30,
-    n_networks: int = 5,
-    width: int = 1000,
+    n_networks: int = 50,
+    width: int | None = None,
     seed: int = 0,
     device=None,
+    method: str = "auto",
 ) -> VarianceMapResult:
     r"""Measure the one-layer variance map :math:`q^0 \mapsto q^1` (Pretorius et al. Figs. 2a, 3a).
 
@@ -797,19 +612,22 @@ def simulate_variance_map(
     ----------
     q0_values : 1-D array_like, >= 0
         Input second moments.
-    sigma_w2, sigma_b2 : float or 1-D array, >= 0
-        Weight and bias variances (arrays broadcast with a noise family).
-    noise : NoiseModel
-        Noise level, or a 1-D family (results get a leading family axis).
-    activation : str, Activation or callable
+    noise : NoisyNetwork or NoiseModel
+        The network, or its noise level or a 1-D family (results get a leading family axis).
+    sigma_w2, sigma_b2 : float or 1-D array, >= 0, optional
+        Weight and bias variances (arrays broadcast with a noise family; ``sigma_w2=None``: critical).
+    activation : str, Activation or callable, optional
+        Default ``"relu"``.
     n_inputs : int
-        Inputs per value of ``q0`` (the paper used 30).
+        Inputs per value of ``q0`` (the paper: 30).
     n_networks : int
-        Independent networks (the paper used 50).
-    width : int
-        Units per layer (the paper used 1000).
+        Independent networks (the paper: 50, the default).
+    width : int, optional
+        Units per layer (default: the network's, 1000 as in the paper).
     seed : int
     device : None, str or torch.device
+    method : {"auto", "weights", "gram"}
+        See :func:`propagate`.
 
     Returns
     -------
@@ -834,8 +652,8 @@ def simulate_variance_map(
     Examples
     --------
     >>> from nsp_helpers.noise import Dropout
-    >>> res = simulate_variance_map([1.0, 2.0], sigma_w2=1.2, sigma_b2=0.0, noise=Dropout(0.6),
-    ...                             n_inputs=5, n_networks=2, width=100, device="cpu")
+    >>> res = simulate_variance_map([1.0, 2.0], Dropout(0.6), sigma_w2=1.2, n_inputs=5, n_networks=2, width=100,
+    ...                             device="cpu")
     >>> res.mean.shape, res.q1.shape
     ((2,), (2, 2, 5))
     """
@@ -843,9 +661,9 @@ def simulate_variance_map(
     q0 = np.atleast_1d(q0)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
-    width = _check_int("width", width, 1)
-    h0 = inputs_with_variance(q0, n_inputs, width, seed=seed)
-    out = propagate(h0, 1, sigma_w2, sigma_b2, noise, activation, n_networks=n_networks, seed=seed, device=device)
+    net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
+    h0 = inputs_with_variance(q0, n_inputs, net.width, seed=seed)
+    out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method)
     q1 = out.q[..., 1, :, :]  # F + (n_networks, n_q0 * n_inputs)
     q1 = q1.reshape(q1.shape[:-1] + (q0.size, n_inputs))
     q1 = np.moveaxis(q1, -3, -2)  # F + (n_q0, n_networks, n_inputs)
@@ -856,16 +674,17 @@ def simulate_variance_map(
 def simulate_variance_dynamics(
     q0,
     n_layers: int,
-    sigma_w2,
-    sigma_b2,
-    noise: NoiseModel,
-    activation="relu",
+    noise=None,
+    sigma_w2=None,
+    sigma_b2=None,
+    activation=None,
     *,
     n_inputs: int = 50,
-    n_networks: int = 5,
-    width: int = 1000,
+    n_networks: int = 50,
+    width: int | None = None,
     seed: int = 0,
     device=None,
+    method: str = "auto",
 ) -> VarianceDynamicsResult:
     r"""Measure :math:`q^l` layer by layer from :math:`q^0` (Pretorius et al. Figs. 2b, 3b).
 
@@ -877,17 +696,19 @@ def simulate_variance_dynamics(
         Input second moment(s); a scalar gives results without a ``q0`` axis.
     n_layers : int, >= 0
         Depth.
-    sigma_w2, sigma_b2 : float or 1-D array, >= 0
-    noise : NoiseModel
-        Noise level, or a 1-D family (results get a leading family axis).
-    activation : str, Activation or callable
+    noise : NoisyNetwork or NoiseModel
+        The network, or its noise level or a 1-D family (results get a leading family axis).
+    sigma_w2, sigma_b2 : float or 1-D array, >= 0, optional
+    activation : str, Activation or callable, optional
     n_inputs : int
-        Inputs per value of ``q0`` (the paper used 50).
+        Inputs per value of ``q0`` (the paper: 50).
     n_networks : int
-        Independent networks (the paper used 50).
-    width : int
+        Independent networks (the paper: 50, the default).
+    width : int, optional
+        Default: the network's (1000).
     seed : int
     device : None, str or torch.device
+    method : {"auto", "weights", "gram"}
 
     Returns
     -------
@@ -915,8 +736,8 @@ def simulate_variance_dynamics(
     Examples
     --------
     >>> from nsp_helpers.noise import NoNoise
-    >>> res = simulate_variance_dynamics(4.0, n_layers=3, sigma_w2=2.0, sigma_b2=0.0, noise=NoNoise(),
-    ...                                  n_inputs=5, n_networks=2, width=100, device="cpu")
+    >>> res = simulate_variance_dynamics(4.0, 3, NoNoise(), sigma_w2=2.0, n_inputs=5, n_networks=2, width=100,
+    ...                                  device="cpu")
     >>> res.layers.tolist(), res.mean.shape, float(res.mean[0])
     ([0, 1, 2, 3], (4,), 4.0)
     """
@@ -924,11 +745,10 @@ def simulate_variance_dynamics(
     n_layers = _check_int("n_layers", n_layers, 0)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
-    width = _check_int("width", width, 1)
     q0_1d = np.atleast_1d(q0_arr)
-    h0 = inputs_with_variance(q0_1d, n_inputs, width, seed=seed)
-    out = propagate(h0, n_layers, sigma_w2, sigma_b2, noise, activation, n_networks=n_networks, seed=seed,
-                    device=device)
+    net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=n_layers)
+    h0 = inputs_with_variance(q0_1d, n_inputs, net.width, seed=seed)
+    out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method)
     q = out.q  # F + (L+1, n_networks, n_q0 * n_inputs)
     q = q.reshape(q.shape[:-1] + (q0_1d.size, n_inputs))
     q = np.moveaxis(q, -2, -4)  # F + (n_q0, L+1, n_networks, n_inputs)
@@ -942,16 +762,17 @@ def simulate_variance_dynamics(
 def simulate_correlation_map(
     c0_values,
     q0,
-    sigma_w2,
-    sigma_b2,
-    noise: NoiseModel,
-    activation="relu",
+    noise=None,
+    sigma_w2=None,
+    sigma_b2=None,
+    activation=None,
     *,
     n_pairs: int = 50,
-    n_networks: int = 5,
-    width: int = 1000,
+    n_networks: int = 50,
+    width: int | None = None,
     seed: int = 0,
     device=None,
+    method: str = "auto",
 ) -> CorrelationMapResult:
     r"""Measure the one-layer correlation map :math:`c^0 \mapsto c^1` (Pretorius et al. Fig. 4a).
 
@@ -963,17 +784,18 @@ def simulate_correlation_map(
         Input cosine similarities.
     q0 : float, > 0
         Second moment of every input (use the fixed point :math:`q^*` to reproduce the figure).
-    sigma_w2, sigma_b2 : float or 1-D array, >= 0
-    noise : NoiseModel
-        Noise level, or a 1-D family (results get a leading family axis).
-    activation : str, Activation or callable
+    noise : NoisyNetwork or NoiseModel
+        The network, or its noise level or a 1-D family (results get a leading family axis).
+    sigma_w2, sigma_b2 : float or 1-D array, >= 0, optional
+    activation : str, Activation or callable, optional
     n_pairs : int
-        Pairs per value of ``c0``.
+        Pairs per value of ``c0`` (the paper: 50 trials).
     n_networks : int
-        Independent networks (the paper used 50).
-    width : int
+        Independent networks (the paper: 50, the default).
+    width : int, optional
     seed : int
     device : None, str or torch.device
+    method : {"auto", "weights", "gram"}
 
     Returns
     -------
@@ -999,8 +821,8 @@ def simulate_correlation_map(
     Examples
     --------
     >>> from nsp_helpers.noise import Dropout
-    >>> res = simulate_correlation_map([0.0, 0.5], 1.0, sigma_w2=1.2, sigma_b2=0.0, noise=Dropout(0.6),
-    ...                                n_pairs=3, n_networks=2, width=100, device="cpu")
+    >>> res = simulate_correlation_map([0.0, 0.5], 1.0, Dropout(0.6), n_pairs=3, n_networks=2, width=100,
+    ...                                device="cpu")
     >>> res.mean.shape, res.c1.shape
     ((2,), (2, 2, 3))
     """
@@ -1008,9 +830,9 @@ def simulate_correlation_map(
     c0 = np.atleast_1d(c0)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
-    h0, pairs = input_pairs(c0, q0, n_pairs, width, seed=seed)
-    out = propagate(h0, 1, sigma_w2, sigma_b2, noise, activation, n_networks=n_networks, pairs=pairs, seed=seed,
-                    device=device)
+    net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
+    h0, pairs = input_pairs(c0, q0, n_pairs, net.width, seed=seed)
+    out = propagate(h0, net, n_networks=n_networks, pairs=pairs, seed=seed, device=device, method=method)
     c1 = out.c[..., 1, :, :]
     c1 = c1.reshape(c1.shape[:-1] + (c0.size, n_pairs))
     c1 = np.moveaxis(c1, -3, -2)
@@ -1022,16 +844,17 @@ def simulate_correlation_dynamics(
     c0,
     n_layers: int,
     q0,
-    sigma_w2,
-    sigma_b2,
-    noise: NoiseModel,
-    activation="relu",
+    noise=None,
+    sigma_w2=None,
+    sigma_b2=None,
+    activation=None,
     *,
     n_pairs: int = 100,
-    n_networks: int = 5,
-    width: int = 1000,
+    n_networks: int = 50,
+    width: int | None = None,
     seed: int = 0,
     device=None,
+    method: str = "auto",
 ) -> CorrelationDynamicsResult:
     r"""Measure the cosine similarity :math:`c^l` layer by layer (Pretorius et al. Fig. 4b).
 
@@ -1044,16 +867,18 @@ def simulate_correlation_dynamics(
     n_layers : int, >= 0
     q0 : float, > 0
         Second moment of every input.
-    sigma_w2, sigma_b2 : float or 1-D array, >= 0
-    noise : NoiseModel
-        Noise level, or a 1-D family (results get a leading family axis).
-    activation : str, Activation or callable
+    noise : NoisyNetwork or NoiseModel
+        The network, or its noise level or a 1-D family (results get a leading family axis).
+    sigma_w2, sigma_b2 : float or 1-D array, >= 0, optional
+    activation : str, Activation or callable, optional
     n_pairs : int
-        Pairs per value of ``c0`` (the paper used 100 partners).
+        Pairs per value of ``c0`` (the paper: 100 partners).
     n_networks : int
-    width : int
+        Independent networks (the paper: 50, the default).
+    width : int, optional
     seed : int
     device : None, str or torch.device
+    method : {"auto", "weights", "gram"}
 
     Returns
     -------
@@ -1077,9 +902,8 @@ def simulate_correlation_dynamics(
     Examples
     --------
     >>> from nsp_helpers.noise import Dropout
-    >>> res = simulate_correlation_dynamics([0.0, 0.9], 2, 1.0, sigma_w2=1.2, sigma_b2=0.0,
-    ...                                     noise=Dropout(0.6), n_pairs=3, n_networks=2, width=100,
-    ...                                     device="cpu")
+    >>> res = simulate_correlation_dynamics([0.0, 0.9], 2, 1.0, Dropout(0.6), n_pairs=3, n_networks=2,
+    ...                                     width=100, device="cpu")
     >>> res.mean.shape, [round(float(v), 6) for v in res.mean[:, 0]]
     ((2, 3), [0.0, 0.9])
     """
@@ -1088,9 +912,9 @@ def simulate_correlation_dynamics(
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     c0_1d = np.atleast_1d(c0_arr)
-    h0, pairs = input_pairs(c0_1d, q0, n_pairs, width, seed=seed)
-    out = propagate(h0, n_layers, sigma_w2, sigma_b2, noise, activation, n_networks=n_networks, pairs=pairs,
-                    seed=seed, device=device)
+    net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=n_layers)
+    h0, pairs = input_pairs(c0_1d, q0, n_pairs, net.width, seed=seed)
+    out = propagate(h0, net, n_networks=n_networks, pairs=pairs, seed=seed, device=device, method=method)
     c = out.c  # F + (L+1, n_networks, n_c0 * n_pairs)
     c = c.reshape(c.shape[:-1] + (c0_1d.size, n_pairs))
     c = np.moveaxis(c, -2, -4)  # F + (n_c0, L+1, n_networks, n_pairs)
