@@ -1,20 +1,18 @@
-"""How close does the Monte Carlo simulator get to the speed of a bare matrix product?
+"""The simulator's speed: its weight-matrix path against a bare matrix product, and the exact
+Gram-matrix sampler against the weight-matrix path at the paper's sizes, measured in one run.
 
-Every layer of :func:`nsp_helpers.simulate.propagate` is one batched matrix product
-(``n_networks`` products of ``(n_inputs, width) @ (width, width)``, 2 * n_inputs * width**2 floating
-point operations each) plus the work around it: drawing ``width**2`` fresh Gaussian weights per
-network, the activation, the noise and the measurement of q. This script times, in one run and on
-the same device and shapes,
+1. **Weight-matrix path vs matmul.** Every layer of ``propagate(..., method="weights")`` is one batched
+   matrix product (``n_networks`` products of ``(n_inputs, width) @ (width, width)``, 2 * n_inputs *
+   width**2 floating point operations each) plus the work around it: drawing ``width**2`` fresh Gaussian
+   weights per network, the activation, the noise and the measurement of q. Timed against ``torch.bmm``
+   alone on pre-drawn weights (the upper bound), interleaved so that both see the same machine load, best
+   of ``--repeats``. Line: ``simulator/matmul FLOP/s ratio: X.XX`` (dropout keep 0.8 at criticality).
+2. **Gram sampler vs weight matrices** at Pretorius et al.'s sizes (width 1000, 50 networks): Fig. 2(b)
+   (50 inputs, 15 layers) and Fig. 4(b) (one c0: 1 + 100 inputs, 30 layers), both methods of
+   :func:`nsp_helpers.simulate.propagate`, interleaved. Lines: ``gram/weights speed-up (Fig. 2b): X.X``
+   and ``(Fig. 4b)``; the last line is the smaller of the two.
 
-* the simulator (ReLU, dropout with keep_prob 0.8 at criticality, and without noise), and
-* ``torch.bmm`` alone on pre-drawn weights (the upper bound),
-
-interleaving the two so that both see the same machine load, keeping the best of ``--repeats``
-runs, and prints where the remaining time goes. The last line is the ratio of the simulator's
-FLOP/s (dropout case) to torch's matmul FLOP/s.
-
-Run ``python benchmarks/bench_simulate.py`` (CPU, or the GPU when present; sizes grow on a GPU via
-:func:`nsp_helpers.simulate.scaled`); ``--help`` lists the options.
+Run ``python benchmarks/bench_simulate.py`` (CPU, or the GPU when present); ``--help`` lists the options.
 """
 
 from __future__ import annotations
@@ -25,9 +23,11 @@ import time
 
 import torch
 
+from nsp_helpers._random import RandomStreams
 from nsp_helpers.device import resolve_device
+from nsp_helpers.network import NoisyNetwork
 from nsp_helpers.noise import Dropout, NoNoise
-from nsp_helpers.simulate import _NoiseStep, _RandomStreams, inputs_with_variance, propagate, scaled
+from nsp_helpers.simulate import input_pairs, inputs_with_variance, propagate, scaled
 
 
 def _sync(device):
@@ -56,6 +56,7 @@ def main(argv=None):
     parser.add_argument("--n-networks", type=int, default=None, help="default 2 on CPU, 32 on a GPU")
     parser.add_argument("--n-layers", type=int, default=None, help="default 6 on CPU, 20 on a GPU")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--paper-networks", type=int, default=50, help="networks of the Fig. 2b/4b comparison")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
@@ -83,7 +84,8 @@ def main(argv=None):
             torch.bmm(x, weights, out=out)
 
     def simulate(noise, sigma_w2):
-        return lambda: propagate(h0, n_layers, sigma_w2, 0.0, noise, n_networks=m, device=device)
+        return lambda: propagate(h0, noise, sigma_w2, 0.0, n_layers=n_layers, n_networks=m, device=device,
+                                 method="weights")
 
     cases = {"dropout keep 0.8": simulate(Dropout(keep), 2 * keep), "no noise": simulate(NoNoise(), 2.0)}
     times = {name: float("inf") for name in ["matmul", *cases]}
@@ -94,25 +96,18 @@ def main(argv=None):
     # where the time of one layer goes (all networks of the batch)
     gen = torch.Generator(device=device).manual_seed(0)
     with torch.no_grad():
-        pool = None
-        if device.type == "cpu" and torch.get_num_threads() > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            pool = ThreadPoolExecutor(min(_RandomStreams.N_STREAMS, torch.get_num_threads()))
-        streams = _RandomStreams(0, device, pool)
-        fast = _NoiseStep(Dropout(keep), (m, n, w), gen, streams, device, torch.float32)
+        streams = RandomStreams(0, device=device)
+        dropout = Dropout(keep)
+        words = dropout.sample((m, n, w), generator=streams, device=device)
         parts = {
             "bmm": lambda: torch.bmm(x, weights, out=out),
-            "weights, parallel streams": lambda: streams.normal_(weights, 0.03),
+            "weights, parallel streams": lambda: streams.normal_(weights, 0.0, 0.03),
             "weights, one generator": lambda: weights.normal_(0.0, 0.03, generator=gen),
             "relu": lambda: torch.clamp_min(x, 0.0, out=out),
-            "dropout, fast path": lambda: fast(out),
-            "dropout, noise.apply": lambda: Dropout(keep).apply(out, generator=gen),
+            "dropout (in place)": lambda: dropout.apply(out, generator=streams, inplace=True, workspace=words),
             "measure q": lambda: torch.linalg.vector_norm(out, dim=-1),
         }
         part_times = {name: best_time(fn, device, args.repeats) for name, fn in parts.items()}
-        if pool is not None:
-            pool.shutdown()
 
     print("\nper layer (all networks):")
     for name, t in part_times.items():
@@ -123,6 +118,27 @@ def main(argv=None):
     for name in cases:
         print(f"  {name:28s} simulator/matmul {times['matmul'] / times[name]:.2f}")
     print(f"simulator/matmul FLOP/s ratio: {times['matmul'] / times['dropout keep 0.8']:.2f}")
+
+    # --- the exact Gram sampler against drawn weight matrices, at the paper's sizes ------------------
+    k = args.paper_networks
+    fig2b = (inputs_with_variance(4.0, 50, 1000), None, NoisyNetwork(NoNoise(), 2.0, width=1000, n_layers=15))
+    pairs_in, _ = input_pairs([0.5], 1.0, n_pairs=1, width=1000)
+    partners = torch.cat([pairs_in[:1], torch.randn(100, 1000, dtype=torch.float64)])
+    fig4b = (partners, [[0, j] for j in range(1, 101)], NoisyNetwork(Dropout(0.6), width=1000, n_layers=30))
+    speedups = {}
+    print(f"\nexact Gram sampler vs weight matrices, width 1000, {k} networks (best of {args.repeats}):")
+    for name, (inputs, pairs, net) in (("Fig. 2b", fig2b), ("Fig. 4b", fig4b)):
+        run = {method: (lambda method=method: propagate(inputs, net, n_networks=k, pairs=pairs, device=device,
+                                                        method=method)) for method in ("gram", "weights")}
+        t = {method: float("inf") for method in run}
+        for _ in range(args.repeats):
+            for method, fn in run.items():
+                t[method] = min(t[method], best_time(fn, device, 1))
+        speedups[name] = t["weights"] / t["gram"]
+        print(f"  {name}: {inputs.shape[0]} inputs x {net.n_layers} layers: weights {t['weights']:.3f} s, "
+              f"gram {t['gram']:.3f} s")
+        print(f"gram/weights speed-up ({name}): {speedups[name]:.1f}")
+    print(f"gram/weights speed-up (smaller of the two): {min(speedups.values()):.1f}")
 
 
 if __name__ == "__main__":

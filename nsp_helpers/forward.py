@@ -29,18 +29,19 @@ Where the weights come from
 * or integrates them out (``method="gram"``): at initialisation, given the previous layer, the
   pre-activations of a batch of :math:`B` inputs are *exactly* Gaussian, :math:`h_{:,i} \sim
   \mathcal{N}(0, \frac{\sigma_w^2}{N_{l-1}} X X^\top + \sigma_b^2 \mathbf{1}\mathbf{1}^\top)`
-  independently for every unit :math:`i`, with :math:`X = x^{l-1}` (inputs as rows). With the QR
-  factorisation :math:`X^\top = Q R`, :math:`X X^\top = R^\top R`, so
+  independently for every unit :math:`i`, with :math:`X = x^{l-1}` (inputs as rows). With the Cholesky
+  factor :math:`L L^\top = \frac{\sigma_w^2}{N_{l-1}} X X^\top`,
 
   .. math::
 
-      h^{l} = \sqrt{\sigma_w^2/N_{l-1}}\; R^\top Z + \mathbf{1} b^\top,
+      h^{l} = L Z + \mathbf{1} b^\top,
       \qquad Z_{ki} \sim \mathcal{N}(0, 1),\ b_i \sim \mathcal{N}(0, \sigma_b^2),
 
   which costs :math:`O(N_{l-1} B^2 + B^2 N_l)` operations and :math:`B N_l` random numbers instead of the
   :math:`O(B N_{l-1} N_l)` operations and :math:`N_{l-1} N_l` random numbers of a weight matrix. It is
-  exact (not an approximation) in distribution, including degenerate :math:`X` (identical inputs, units
-  zeroed by ReLU or dropout: QR needs no positive definiteness), but the weights it integrates out are
+  exact (not an approximation) in distribution, including degenerate :math:`X` (identical inputs: a
+  singular Gram matrix gets the square root of its eigendecomposition instead of a Cholesky factor),
+  but the weights it integrates out are
   different for every call, so it serves one-pass measurements only. ``method="auto"`` (the default of
   :func:`forward`) picks it when it is cheaper and no weights or gradients are asked for.
 
@@ -249,13 +250,26 @@ def _layer_input(stack: _Stack, h, layer: int, noise_streams, *, train: bool, gr
 
 
 def _affine_gram(x, sigma_w2, sigma_b2, fan_out: int, streams: RandomStreams):
-    """Exact Gaussian pre-activations given ``x`` (networks, inputs, fan_in), the weights integrated out."""
+    """Exact Gaussian pre-activations given ``x`` (networks, inputs, fan_in), the weights integrated out.
+
+    ``h = L Z + 1 b^T`` with ``L L^T = (sigma_w2 / fan_in) X X^T`` (Cholesky in float64; for a singular Gram
+    matrix, e.g. identical inputs, ``L = V sqrt(max(Lambda, 0))`` from its eigendecomposition, equally exact).
+    """
     n, _, fan_in = x.shape
-    r = torch.linalg.qr(x.transpose(1, 2), mode="r").R  # (n, k, B) with X X^T = R^T R, k = min(fan_in, B)
-    scale = torch.as_tensor(np.sqrt(sigma_w2[:n] / fan_in), dtype=x.dtype, device=x.device)
-    r.mul_(scale.view(n, 1, 1))
-    z = streams.normal_(torch.empty((n, r.shape[1], fan_out), dtype=x.dtype, device=x.device))
-    h = torch.bmm(r.transpose(1, 2), z)
+    # float64, so that the Gram matrix overflows no earlier than the pre-activations themselves would
+    x64 = x.double()
+    gram = torch.bmm(x64, x64.transpose(1, 2))  # (n, B, B)
+    gram.mul_(torch.as_tensor(sigma_w2[:n] / fan_in, dtype=torch.float64, device=x.device).view(n, 1, 1))
+    factor, info = torch.linalg.cholesky_ex(gram)
+    finite = torch.isfinite(gram).flatten(1).all(dim=1)
+    failed = torch.nonzero((info != 0) & finite).flatten()
+    if failed.numel():  # singular (or numerically indefinite) Gram matrices: an exact symmetric square root
+        values, vectors = torch.linalg.eigh(gram[failed])
+        factor[failed] = vectors * values.clamp_min(0.0).sqrt().unsqueeze(-2)
+    factor[~finite] = float("nan")  # the inputs overflowed: so do the outputs
+    factor = factor.to(x.dtype)
+    z = streams.normal_(torch.empty((n, factor.shape[-1], fan_out), dtype=x.dtype, device=x.device))
+    h = torch.bmm(factor, z)
     sb = sigma_b2[:n]
     if np.any(sb > 0):
         b = streams.normal_(torch.empty((n, 1, fan_out), dtype=x.dtype, device=x.device))
@@ -534,9 +548,8 @@ def _costs(network: NoisyNetwork, n_inputs: int) -> tuple[float, float]:
     fan_ins = [network.input_width] + [network.width] * max(network.n_layers - 1, 0)
     for fan_in in fan_ins:
         n = network.width
-        k = min(fan_in, b)
         weights += fan_in * n * (b + _RNG_COST)
-        gram += 2.0 * fan_in * b * k + b * k * n + _RNG_COST * k * n
+        gram += fan_in * b * b + b * b * n + b**3 / 3.0 + _RNG_COST * b * n
     return weights, gram
 
 
