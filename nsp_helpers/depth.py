@@ -18,10 +18,6 @@ function                            what                                        
 :func:`fit_window`                  the layers above the Monte Carlo noise floor                   ``depth_scales.md``
 :func:`fit_depth_scale`             :math:`\xi_c` from simulated :math:`c^l` samples               ``depth_scales.md``
 :func:`simulate_depth_scale`        simulate and fit, one noise level or a family                  ``depth_scales.md``
-:func:`linear_network_depth_scale`  :math:`1/\ln\mu_2`, the depth scale of noisy linear networks   ``edge_of_chaos.md``
-:func:`depth_scale_map`             :math:`\xi_c` over a grid of :math:`(\sigma_w^2, \sigma_b^2)`  ``edge_of_chaos.md``
-:func:`noiseless_edge_of_chaos`     :math:`\sigma_w^2` with :math:`\chi_1 = 1`, without noise      ``edge_of_chaos.md``
-:func:`maximise_depth_scale`        the :math:`\sigma_w^2` maximising :math:`\xi_c`, per bias      ``edge_of_chaos.md``
 ==================================  =============================================================  ====================
 
 The fit window rule
@@ -76,20 +72,15 @@ import numpy as np
 
 from . import theory
 from .errors import InvalidParameterError, as_float_array, check_in_range, check_int
-from .noise import NoiseModel, NoNoise
+from .noise import NoiseModel
 
 __all__ = [
     "DepthScaleFit",
-    "DepthScaleRidge",
     "DepthScaleSimulation",
     "LogDecayFit",
-    "depth_scale_map",
     "fit_depth_scale",
     "fit_log_decay",
     "fit_window",
-    "linear_network_depth_scale",
-    "maximise_depth_scale",
-    "noiseless_edge_of_chaos",
     "simulate_depth_scale",
 ]
 
@@ -596,7 +587,7 @@ def simulate_depth_scale(
     for i, member in enumerate(members):
         c_star[i] = theory.correlation_fixed_point(member, sw[i], sb[i], activation)
         xi[i] = theory.depth_scale(member, sw[i], sb[i], activation)
-        q_star = theory.variance_fixed_point(sw[i], sb[i], member, activation, q0=1.0)
+        q_star = theory.variance_fixed_point(member, sw[i], sb[i], activation, q0=1.0)
         q0[i] = q_star if np.isfinite(q_star) and q_star > 0 else 1.0
         c0 = float(c0_arr[i])
         gap = abs(c0 - c_star[i])
@@ -613,276 +604,3 @@ def simulate_depth_scale(
     return DepthScaleSimulation(noise=noise, mu2=mu2, sigma_w2=sw, sigma_b2=sb, q0=q0, c0=c0_arr, c_star=c_star,
                                 depth_scale_theory=xi, fits=fits, theory_deviation=curves, width=int(width),
                                 n_networks=int(n_networks), n_pairs=int(n_pairs))
-
-
-# ------------------------------------------------------------------------------------------------
-# beyond the paper: depth scales over the plane of initialisations
-# ------------------------------------------------------------------------------------------------
-def linear_network_depth_scale(noise: NoiseModel):
-    r"""Depth scale of a noisy *linear* network, :math:`1/\ln\mu_2`.
-
-    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
-
-    Parameters
-    ----------
-    noise : NoiseModel
-        Multiplicative noise (a family broadcasts).
-
-    Returns
-    -------
-    float or numpy.ndarray
-        :math:`1/\ln\mu_2` (``inf`` without noise).
-
-    Notes
-    -----
-    With :math:`\phi(h) = h` and :math:`\sigma_b = 0` the correlation map is exactly
-    :math:`c' = \sigma_w^2 q c / (\sigma_w^2 \mu_2 q) = c/\mu_2`, so :math:`c^* = 0`,
-    :math:`\chi = 1/\mu_2` and
-
-    .. math::
-
-        \xi_c = \frac{1}{\ln \mu_2}.
-
-    A tanh network with :math:`\sigma_b^2 \to 0` and :math:`\sigma_w^2 \to 1/\mu_2` approaches this
-    value (its signal shrinks into the linear part of tanh); no initialisation we mapped exceeds it.
-
-    Examples
-    --------
-    >>> from nsp_helpers.noise import Dropout
-    >>> round(linear_network_depth_scale(Dropout(keep_prob=0.5)), 4)  # 1 / ln 2
-    1.4427
-    """
-    if not isinstance(noise, NoiseModel):
-        raise InvalidParameterError(f"noise must be a nsp_helpers.noise.NoiseModel, got {noise!r}")
-    mu2 = np.asarray(noise.mu2, dtype=float)
-    with np.errstate(divide="ignore"):
-        out = np.where(mu2 > 1.0, 1.0 / np.log(np.where(mu2 > 1.0, mu2, 2.0)), np.inf)
-    return float(out) if out.ndim == 0 else out
-
-
-def depth_scale_map(sigma_w2, sigma_b2, noise: NoiseModel, activation="tanh") -> np.ndarray:
-    r"""The depth scale :math:`\xi_c` over a grid of initialisations :math:`(\sigma_w^2, \sigma_b^2)`.
-
-    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
-
-    Parameters
-    ----------
-    sigma_w2 : 1-D array_like, > 0
-        Weight variances (the columns of the map).
-    sigma_b2 : 1-D array_like, >= 0
-        Bias variances (the rows).
-    noise : NoiseModel
-        One noise level or a 1-D family (a leading axis).
-    activation : str, Activation or callable, default "tanh"
-
-    Returns
-    -------
-    numpy.ndarray, shape ``noise.shape + (len(sigma_b2), len(sigma_w2))``
-        :math:`\xi_c`; ``inf`` on the noiseless edge of chaos.
-
-    Notes
-    -----
-    Each entry is :func:`nsp_helpers.theory.depth_scale`,
-    :math:`\xi_c = -1/\ln\chi(c^*)` at the variance fixed point :math:`q^*`, with
-
-    .. math::
-
-        \chi(c^*) = \frac{\sigma_w^2\, q^*\,\mathbb{E}[\phi'(u_a)\phi'(u_b)]}{q^*}
-        = \sigma_w^2\,\mathbb{E}[\phi'(u_a)\phi'(u_b)] ,
-
-    computed by Gauss-Hermite quadrature for tanh (about 10 ms per grid point).
-
-    Examples
-    --------
-    >>> from nsp_helpers.noise import MultiplicativeGaussian
-    >>> depth_scale_map([1.0, 2.0], [0.1], MultiplicativeGaussian(std=0.5)).round(2)
-    array([[1.96, 2.63]])
-    """
-    sw = check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True)
-    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
-    if sw.ndim != 1 or sb.ndim != 1:
-        raise InvalidParameterError(f"sigma_w2 and sigma_b2 must be 1-D grids, got shapes {sw.shape} and {sb.shape}")
-    grid_w, grid_b = np.meshgrid(sw, sb)
-    out = [np.asarray(theory.depth_scale(m, grid_w, grid_b, activation), dtype=float) for m in _members(noise)]
-    return out[0] if noise.shape == () else np.stack(out)
-
-
-def noiseless_edge_of_chaos(sigma_b2, activation="tanh", sigma_w2_bounds=(0.5, 20.0)):
-    r"""The noiseless edge of chaos: the weight variance at which :math:`\chi_1 = 1`.
-
-    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
-
-    Parameters
-    ----------
-    sigma_b2 : float or 1-D array_like, >= 0
-    activation : str, Activation or callable, default "tanh"
-    sigma_w2_bounds : (float, float)
-        Bracket searched; :math:`\chi_1 - 1` must change sign inside it.
-
-    Returns
-    -------
-    float or numpy.ndarray
-        :math:`\sigma_w^2` on the edge of chaos for each :math:`\sigma_b^2`.
-
-    Notes
-    -----
-    Without noise, :math:`c^* = 1` is stable while
-
-    .. math::
-
-        \chi_1 = \sigma_w^2\,\mathbb{E}_z\bigl[\phi'(\sqrt{q^*}z)^2\bigr] \le 1
-
-    (Poole et al. 2016; Schoenholz et al. 2017), and :math:`\xi_c` diverges where :math:`\chi_1 = 1`.
-    Solved by bisection (50 halvings of the bracket) on all values of ``sigma_b2`` at once.
-
-    References
-    ----------
-    .. [1] Schoenholz et al. (2017), "Deep information propagation", Fig. 1.
-
-    Examples
-    --------
-    >>> round(noiseless_edge_of_chaos(0.0), 6)
-    1.0
-    """
-    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
-    lo_w, hi_w = (float(v) for v in check_in_range("sigma_w2_bounds", sigma_w2_bounds, 0.0, np.inf, low_open=True))
-    if not lo_w < hi_w:
-        raise InvalidParameterError(f"sigma_w2_bounds must be increasing, got {sigma_w2_bounds!r}")
-    flat = np.atleast_1d(sb).astype(float).ravel()
-
-    def excess(sw):
-        return np.asarray(theory.gradient_slope(NoNoise(), sw, flat, activation), dtype=float) - 1.0
-
-    lo = np.full(flat.shape, lo_w)
-    hi = np.full(flat.shape, hi_w)
-    f_lo, f_hi = excess(lo), excess(hi)
-    if np.any(np.sign(f_lo) == np.sign(f_hi)):
-        raise InvalidParameterError(
-            f"chi_1 - 1 does not change sign for sigma_w2 in {sigma_w2_bounds!r}; widen sigma_w2_bounds"
-        )
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        f_mid = excess(mid)
-        left = np.sign(f_mid) == np.sign(f_lo)
-        lo = np.where(left, mid, lo)
-        f_lo = np.where(left, f_mid, f_lo)
-        hi = np.where(left, hi, mid)
-    out = 0.5 * (lo + hi)
-    return float(out[0]) if sb.ndim == 0 else out.reshape(sb.shape)
-
-
-@dataclass
-class DepthScaleRidge:
-    """The weight variance that maximises :math:`\\xi_c`, per bias variance and noise level.
-
-    Arrays have shape ``noise.shape + (len(sigma_b2),)``.
-
-    Attributes
-    ----------
-    sigma_b2 : numpy.ndarray
-        The bias variances.
-    sigma_w2 : numpy.ndarray
-        The maximising weight variance (the noisy edge of chaos).
-    depth_scale : numpy.ndarray
-        The maximal :math:`\\xi_c`.
-    c_star : numpy.ndarray
-        :math:`c^*` at the maximum.
-    at_bound : numpy.ndarray of bool
-        Where the maximum sits on the edge of the searched interval of :math:`\\sigma_w^2`.
-    """
-
-    sigma_b2: np.ndarray
-    sigma_w2: np.ndarray
-    depth_scale: np.ndarray
-    c_star: np.ndarray
-    at_bound: np.ndarray
-
-
-def maximise_depth_scale(noise: NoiseModel, sigma_b2, activation="tanh", *, sigma_w2_bounds=(0.05, 6.0),
-                         n_grid: int = 32, n_iter: int = 16) -> DepthScaleRidge:
-    r"""For each bias variance, the weight variance that maximises :math:`\xi_c`: a noisy edge of chaos.
-
-    Introduced in the chapter *Beyond the paper: a noisy edge of chaos* (``book/edge_of_chaos.md``).
-
-    Parameters
-    ----------
-    noise : NoiseModel
-        One noise level or a 1-D family.
-    sigma_b2 : 1-D array_like, >= 0
-        Bias variances.
-    activation : str, Activation or callable, default "tanh"
-    sigma_w2_bounds : (float, float)
-        Interval of weight variances searched.
-    n_grid : int, >= 3
-        Grid points of the initial scan (log-spaced over the interval).
-    n_iter : int, >= 0
-        Golden-section steps refining the best grid point within its two neighbours.
-
-    Returns
-    -------
-    DepthScaleRidge
-        The maximising :math:`\sigma_w^2`, the maximum :math:`\xi_c` and :math:`c^*` there.
-
-    Notes
-    -----
-    Without noise :math:`\xi_c` is infinite on the edge of chaos :math:`\chi_1 = 1`
-    (:func:`noiseless_edge_of_chaos`). With noise it is finite everywhere, and for fixed
-    :math:`\sigma_b^2` it peaks at
-
-    .. math::
-
-        \sigma_w^{2\,\star}(\sigma_b^2) = \operatorname*{arg\,max}_{\sigma_w^2}\; -\frac{1}{\ln\chi(c^*)} .
-
-    The scan is followed by ``n_iter`` golden-section steps (all values of ``sigma_b2`` at once), each
-    shrinking the bracket by 0.618. A maximum on the edge of the interval is flagged in ``at_bound``.
-
-    Examples
-    --------
-    >>> from nsp_helpers.noise import MultiplicativeGaussian
-    >>> ridge = maximise_depth_scale(MultiplicativeGaussian(std=0.5), [0.05], n_grid=12, n_iter=10)
-    >>> ridge.sigma_w2.round(1), ridge.depth_scale.round(2)
-    (array([1.7]), array([2.94]))
-    """
-    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
-    if sb.ndim != 1:
-        raise InvalidParameterError(f"sigma_b2 must be a 1-D array, got shape {sb.shape}")
-    lo_w, hi_w = (float(v) for v in check_in_range("sigma_w2_bounds", sigma_w2_bounds, 0.0, np.inf, low_open=True))
-    if not lo_w < hi_w:
-        raise InvalidParameterError(f"sigma_w2_bounds must be increasing, got {sigma_w2_bounds!r}")
-    n_grid = _check_int("n_grid", n_grid, 3)
-    n_iter = _check_int("n_iter", n_iter, 0)
-    grid = np.geomspace(lo_w, hi_w, n_grid)
-    results = []
-    for member in _members(noise):
-        xi_grid = depth_scale_map(grid, sb, member, activation)  # (n_b, n_grid)
-        best = np.argmax(np.where(np.isnan(xi_grid), -np.inf, xi_grid), axis=1)
-        lo = grid[np.maximum(best - 1, 0)]
-        hi = grid[np.minimum(best + 1, n_grid - 1)]
-
-        def xi_at(sw, member=member):
-            return np.asarray(theory.depth_scale(member, sw, sb, activation), dtype=float)
-
-        ratio = (math.sqrt(5.0) - 1.0) / 2.0
-        x1 = hi - ratio * (hi - lo)
-        x2 = lo + ratio * (hi - lo)
-        f1, f2 = xi_at(x1), xi_at(x2)
-        for _ in range(n_iter):
-            left = f1 >= f2  # the maximum lies in [lo, x2]
-            hi = np.where(left, x2, hi)
-            lo = np.where(left, lo, x1)
-            new_x1 = np.where(left, hi - ratio * (hi - lo), x2)
-            new_x2 = np.where(left, x1, lo + ratio * (hi - lo))
-            x1, x2 = new_x1, new_x2
-            f_new = xi_at(np.where(left, x1, x2))
-            f1, f2 = np.where(left, f_new, f2), np.where(left, f1, f_new)
-        candidates = np.stack([x1, x2, grid[best]])
-        values = np.stack([f1, f2, xi_grid[np.arange(sb.size), best]])
-        pick = np.argmax(values, axis=0)
-        sw_best = candidates[pick, np.arange(sb.size)]
-        xi_best = values[pick, np.arange(sb.size)]
-        c_best = np.asarray(theory.correlation_fixed_point(member, sw_best, sb, activation), dtype=float)
-        at_bound = (best == 0) | (best == n_grid - 1)
-        results.append((sw_best, xi_best, c_best, at_bound))
-    stack = (lambda k: results[0][k]) if noise.shape == () else (lambda k: np.stack([r[k] for r in results]))
-    return DepthScaleRidge(sigma_b2=sb.astype(float), sigma_w2=stack(0), depth_scale=stack(1), c_star=stack(2),
-                           at_bound=stack(3))

@@ -22,8 +22,6 @@ function                                        what
 ==============================================  ===================================================
 :func:`gradient_statistics`                     per-layer :math:`g_{aa}`, :math:`g_{ab}`, mean
                                                 :math:`|\partial_W\mathcal{L}_a \odot \partial_W\mathcal{L}_b|`
-:func:`gradient_slopes`                         mean-field :math:`\chi_1`, :math:`\chi(c^*)`, :math:`q^*`, :math:`c^*`
-:func:`linear_network_closed_forms`             Huang et al.'s closed forms for linear networks
 :func:`universality`                            variance against mean over initialisations
 :func:`preactivation_second_moments`            :math:`q^l` through any ``torch.nn`` model (hooks)
 :func:`trainable_depth_rules`                   which depth-scale rule matches a trainable-depth grid
@@ -83,13 +81,9 @@ from .noise import NoiseModel, NoNoise
 
 __all__ = [
     "GradientStatistics",
-    "GradientSlopes",
-    "LinearClosedForms",
     "UniversalityFit",
     "RuleComparison",
     "gradient_statistics",
-    "gradient_slopes",
-    "linear_network_closed_forms",
     "universality",
     "preactivation_second_moments",
     "trainable_depth_rules",
@@ -230,47 +224,6 @@ class GradientStatistics:
         values = self.magnitude(statistic)[layers - 1]
         ok = np.isfinite(values) & (values > 0)
         return fit_log_decay(layers[ok], values[ok])
-
-
-@dataclass
-class GradientSlopes:
-    r"""Mean-field quantities of gradient propagation (:func:`gradient_slopes`).
-
-    Attributes
-    ----------
-    chi_single : float
-        :math:`\chi_1 = \sigma_w^2\mu_2\,\mathbb{E}[\phi'(\sqrt{q^*}z)^2]`.
-    chi_pair : float
-        :math:`\chi(c^*) = \sigma_w^2\,\mathbb{E}[\phi'(u_a)\phi'(u_b)]` at :math:`(q^*, c^*)`.
-    q_star, c_star : float
-        The variance and correlation fixed points. ReLU without biases or additive noise keeps every
-        :math:`q` (scale-free); ``q_star`` is then reported as 1 (``nan`` for the linear network).
-    """
-
-    chi_single: float
-    chi_pair: float
-    q_star: float
-    c_star: float
-
-    @property
-    def depth_scale_single(self) -> float:
-        """:math:`\\xi_1 = 1/|\\ln\\chi_1|` (``inf`` at :math:`\\chi_1 = 1`)."""
-        return math.inf if self.chi_single == 1.0 else 1.0 / abs(math.log(self.chi_single))
-
-    @property
-    def depth_scale_pair(self) -> float:
-        """:math:`\\xi_2 = 1/|\\ln\\chi(c^*)|`."""
-        return math.inf if self.chi_pair == 1.0 else 1.0 / abs(math.log(self.chi_pair))
-
-
-@dataclass
-class LinearClosedForms:
-    r"""Huang et al.'s closed forms for a noisy *linear* network (:func:`linear_network_closed_forms`)."""
-
-    q_star: float
-    q_ab_star: float
-    chi_single: float
-    chi_pair: float
 
 
 @dataclass
@@ -543,118 +496,6 @@ def _chunk(m, n_layers, width, n_inputs, sigma_w2, sigma_b2, noise, act, backwar
     if keep_tensors:
         tensors = {"inputs": inputs, "weights": weights, "biases": biases, "noise": eps_list}
     return out, tensors
-
-
-# ------------------------------------------------------------------------------------------------
-# theory
-# ------------------------------------------------------------------------------------------------
-def gradient_slopes(noise: NoiseModel, sigma_w2=None, sigma_b2=0.0, activation="relu") -> GradientSlopes:
-    r"""Mean-field (GIA) factors by which gradient moments shrink per layer, for one input and for pairs.
-
-    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
-
-    Parameters
-    ----------
-    noise : NoiseModel
-        One noise level.
-    sigma_w2 : float or None
-        Weight variance (``None``: critical, ReLU and linear only).
-    sigma_b2 : float, >= 0
-    activation : optional
-        Default ``"relu"``.
-
-    Returns
-    -------
-    GradientSlopes
-
-    Notes
-    -----
-    .. math::
-
-        \chi_1 = \sigma_w^2\,\mu_2\,\mathbb{E}\bigl[\phi'(\sqrt{q^*}z)^2\bigr], \qquad
-        \chi(c^*) = \sigma_w^2\,\mathbb{E}\bigl[\phi'(u_a)\phi'(u_b)\bigr],
-
-    with :math:`u_a, u_b` of variance :math:`q^*` and correlation :math:`c^*`. The second equals the
-    slope of the correlation map at its fixed point (:func:`nsp_helpers.theory.correlation_slope`),
-    so :math:`\xi_2` is the correlation depth scale :math:`\xi_c`.
-
-    References
-    ----------
-    .. [1] W. Huang et al. ECAI 2020, Eqs. 9-14. .. [2] S. S. Schoenholz et al. ICLR 2017.
-
-    Examples
-    --------
-    >>> from nsp_helpers.noise import Dropout
-    >>> s = gradient_slopes(Dropout(keep_prob=0.6))      # critical ReLU
-    >>> s.chi_single, round(s.chi_pair, 4)
-    (1.0, 0.355)
-    >>> round(gradient_slopes(Dropout(keep_prob=0.9), 1.4, 0.1, "tanh").chi_single, 4)
-    0.8937
-    """
-    noise = _check_noise(noise)
-    chi_single = float(theory.gradient_slope(noise, sigma_w2, sigma_b2, activation))
-    c_star = float(theory.correlation_fixed_point(noise, sigma_w2, sigma_b2, activation))
-    chi_pair = float(theory.correlation_slope(c_star, noise, sigma_w2, sigma_b2, activation))
-    sw = theory.critical_weight_variance(noise, activation) if sigma_w2 is None else sigma_w2
-    name = getattr(get_activation(activation), "name", "")
-    if name in ("relu", "linear") and sigma_b2 == 0 and noise.additive_variance == 0:
-        q_star = 1.0 if name == "relu" else float("nan")  # any q is a fixed point (scale-free)
-    else:
-        q_star = float(theory.variance_fixed_point(sw, sigma_b2, noise, activation))
-    return GradientSlopes(chi_single=chi_single, chi_pair=chi_pair, q_star=q_star, c_star=c_star)
-
-
-def linear_network_closed_forms(noise: NoiseModel, sigma_w2, sigma_b2) -> LinearClosedForms:
-    r"""Fixed points and gradient factors of a noisy linear network (Huang et al.'s closed forms).
-
-    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
-
-    Parameters
-    ----------
-    noise : NoiseModel
-        Multiplicative noise (dropout: :math:`\mu_2 = 1/\rho`).
-    sigma_w2 : float, in (0, 1/mu2)
-        Below :math:`1/\mu_2`, so that the variance has a finite fixed point.
-    sigma_b2 : float, > 0
-
-    Returns
-    -------
-    LinearClosedForms
-
-    Notes
-    -----
-    With :math:`\phi(h) = h` the variance and covariance maps are linear,
-    :math:`q' = \sigma_w^2\mu_2 q + \sigma_b^2` and :math:`q_{ab}' = \sigma_w^2 q_{ab} + \sigma_b^2`, so
-
-    .. math::
-
-        q^* = \frac{\sigma_b^2}{1 - \sigma_w^2\mu_2} = \frac{\sigma_b^2}{1 - \sigma_w^2/\rho},\qquad
-        q_{ab}^* = \frac{\sigma_b^2}{1 - \sigma_w^2},\qquad
-        \chi_1 = \sigma_w^2\mu_2 = \frac{\sigma_w^2}{\rho},\qquad \chi(c^*) = \sigma_w^2 .
-
-    References
-    ----------
-    .. [1] W. Huang et al. ECAI 2020, Sec. 3 (linear dropout networks).
-
-    Examples
-    --------
-    >>> from nsp_helpers.noise import Dropout
-    >>> cf = linear_network_closed_forms(Dropout(keep_prob=0.9), 0.8, 0.1)
-    >>> round(cf.q_star, 6), round(cf.q_ab_star, 6), round(cf.chi_single, 6)
-    (0.9, 0.5, 0.888889)
-    >>> linear_network_closed_forms(Dropout(keep_prob=0.5), 0.8, 0.1)
-    Traceback (most recent call last):
-    ...
-    nsp_helpers.errors.InvalidParameterError: sigma_w2 must be in (0, 0.5), got 0.8 (below 1/mu2, or the variance has no fixed point)
-    """
-    noise = _check_noise(noise)
-    if noise.additive_variance != 0:
-        raise InvalidParameterError(f"noise must be multiplicative for these closed forms, got {noise!r}")
-    mu2 = float(noise.mu2)
-    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True,
-                              hint="below 1/mu2, or the variance has no fixed point"))
-    sb = float(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf, low_open=True))
-    return LinearClosedForms(q_star=sb / (1.0 - sw * mu2), q_ab_star=sb / (1.0 - sw), chi_single=sw * mu2, chi_pair=sw)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -101,8 +101,8 @@ class NoisyNetwork:
     (1.2, 0.0, True)
     >>> net.variance_map(4.0)                                  # q is preserved at criticality
     4.0
-    >>> round(net.depth_scale(), 4)
-    3.1325
+    >>> round(net.depth_scale(), 4)                           # xi_c = -1 / ln chi(c*)
+    0.9655
     >>> NoisyNetwork(Dropout(keep_prob=[0.5, 1.0])).sigma_w2   # a family
     array([1., 2.])
     """
