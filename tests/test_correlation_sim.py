@@ -58,7 +58,7 @@ def test_one_layer_correlation_map_matches_theory(noise):
     sw = theory.critical_weight_variance(noise)
     res = simulate_correlation_map(c0, 1.0, sw, 0.0, noise, n_pairs=20, n_networks=4, width=WIDTH, seed=11,
                                    device=CPU)
-    predicted = theory.correlation_map(c0, 1.0, sw, 0.0, noise)
+    predicted = theory.correlation_map(c0, noise, sw, 0.0, q=1.0)
     np.testing.assert_allclose(predicted, relu_correlation_map_reference(c0, noise.mu2), rtol=1e-10, atol=1e-12)
     se = _standard_error(res.c1)
     assert np.all(np.abs(res.mean - predicted) < 4 * se + 0.005), (res.mean - predicted, se)
