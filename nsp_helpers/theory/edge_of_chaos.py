@@ -217,7 +217,8 @@ def noiseless_edge_of_chaos(sigma_b2, activation="relu", sigma_w2_bounds=(0.5, 2
 
 @dataclass
 class DepthScaleRidge:
-    """The weight variance that maximises :math:`\\xi_c`, per bias variance and noise level.
+    """The weight variance that maximises :math:`\\xi_c`, per bias variance and noise level (:func:`maximise_depth_scale`;
+    chapter ``book/edge_of_chaos.md``).
 
     Arrays have shape ``noise.shape + (len(sigma_b2),)``.
 

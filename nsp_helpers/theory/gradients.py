@@ -113,7 +113,8 @@ def gradient_slope(noise, sigma_w2=None, sigma_b2=None, activation="relu"):
 def gradient_depth_scale(noise, sigma_w2=None, sigma_b2=None, activation="relu"):
     r"""The gradient depth scale :math:`\xi_1 = 1/|\ln \chi_1|`.
 
-    The gradient analysis of Huang et al. (2020).
+    The gradient analysis of Huang et al. (2020), used in the chapter *Backpropagation through noisy networks*
+    (``book/gradients.md``) as :attr:`GradientSlopes.depth_scale_single`.
 
     Parameters
     ----------
@@ -163,7 +164,7 @@ def gradient_depth_scale(noise, sigma_w2=None, sigma_b2=None, activation="relu")
 
 @dataclass
 class GradientSlopes:
-    r"""Mean-field quantities of gradient propagation (:func:`gradient_slopes`).
+    r"""Mean-field quantities of gradient propagation (:func:`gradient_slopes`; chapter ``book/gradients.md``).
 
     Attributes
     ----------
@@ -194,7 +195,8 @@ class GradientSlopes:
 
 @dataclass
 class LinearClosedForms:
-    r"""Huang et al.'s closed forms for a noisy *linear* network (:func:`linear_network_closed_forms`)."""
+    r"""Huang et al.'s closed forms for a noisy *linear* network (:func:`linear_network_closed_forms`; chapter
+    ``book/gradients.md``)."""
 
     q_star: float
     q_ab_star: float
