@@ -17,7 +17,7 @@ import numpy as np
 from ..activations import get_activation
 from ..errors import InvalidParameterError, NoCriticalPointError, check_in_range
 from ..network import NoisyNetwork
-from ._common import _check_noise, _check_sigma_b2, _check_sigma_w2, _noise_moments, _out
+from ._common import _check_sigma_b2, _check_sigma_w2, _noise_moments, _out
 from .quadrature import _kernel
 
 __all__ = ["DEFAULT_SIGMA_B2", "critical_parameters", "critical_weight_variance"]
@@ -96,7 +96,11 @@ def critical_parameters(noise, activation="relu", sigma_b2=None):
     (1.85, 0.05)
     """
     mu2, add_var = _noise_moments(noise)
-    kern = _kernel(activation)
+    return _critical(noise, add_var, _kernel(activation), activation, sigma_b2)
+
+
+def _critical(noise, add_var, kern, activation, sigma_b2):
+    """:func:`critical_parameters` with the noise's additive variance and the kernel already at hand."""
     if kern.homogeneous:
         if sigma_b2 is not None and np.any(np.asarray(sigma_b2, dtype=float) != 0):
             raise InvalidParameterError(
@@ -176,6 +180,17 @@ def _parameters(noise, sigma_w2, sigma_b2, activation):
     :func:`critical_parameters`; ``sigma_b2=None`` means 0 otherwise. ``sigma_w2`` and ``sigma_b2`` come back
     as float arrays (not broadcast).
     """
+    noise, sw, sb, activation, _, _, _ = _resolve_all(noise, sigma_w2, sigma_b2, activation)
+    return noise, sw, sb, activation
+
+
+def _resolve(noise, sigma_w2, sigma_b2, activation):
+    """(mu2, additive variance, sigma_w2, sigma_b2, kernel): what the maps read (see :func:`_parameters`)."""
+    _, sw, sb, _, mu2, av, kern = _resolve_all(noise, sigma_w2, sigma_b2, activation)
+    return mu2, av, sw, sb, kern
+
+
+def _resolve_all(noise, sigma_w2, sigma_b2, activation):
     if isinstance(noise, NoisyNetwork):
         for name, value in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
             if value is not None:
@@ -184,17 +199,14 @@ def _parameters(noise, sigma_w2, sigma_b2, activation):
             get_activation(activation) != noise.activation
         ):
             raise InvalidParameterError("activation must be left out when a NoisyNetwork is given (it has its own)")
-        return (noise.noise, np.asarray(noise.sigma_w2, dtype=float), np.asarray(noise.sigma_b2, dtype=float),
-                noise.activation)
-    _check_noise(noise)
-    if sigma_w2 is None:
-        sw, sb = critical_parameters(noise, activation, sigma_b2)
-        return noise, np.asarray(sw, dtype=float), np.asarray(sb, dtype=float), activation
-    return noise, _check_sigma_w2(sigma_w2), _check_sigma_b2(0.0 if sigma_b2 is None else sigma_b2), activation
-
-
-def _resolve(noise, sigma_w2, sigma_b2, activation):
-    """(mu2, additive variance, sigma_w2, sigma_b2, kernel): what the maps read (see :func:`_parameters`)."""
-    noise, sw, sb, activation = _parameters(noise, sigma_w2, sigma_b2, activation)
+        mu2, av = _noise_moments(noise.noise)
+        sw, sb = np.asarray(noise.sigma_w2, dtype=float), np.asarray(noise.sigma_b2, dtype=float)
+        return noise.noise, sw, sb, noise.activation, mu2, av, _kernel(noise.activation)
     mu2, av = _noise_moments(noise)
-    return mu2, av, sw, sb, _kernel(activation)
+    kern = _kernel(activation)
+    if sigma_w2 is None:
+        sw, sb = _critical(noise, av, kern, activation, sigma_b2)
+        sw, sb = np.asarray(sw, dtype=float), np.asarray(sb, dtype=float)
+    else:
+        sw, sb = _check_sigma_w2(sigma_w2), _check_sigma_b2(0.0 if sigma_b2 is None else sigma_b2)
+    return noise, sw, sb, activation, mu2, av, kern
