@@ -41,7 +41,7 @@ def depth_scale_boundary(keep_prob, multiple: float = 6.0):
     Examples
     --------
     >>> depth_scale_boundary([0.5, 1.0]).round(2)
-    array([ 9.64,   inf])
+    array([4.78,  inf])
     """
     k = float(check_in_range("multiple", multiple, 0.0, np.inf, low_open=True))
     return k * theory.depth_scale(Dropout(keep_prob=keep_prob))

@@ -51,12 +51,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from .errors import InvalidParameterError, as_float_array, check_in_range
+from .errors import InvalidParameterError, as_float_array, check_in_range, check_int
 
 __all__ = ["DepthScaleFit", "LogDecayFit", "fit_depth_scale", "fit_log_decay", "fit_window"]
+
+#: counts may be given as integral floats (``30.0``)
+_check_int = partial(check_int, allow_integral_float=True)
 
 # ------------------------------------------------------------------------------------------------
 # straight-line fits of log deviations

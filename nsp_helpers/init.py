@@ -9,7 +9,7 @@ r"""Noise-aware initialisation for PyTorch models: a companion to :mod:`torch.nn
 * linear: :math:`\sigma_w^2 = 1/\mu_2`, :math:`\sigma_b = 0`.
 * other activations (``"tanh"``, callables): the noisy edge of chaos, the :math:`\sigma_w^2` that maximises
   the correlation depth scale :math:`\xi_c` at the given bias variance
-  (:func:`nsp_helpers.depth.maximise_depth_scale`).
+  (:func:`nsp_helpers.theory.maximise_depth_scale`).
 
 :func:`critical_gain` returns :math:`\sigma_w`, in the spirit of :func:`torch.nn.init.calculate_gain`
 (``std = gain / sqrt(fan_in)``).
@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import theory
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError
 from .noise import Dropout, NoiseModel, NoNoise
 
 __all__ = ["as_noise_model", "critical_gain", "critical_init_", "critical_parameters"]
 
 #: bias variance used for activations whose critical point needs one (tanh); Huang et al. (2020) use 0.05
-DEFAULT_SIGMA_B2 = 0.05
+DEFAULT_SIGMA_B2 = theory.DEFAULT_SIGMA_B2
 
 
 def as_noise_model(noise) -> NoiseModel:
@@ -72,6 +70,9 @@ def as_noise_model(noise) -> NoiseModel:
 def critical_parameters(noise=None, activation="relu", sigma_b2=None) -> tuple[float, float]:
     r"""The critical :math:`(\sigma_w^2, \sigma_b^2)` for a noise level and an activation.
 
+    :func:`nsp_helpers.theory.critical_parameters` (the one implementation) for one noise level given as a
+    :class:`~nsp_helpers.noise.NoiseModel`, a ``torch.nn.Dropout`` or ``None``, as floats.
+
     Parameters
     ----------
     noise : NoiseModel, torch.nn.Dropout or None
@@ -94,21 +95,8 @@ def critical_parameters(noise=None, activation="relu", sigma_b2=None) -> tuple[f
     >>> round(sw2, 2), sb2
     (1.85, 0.05)
     """
-    model = as_noise_model(noise)
-    name = activation if isinstance(activation, str) else getattr(activation, "name", None)
-    if name in ("relu", "linear"):
-        if sigma_b2 not in (None, 0, 0.0):
-            raise InvalidParameterError(
-                f"sigma_b2 must be 0 for activation={name!r}: the critical initialisation has no bias variance, got {sigma_b2}"
-            )
-        return float(theory.critical_weight_variance(model, activation=name)), 0.0
-    from .depth import maximise_depth_scale  # numpy-only; imported here to keep `init` light
-
-    sb2 = float(check_in_range("sigma_b2", DEFAULT_SIGMA_B2 if sigma_b2 is None else sigma_b2, 0.0, np.inf))
-    if model.additive_variance > 0:
-        theory.critical_weight_variance(model)  # raises NoCriticalPointError with the explanation
-    ridge = maximise_depth_scale(model, [sb2], activation=activation)
-    return float(np.ravel(ridge.sigma_w2)[0]), sb2
+    sigma_w2, sb2 = theory.critical_parameters(as_noise_model(noise), activation, sigma_b2)
+    return float(sigma_w2), float(sb2)
 
 
 def critical_gain(noise=None, activation="relu", sigma_b2=None) -> float:

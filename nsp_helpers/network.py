@@ -101,8 +101,8 @@ class NoisyNetwork:
     (1.2, 0.0, True)
     >>> net.variance_map(4.0)                                  # q is preserved at criticality
     4.0
-    >>> round(net.depth_scale(), 4)
-    3.1325
+    >>> round(net.depth_scale(), 4)                           # xi_c = -1 / ln chi(c*)
+    0.9655
     >>> NoisyNetwork(Dropout(keep_prob=[0.5, 1.0])).sigma_w2   # a family
     array([1., 2.])
     """
@@ -263,68 +263,150 @@ class NoisyNetwork:
     __hash__ = None
 
     # --- the mean-field view ------------------------------------------------------------------------
+    # Each method is the theory function of the same name with this network in place of (noise, sigma_w2,
+    # sigma_b2, activation): ``net.variance_map(q) == theory.variance_map(q, net.noise, net.sigma_w2,
+    # net.sigma_b2, net.activation)``, bit for bit (tests/test_theory.py checks it across settings).
     def variance_map(self, q):
-        r""":math:`\mathcal{V}(q)`, see :func:`nsp_helpers.theory.variance_map`."""
+        r""":math:`q^l = \mathcal{V}(q^{l-1})`, see :func:`nsp_helpers.theory.variance_map` (chapter *The variance map*).
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> NoisyNetwork(Dropout(0.8), sigma_w2=2.0).variance_map([1.0, 4.0])  # 2 * 1.25 / 2 = 1.25 per layer
+        array([1.25, 5.  ])
+        """
         from . import theory
 
         return theory.variance_map(q, self)
 
     def variance_slope(self, q=None):
-        """See :func:`nsp_helpers.theory.variance_slope`."""
+        r""":math:`\partial q^l/\partial q^{l-1}` (at :math:`q^*` by default), see :func:`nsp_helpers.theory.variance_slope`.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> NoisyNetwork(Dropout(0.8), sigma_w2=2.0).variance_slope(), NoisyNetwork(Dropout(0.8)).variance_slope()
+        (1.25, 1.0)
+        """
         from . import theory
 
         return theory.variance_slope(self, q=q)
 
     def variance_fixed_point(self, q0=1.0):
-        """See :func:`nsp_helpers.theory.variance_fixed_point`."""
+        r""":math:`q^*` reached from ``q0``, see :func:`nsp_helpers.theory.variance_fixed_point`.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import AdditiveGaussian
+        >>> NoisyNetwork(AdditiveGaussian(std=1.0), sigma_w2=1.0).variance_fixed_point()  # 1 / (1 - 1/2)
+        2.0
+        """
         from . import theory
 
         return theory.variance_fixed_point(self, q0=q0)
 
     def iterate_variance(self, q0, n_layers=None):
-        """:math:`q^0, \\dots, q^L` (``n_layers`` defaults to the network's); see :func:`nsp_helpers.theory.iterate_variance`."""
+        r""":math:`q^0, \dots, q^L` (``n_layers`` defaults to the network's); see :func:`nsp_helpers.theory.iterate_variance`.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> NoisyNetwork(Dropout(0.8), sigma_w2=2.0, n_layers=3).iterate_variance(1.0)
+        array([1.      , 1.25    , 1.5625  , 1.953125])
+        """
         from . import theory
 
         return theory.iterate_variance(q0, self.n_layers if n_layers is None else n_layers, self)
 
     def correlation_map(self, c, q=None):
-        """See :func:`nsp_helpers.theory.correlation_map` (``q=None``: the variance fixed point)."""
+        r""":math:`c^l = \mathcal{C}(c^{l-1})`, see :func:`nsp_helpers.theory.correlation_map` (``q=None``: the variance
+        fixed point). Chapter *Correlations*.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> NoisyNetwork(Dropout(0.6)).correlation_map(1.0)  # critical ReLU: 1 / mu2 = keep_prob
+        0.6
+        """
         from . import theory
 
         return theory.correlation_map(c, self, q=q)
 
     def correlation_slope(self, c=None, q=None):
-        """:math:`\\chi(c)`, at :math:`c^*` by default; see :func:`nsp_helpers.theory.correlation_slope`."""
+        r""":math:`\chi(c)`, at :math:`c^*` by default; see :func:`nsp_helpers.theory.correlation_slope`.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> round(NoisyNetwork(Dropout(0.6)).correlation_slope(), 4)  # chi(c*) < 1: correlations converge
+        0.355
+        """
         from . import theory
 
         return theory.correlation_slope(self.correlation_fixed_point() if c is None else c, self, q=q)
 
     def correlation_fixed_point(self):
-        """See :func:`nsp_helpers.theory.correlation_fixed_point`."""
+        r"""The stable :math:`c^*`, see :func:`nsp_helpers.theory.correlation_fixed_point`.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> round(NoisyNetwork(Dropout(0.6)).correlation_fixed_point(), 6)
+        0.283909
+        """
         from . import theory
 
         return theory.correlation_fixed_point(self)
 
     def iterate_correlation(self, c0, n_layers=None, q0=None):
-        """See :func:`nsp_helpers.theory.iterate_correlation`."""
+        r""":math:`c^0, \dots, c^L` (``n_layers`` defaults to the network's); see
+        :func:`nsp_helpers.theory.iterate_correlation`.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> NoisyNetwork(Dropout(0.6), n_layers=2).iterate_correlation(0.0).round(4)
+        array([0.    , 0.191 , 0.2518])
+        """
         from . import theory
 
         return theory.iterate_correlation(c0, self.n_layers if n_layers is None else n_layers, self, q0=q0)
 
     def depth_scale(self):
-        r""":math:`\xi_c = -1/\ln\chi(c^*)`, see :func:`nsp_helpers.theory.depth_scale`."""
+        r""":math:`\xi_c = -1/\ln\chi(c^*)`, see :func:`nsp_helpers.theory.depth_scale` (chapter *Depth scales*).
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout, NoNoise
+        >>> round(NoisyNetwork(Dropout(0.6)).depth_scale(), 4), NoisyNetwork(NoNoise()).depth_scale()
+        (0.9655, inf)
+        """
         from . import theory
 
         return theory.depth_scale(self)
 
     def gradient_slope(self):
-        r""":math:`\chi_1`, see :func:`nsp_helpers.theory.gradient_slope`."""
+        r""":math:`\chi_1`, see :func:`nsp_helpers.theory.gradient_slope` (chapter *Backpropagation*).
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> round(NoisyNetwork(Dropout(0.9), 1.4, 0.1, "tanh").gradient_slope(), 4)
+        0.8937
+        """
         from . import theory
 
         return theory.gradient_slope(self)
 
     def gradient_depth_scale(self):
-        r""":math:`\xi_1 = -1/\ln\chi_1`, see :func:`nsp_helpers.theory.gradient_depth_scale`."""
+        r""":math:`\xi_1 = 1/|\ln\chi_1|`, see :func:`nsp_helpers.theory.gradient_depth_scale`.
+
+        Examples
+        --------
+        >>> from nsp_helpers.noise import Dropout
+        >>> NoisyNetwork(Dropout(0.6)).gradient_depth_scale()  # critical ReLU: chi_1 = 1
+        inf
+        """
         from . import theory
 
         return theory.gradient_depth_scale(self)

@@ -41,6 +41,7 @@ from .device import resolve_device
 from .errors import InvalidParameterError, check_in_range, check_int
 from .noise import Dropout, NoiseModel
 from .storage import code_version, device_description, write_json_atomic
+from .theory import FLOAT32_MAX, FLOAT32_TINY
 
 __all__ = [
     "PAPER_SIGMA_W2",
@@ -54,9 +55,6 @@ __all__ = [
 
 #: The weight variances of Fig. 6a/6d: ``numpy.linspace(0.1, 2.5, 25)``.
 PAPER_SIGMA_W2 = np.linspace(0.1, 2.5, 25)
-#: float32 limits: the largest finite number and the smallest normal number.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 _FORMAT = "nsp_helpers.variance_depth/1"
 
 
@@ -123,7 +121,7 @@ class VarianceDepthResult:
 
     def theory_failure_depth(self, q0=None) -> np.ndarray:
         """:func:`nsp_helpers.theory.failure_depth` for every weight variance (default ``q0``: :attr:`q0_data`)."""
-        return np.asarray(theory.failure_depth(self.sigma_w2, self.noise, q0=self.q0_data if q0 is None else q0))
+        return np.asarray(theory.failure_depth(self.noise, self.sigma_w2, q0=self.q0_data if q0 is None else q0))
 
     def theory_log_q(self, q0=None) -> np.ndarray:
         r"""Mean-field :math:`\ln q^l = \ln q^0 + l \ln(\sigma_w^2\mu_2/2)`, shape ``(S, max_layers + 1)``.
@@ -260,7 +258,7 @@ def layer_caps(sigma_w2, noise: NoiseModel, q_in: float, *, max_layers: int = 10
     depth_factor = float(check_in_range("depth_factor", depth_factor, 0.0, np.inf, low_open=True))
     q_in = float(check_in_range("q_in", q_in, 0.0, np.inf, low_open=True))
     sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True))
-    depth = np.maximum(theory.failure_depth(sw, noise, q0=1.0), theory.failure_depth(sw, noise, q0=2.0 * q_in))
+    depth = np.maximum(theory.failure_depth(noise, sw, q0=1.0), theory.failure_depth(noise, sw, q0=2.0 * q_in))
     with np.errstate(over="ignore", invalid="ignore"):
         capped = np.where(np.isfinite(depth), np.ceil(depth_factor * np.asarray(depth)), np.inf)
     return np.minimum(capped, max_layers).clip(min=1).astype(int)

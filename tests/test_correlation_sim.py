@@ -22,7 +22,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from nsp_helpers import theory
-from nsp_helpers.depth import simulate_depth_scale
+from nsp_helpers.simulate import simulate_depth_scale
 from nsp_helpers.noise import Dropout, MultiplicativeGaussian, NoNoise
 from nsp_helpers.simulate import simulate_correlation_dynamics, simulate_correlation_map
 
@@ -56,9 +56,9 @@ def _standard_error(samples):
 def test_one_layer_correlation_map_matches_theory(noise):
     c0 = np.linspace(-0.9, 1.0, 8)
     sw = theory.critical_weight_variance(noise)
-    res = simulate_correlation_map(c0, 1.0, sw, 0.0, noise, n_pairs=20, n_networks=4, width=WIDTH, seed=11,
+    res = simulate_correlation_map(c0, 1.0, noise, sw, 0.0, n_pairs=20, n_networks=4, width=WIDTH, seed=11,
                                    device=CPU)
-    predicted = theory.correlation_map(c0, 1.0, sw, 0.0, noise)
+    predicted = theory.correlation_map(c0, noise, sw, 0.0, q=1.0)
     np.testing.assert_allclose(predicted, relu_correlation_map_reference(c0, noise.mu2), rtol=1e-10, atol=1e-12)
     se = _standard_error(res.c1)
     assert np.all(np.abs(res.mean - predicted) < 4 * se + 0.005), (res.mean - predicted, se)
@@ -69,7 +69,7 @@ def test_one_layer_correlation_map_matches_theory(noise):
 def test_identical_inputs_decorrelate_to_one_over_mu2(noise):
     """Noise is independent across inputs: at criticality c^1 = 1/mu2 for c^0 = 1, not 1."""
     sw = theory.critical_weight_variance(noise)
-    res = simulate_correlation_map([1.0], 1.0, sw, 0.0, noise, n_pairs=25, n_networks=4, width=WIDTH, seed=5,
+    res = simulate_correlation_map([1.0], 1.0, noise, sw, 0.0, n_pairs=25, n_networks=4, width=WIDTH, seed=5,
                                    device=CPU)
     se = _standard_error(res.c1)[0]
     assert abs(res.mean[0] - 1 / noise.mu2) < 4 * se + 0.005
@@ -78,7 +78,7 @@ def test_identical_inputs_decorrelate_to_one_over_mu2(noise):
 
 def test_correlation_dynamics_reach_the_theoretical_fixed_point():
     noise = Dropout(keep_prob=0.8)
-    res = simulate_correlation_dynamics([0.0, 0.9], 12, 1.0, 1.6, 0.0, noise, n_pairs=20, n_networks=4,
+    res = simulate_correlation_dynamics([0.0, 0.9], 12, 1.0, noise, 1.6, 0.0, n_pairs=20, n_networks=4,
                                         width=WIDTH, seed=2, device=CPU)
     curves = theory.iterate_correlation([0.0, 0.9], 12, noise)
     se = _standard_error(res.c)  # (2, 13)

@@ -1,4 +1,5 @@
-"""Tests of nsp_helpers.depth: straight-line fits, the fit window rule, and depth scales over initialisations.
+"""Tests of nsp_helpers.depth (straight-line fits, the fit window rule) and of the depth scales over
+initialisations in nsp_helpers.theory.edge_of_chaos.
 
 Everything here is deterministic (synthetic data with a fixed seed, or mean-field theory), so the
 tolerances are tight; Monte Carlo checks of fitted depth scales live in tests/test_correlation_sim.py.
@@ -10,19 +11,17 @@ import numpy as np
 import pytest
 
 from nsp_helpers import theory
-from nsp_helpers.depth import (
+from nsp_helpers.fits import fit_depth_scale, fit_log_decay, fit_window
+from nsp_helpers.simulate import simulate_depth_scale
+from nsp_helpers.errors import InvalidParameterError
+from nsp_helpers.noise import Dropout, MultiplicativeGaussian, NoNoise
+from nsp_helpers.theory import (
     DepthScaleRidge,
     depth_scale_map,
-    fit_depth_scale,
-    fit_log_decay,
-    fit_window,
     linear_network_depth_scale,
     maximise_depth_scale,
     noiseless_edge_of_chaos,
-    simulate_depth_scale,
 )
-from nsp_helpers.errors import InvalidParameterError
-from nsp_helpers.noise import Dropout, MultiplicativeGaussian, NoNoise
 
 
 # --- independent references -----------------------------------------------------------------------
@@ -162,7 +161,7 @@ def test_tanh_approaches_the_linear_value_in_the_small_signal_limit():
 def test_depth_scale_map_agrees_with_pointwise_theory_and_has_a_family_axis():
     sw, sb = np.array([0.8, 1.6, 3.0]), np.array([0.02, 0.2])
     fam = MultiplicativeGaussian(std=[0.3, 0.7])
-    maps = depth_scale_map(sw, sb, fam, "tanh")
+    maps = depth_scale_map(fam, sw, sb, "tanh")
     assert maps.shape == (2, 2, 3)
     for k, member in enumerate(fam):
         for i, b in enumerate(sb):
@@ -171,12 +170,12 @@ def test_depth_scale_map_agrees_with_pointwise_theory_and_has_a_family_axis():
     # more noise, shorter depth scales, everywhere on the grid
     assert np.all(maps[1] < maps[0])
     with pytest.raises(InvalidParameterError, match="1-D"):
-        depth_scale_map(np.ones((2, 2)), sb, fam)
+        depth_scale_map(fam, np.ones((2, 2)), sb, "tanh")
 
 
 @pytest.mark.parametrize("sigma_b2", [0.0, 0.05, 0.3])
 def test_noiseless_edge_of_chaos_has_chi1_equal_to_one(sigma_b2):
-    sw = noiseless_edge_of_chaos(sigma_b2)
+    sw = noiseless_edge_of_chaos(sigma_b2, "tanh")
     if sigma_b2 == 0.0:  # q* = 0 and tanh'(0) = 1: the edge is sigma_w2 = 1 exactly
         assert sw == pytest.approx(1.0, abs=1e-9)
     else:
@@ -187,13 +186,13 @@ def test_noiseless_edge_of_chaos_has_chi1_equal_to_one(sigma_b2):
 
 def test_noiseless_edge_of_chaos_needs_a_bracket():
     with pytest.raises(InvalidParameterError, match="sigma_w2_bounds"):
-        noiseless_edge_of_chaos(0.05, sigma_w2_bounds=(2.5, 5.0))
+        noiseless_edge_of_chaos(0.05, "tanh", sigma_w2_bounds=(2.5, 5.0))
 
 
 def test_maximise_depth_scale_finds_the_maximum_of_a_fine_scan():
     noise = MultiplicativeGaussian(std=0.5)
     sb = np.array([0.02, 0.1])
-    ridge = maximise_depth_scale(noise, sb, n_grid=16, n_iter=14)
+    ridge = maximise_depth_scale(noise, sb, "tanh", n_grid=16, n_iter=14)
     assert isinstance(ridge, DepthScaleRidge) and ridge.sigma_w2.shape == (2,)
     fine = np.linspace(0.5, 4.0, 141)
     for i, b in enumerate(sb):
@@ -207,7 +206,7 @@ def test_maximise_depth_scale_finds_the_maximum_of_a_fine_scan():
 
 
 def test_maximise_depth_scale_flags_a_maximum_on_the_bound():
-    ridge = maximise_depth_scale(MultiplicativeGaussian(std=0.5), [0.1], sigma_w2_bounds=(0.5, 1.0), n_grid=5,
+    ridge = maximise_depth_scale(MultiplicativeGaussian(std=0.5), [0.1], "tanh", sigma_w2_bounds=(0.5, 1.0), n_grid=5,
                                  n_iter=4)
     assert ridge.at_bound.tolist() == [True]
 
@@ -230,7 +229,7 @@ def test_depth_scale_curve_figure_smoke():
     ax = fig.axes[0]
     assert ax.get_ylim() == pytest.approx((0.5, 200.0)) and ax.get_xlim() == pytest.approx((0.5, 3.0))
     solid = [line for line in ax.get_lines() if line.get_linewidth() == 1.6][0]
-    np.testing.assert_allclose(solid.get_ydata(), depth_scale_map(sw, [0.05], noise, "tanh")[0])
+    np.testing.assert_allclose(solid.get_ydata(), depth_scale_map(noise, sw, [0.05], "tanh")[0])
     assert solid.get_ydata().max() < linear_network_depth_scale(noise)
     assert len(plots.depth_scale_curve_figure(NoNoise(), sigma_b2=[0.05], sigma_w2=sw).axes) == 1
     with pytest.raises(InvalidParameterError, match="single"):

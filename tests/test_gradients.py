@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from nsp_helpers import analysis, gradients, simulate, theory
+from nsp_helpers import analysis, simulate, theory
 from nsp_helpers.errors import InvalidParameterError
 from nsp_helpers.noise import AdditiveGaussian, Dropout, MultiplicativeGaussian, NoNoise
 
@@ -103,12 +103,12 @@ def test_linear_network_closed_forms_by_simulation():
     q is about 2 %, hence rtol 0.08.
     """
     noise = Dropout(keep_prob=0.9)
-    closed = gradients.linear_network_closed_forms(noise, 0.8, 0.1)
+    closed = theory.linear_network_closed_forms(noise, 0.8, 0.1)
     assert closed.q_star == pytest.approx(0.1 / (1 - 0.8 / 0.9))
     assert closed.q_ab_star == pytest.approx(0.1 / (1 - 0.8))
     assert closed.chi_single == pytest.approx(0.8 / 0.9)
     # agrees with the general theory
-    assert closed.q_star == pytest.approx(theory.variance_fixed_point(0.8, 0.1, noise, "linear"), rel=1e-9)
+    assert closed.q_star == pytest.approx(theory.variance_fixed_point(noise, 0.8, 0.1, "linear"), rel=1e-9)
     assert closed.chi_single == pytest.approx(theory.gradient_slope(noise, 0.8, 0.1, "linear"), rel=1e-12)
     stats = simulate.gradient_statistics(noise, 0.8, 0.1, "linear", n_layers=40, width=500, n_networks=8, n_pairs=2,
                                           seed=0, device=CPU, backward="independent")
@@ -121,7 +121,7 @@ def test_linear_network_closed_forms_by_simulation():
 def test_tanh_gradients_decay_at_chi1():
     """Huang et al.'s tanh setting, rho = 0.9, 60 layers of width 500, 3 networks: slope within 0.015 of -ln chi_1."""
     noise = Dropout(keep_prob=0.9)
-    slopes = gradients.gradient_slopes(noise, 1.4, 0.1, "tanh")
+    slopes = theory.gradient_slopes(noise, 1.4, 0.1, "tanh")
     stats = simulate.gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=60, width=500, n_networks=3, seed=1, device=CPU)
     assert stats.fit("g_aa").slope == pytest.approx(-math.log(slopes.chi_single), abs=0.015)
     assert stats.fit("abs_ab").slope == pytest.approx(-math.log(slopes.chi_single), abs=0.015)
@@ -157,7 +157,7 @@ def test_critical_relu_gives_flat_single_input_gradients():
 def test_pair_correlation_follows_gia_for_independent_weights():
     """Independent backward weights: r decays by chi(c*)/chi_1 per layer (tanh, rho = 0.9, width 500)."""
     noise = Dropout(keep_prob=0.9)
-    s = gradients.gradient_slopes(noise, 1.4, 0.1, "tanh")
+    s = theory.gradient_slopes(noise, 1.4, 0.1, "tanh")
     stats = simulate.gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=8, width=500, n_networks=4, n_pairs=8, seed=0,
                                           device=CPU, backward="independent")
     r = stats.pair_correlation().reshape(8, -1).mean(1)[::-1]
@@ -167,12 +167,12 @@ def test_pair_correlation_follows_gia_for_independent_weights():
 
 
 def test_gradient_slopes():
-    s = gradients.gradient_slopes(Dropout(keep_prob=0.6))
+    s = theory.gradient_slopes(Dropout(keep_prob=0.6))
     assert s.chi_single == 1.0 and s.depth_scale_single == math.inf
     c = theory.correlation_fixed_point(Dropout(keep_prob=0.6))
     assert s.chi_pair == pytest.approx(0.6 * (0.5 + math.asin(c) / math.pi), rel=1e-12)
     assert s.depth_scale_pair == pytest.approx(theory.depth_scale(Dropout(keep_prob=0.6)), rel=1e-12)
-    t = gradients.gradient_slopes(NoNoise(), 1.4, 0.1, "tanh")
+    t = theory.gradient_slopes(NoNoise(), 1.4, 0.1, "tanh")
     assert t.chi_pair == pytest.approx(t.chi_single, rel=1e-9)  # c* = 1 without noise (ordered phase)
 
 
@@ -249,11 +249,11 @@ def test_bad_input_elsewhere():
     with pytest.raises(InvalidParameterError, match="at least 2 networks"):
         simulate.universality(stats)
     with pytest.raises(InvalidParameterError, match="sigma_w2 must be in"):
-        gradients.linear_network_closed_forms(Dropout(keep_prob=0.5), 0.6, 0.1)
+        theory.linear_network_closed_forms(Dropout(keep_prob=0.5), 0.6, 0.1)
     with pytest.raises(InvalidParameterError, match="sigma_b2 must be in"):
-        gradients.linear_network_closed_forms(Dropout(keep_prob=0.5), 0.4, 0.0)
+        theory.linear_network_closed_forms(Dropout(keep_prob=0.5), 0.4, 0.0)
     with pytest.raises(InvalidParameterError, match="multiplicative"):
-        gradients.linear_network_closed_forms(AdditiveGaussian(std=1.0), 0.4, 0.1)
+        theory.linear_network_closed_forms(AdditiveGaussian(std=1.0), 0.4, 0.1)
     with pytest.raises(InvalidParameterError, match="torch.nn.Module"):
         simulate.preactivation_second_moments("model", torch.ones(1))
 
@@ -265,7 +265,7 @@ def test_plots_return_figures():
 
     noise = Dropout(keep_prob=0.9)
     stats = simulate.gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=6, width=30, n_networks=3, device=CPU)
-    slopes = gradients.gradient_slopes(noise, 1.4, 0.1, "tanh")
+    slopes = theory.gradient_slopes(noise, 1.4, 0.1, "tanh")
     assert isinstance(plots.gradient_depth_figure(stats, slopes), Figure)
     assert isinstance(plots.pair_correlation_figure({"a": ({"tied": stats}, slopes)}), Figure)
     assert isinstance(plots.universality_figure({"a": simulate.universality(stats)}), Figure)

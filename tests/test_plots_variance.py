@@ -101,17 +101,17 @@ class TestChapterNumbers:
     def test_ch2_fixed_points(self):
         # tanh + Xavier with additive N(0, 1) noise: q* = E[tanh^2(sqrt(q*) z)] + 1
         q_star = optimize.brentq(lambda q: tanh_second_moment(q) + 1.0 - q, 0.5, 5.0, xtol=1e-13)
-        fixed_point = theory.variance_fixed_point(1.0, 0.0, AdditiveGaussian(1.0), "tanh", q0=4.0)
+        fixed_point = theory.variance_fixed_point(AdditiveGaussian(1.0), 1.0, 0.0, "tanh", q0=4.0)
         assert fixed_point == pytest.approx(q_star, rel=1e-7)
         assert 1.4 < q_star < 1.5
         # ReLU + He with additive noise: the variance grows by sigma_w2 * sigma_eps^2 = 2 per layer
-        q = theory.iterate_variance(4.0, 15, 2.0, 0.0, AdditiveGaussian(1.0))
+        q = theory.iterate_variance(4.0, 15, AdditiveGaussian(1.0), 2.0, 0.0)
         assert np.diff(q) == pytest.approx(np.full(15, 2.0))
         assert q[-1] == pytest.approx(4.0 + 2 * 15)
         # ReLU + He without noise preserves q0
-        assert theory.variance_fixed_point(2.0, 0.0, NoNoise(), q0=4.0) == pytest.approx(4.0)
+        assert theory.variance_fixed_point(NoNoise(), 2.0, 0.0, q0=4.0) == pytest.approx(4.0)
         # exercise 2: 0.1 / (1 - 1 * 1.25 / 2)
-        assert theory.variance_fixed_point(1.0, 0.1, Dropout(0.8)) == pytest.approx(0.1 / (1 - 1.25 / 2))
+        assert theory.variance_fixed_point(Dropout(0.8), 1.0, 0.1) == pytest.approx(0.1 / (1 - 1.25 / 2))
 
     def test_ch3_critical_weight_variances(self):
         assert theory.critical_weight_variance(Dropout(keep_prob=0.6)) == pytest.approx(1.2)
@@ -127,14 +127,14 @@ class TestChapterNumbers:
     def test_ch3_failure_depth_table(self, sigma_w2):
         factor = sigma_w2 * (1 / 0.6) / 2
         bound = F32_MAX if factor > 1 else F32_TINY
-        assert theory.failure_depth(sigma_w2, Dropout(0.6), q0=1.0) == pytest.approx(math.log(bound) / math.log(factor))
+        assert theory.failure_depth(Dropout(0.6), sigma_w2, q0=1.0) == pytest.approx(math.log(bound) / math.log(factor))
 
     def test_ch3_failure_depth_kaiming_and_exercise(self):
         # kaiming_normal_ (sigma_w2 = 2) with torch Dropout(p=0.4): factor 5/3 per layer
-        assert theory.failure_depth(2.0, Dropout(0.6)) == pytest.approx(math.log(F32_MAX) / math.log(5 / 3))
-        assert theory.failure_depth(2.0, Dropout(0.6)) == pytest.approx(173.685, abs=1e-3)
+        assert theory.failure_depth(Dropout(0.6), 2.0) == pytest.approx(math.log(F32_MAX) / math.log(5 / 3))
+        assert theory.failure_depth(Dropout(0.6), 2.0) == pytest.approx(173.685, abs=1e-3)
         # exercise 3: the largest factor that survives 300 layers
-        assert theory.failure_depth(1.2 * F32_MAX ** (1 / 300), Dropout(0.6)) == pytest.approx(300.0)
+        assert theory.failure_depth(Dropout(0.6), 1.2 * F32_MAX ** (1 / 300)) == pytest.approx(300.0)
 
     def test_ch3_slopes_of_fig3(self):
         settings = plots.critical_settings(Dropout(0.6), (1.0, 1.15, 0.85)) + plots.critical_settings(
@@ -142,9 +142,9 @@ class TestChapterNumbers:
         )
         expected_sw2 = [1.2, 1.38, 1.02, 2 / 1.0625, 1.25 * 2 / 1.0625, 0.75 * 2 / 1.0625]
         assert [s["sigma_w2"] for s in settings] == pytest.approx(expected_sw2)
-        slopes = [theory.variance_slope(s["sigma_w2"], 0.0, s["noise"], q=1.0) for s in settings]
+        slopes = [theory.variance_slope(s["noise"], s["sigma_w2"], 0.0, q=1.0) for s in settings]
         assert slopes == pytest.approx([1.0, 1.15, 0.85, 1.0, 1.25, 0.75])
-        ratio = theory.iterate_variance(4.0, 15, 1.38, 0.0, Dropout(0.6))[-1] / 4.0
+        ratio = theory.iterate_variance(4.0, 15, Dropout(0.6), 1.38, 0.0)[-1] / 4.0
         assert ratio == pytest.approx(1.15**15)
 
 
@@ -290,7 +290,7 @@ class TestFailureDepthFigure:
         assert len(circles) == 2
         for circle in circles:
             sw, first = circle.get_xdata()[0], circle.get_ydata()[0]
-            predicted = theory.failure_depth(sw, Dropout(0.6))
+            predicted = theory.failure_depth(Dropout(0.6), sw)
             # float32 fails when the largest unit's square overflows, a few layers before the mean does
             assert abs(first - predicted) <= 0.1 * predicted, (sw, first, predicted)
 

@@ -108,7 +108,7 @@ def test_variance_map_agrees_with_theory_module():
     for noise, activation, sigma_w2 in [(Dropout(0.6), "relu", 1.2), (AdditiveGaussian(1.0), "tanh", 1.0)]:
         res = simulate_variance_map(q0, noise, sigma_w2, 0.05, activation, n_inputs=30, n_networks=3,
                                     width=WIDTH, device=CPU)
-        expected = theory.variance_map(q0, sigma_w2, 0.05, noise, activation)
+        expected = theory.variance_map(q0, noise, sigma_w2, 0.05, activation)
         np.testing.assert_allclose(res.mean, expected, rtol=0.05)
 
 
@@ -183,7 +183,7 @@ def test_correlation_map_agrees_with_theory_module():
     noise = MultiplicativeGaussian(std=0.25)
     sigma_w2 = 2 / noise.mu2
     res = simulate_correlation_map(c0, 1.0, noise, sigma_w2, 0.0, n_pairs=50, n_networks=3, width=WIDTH, device=CPU)
-    np.testing.assert_allclose(res.mean, theory.correlation_map(c0, 1.0, sigma_w2, 0.0, noise, "relu"), atol=0.02)
+    np.testing.assert_allclose(res.mean, theory.correlation_map(c0, noise, sigma_w2, 0.0, "relu", q=1.0), atol=0.02)
 
 
 def test_correlation_dynamics_shapes_and_decorrelation():
@@ -371,6 +371,6 @@ def test_tanh_variance_dynamics_with_additive_noise_follow_iterated_theory():
     noise = AdditiveGaussian(std=1.0)
     res = simulate_variance_dynamics(4.0, 10, noise, 1.0, 0.0, "tanh", n_inputs=30, n_networks=3, width=WIDTH,
                                      device=CPU)
-    expected = theory.iterate_variance(4.0, 10, 1.0, 0.0, noise, "tanh")
+    expected = theory.iterate_variance(4.0, 10, noise, 1.0, 0.0, "tanh")
     # tanh contracts towards its fixed point, so per-layer errors do not accumulate
     np.testing.assert_allclose(res.mean, expected, rtol=0.05)

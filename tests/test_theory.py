@@ -19,6 +19,7 @@ from scipy.optimize import brentq
 from nsp_helpers import errors, theory
 from nsp_helpers.activations import get_activation
 from nsp_helpers.errors import InvalidParameterError, NoCriticalPointError
+from nsp_helpers.network import NoisyNetwork
 from nsp_helpers.noise import (
     AdditiveGaussian,
     AdditiveLaplace,
@@ -83,25 +84,25 @@ def test_additive_noise_has_no_critical_point(noise):
 
 def test_variance_map_closed_forms():
     q = np.array([0.0, 0.5, 3.0])
-    np.testing.assert_allclose(theory.variance_map(q, 1.2, 0.0, Dropout(0.6)), q, rtol=1e-15)
-    np.testing.assert_allclose(theory.variance_map(q, 1.5, 0.3, Dropout(0.6)), 1.5 * q / 2 / 0.6 + 0.3)
-    np.testing.assert_allclose(theory.variance_map(q, 1.5, 0.3, AdditiveGaussian(2.0)), 1.5 * (q / 2 + 4.0) + 0.3)
-    np.testing.assert_allclose(theory.variance_map(q, 0.7, 0.1, Dropout(0.8), "linear"), 0.7 * q / 0.8 + 0.1)
+    np.testing.assert_allclose(theory.variance_map(q, Dropout(0.6), 1.2, 0.0), q, rtol=1e-15)
+    np.testing.assert_allclose(theory.variance_map(q, Dropout(0.6), 1.5, 0.3), 1.5 * q / 2 / 0.6 + 0.3)
+    np.testing.assert_allclose(theory.variance_map(q, AdditiveGaussian(2.0), 1.5, 0.3), 1.5 * (q / 2 + 4.0) + 0.3)
+    np.testing.assert_allclose(theory.variance_map(q, Dropout(0.8), 0.7, 0.1, "linear"), 0.7 * q / 0.8 + 0.1)
 
 
 def test_variance_fixed_point_closed_forms():
     # below criticality: q* = b / (1 - a)
     a = 1.5 / 2 / 0.9
-    assert theory.variance_fixed_point(1.5, 0.2, Dropout(0.9)) == pytest.approx(0.2 / (1 - a), rel=1e-14)
-    assert theory.variance_fixed_point(1.0, 0.0, AdditiveGaussian(1.0)) == pytest.approx(2.0, rel=1e-15)
+    assert theory.variance_fixed_point(Dropout(0.9), 1.5, 0.2) == pytest.approx(0.2 / (1 - a), rel=1e-14)
+    assert theory.variance_fixed_point(AdditiveGaussian(1.0), 1.0, 0.0) == pytest.approx(2.0, rel=1e-15)
     # at criticality with no offset every q is fixed; with an offset q diverges
-    assert theory.variance_fixed_point(None, 0.0, Dropout(0.6), q0=7.0) == 7.0
-    assert theory.variance_fixed_point(None, 0.1, Dropout(0.6)) == np.inf
-    assert theory.variance_fixed_point(2.0, 0.0, AdditiveGaussian(0.5)) == np.inf
+    assert theory.variance_fixed_point(Dropout(0.6), None, 0.0, q0=7.0) == 7.0
+    assert theory.variance_fixed_point(Dropout(0.6), 1.2, 0.1) == np.inf
+    assert theory.variance_fixed_point(AdditiveGaussian(0.5), 2.0, 0.0) == np.inf
     # above criticality: diverges, unless q stays exactly at 0
-    assert theory.variance_fixed_point(1.3, 0.0, Dropout(0.6)) == np.inf
-    assert theory.variance_fixed_point(1.3, 0.0, Dropout(0.6), q0=0.0) == 0.0
-    assert theory.variance_fixed_point(1.1, 0.0, Dropout(0.6)) == 0.0
+    assert theory.variance_fixed_point(Dropout(0.6), 1.3, 0.0) == np.inf
+    assert theory.variance_fixed_point(Dropout(0.6), 1.3, 0.0, q0=0.0) == 0.0
+    assert theory.variance_fixed_point(Dropout(0.6), 1.1, 0.0) == 0.0
 
 
 @pytest.mark.parametrize("keep_prob", [0.6, 0.8, 0.95])
@@ -111,14 +112,14 @@ def test_linear_network_fixed_points(keep_prob):
     q_star = sigma_b2 / (1 - sigma_w2 / keep_prob)
     q_ab = sigma_b2 / (1 - sigma_w2)
     noise = Dropout(keep_prob)
-    assert theory.variance_fixed_point(sigma_w2, sigma_b2, noise, "linear") == pytest.approx(q_star, rel=1e-14)
+    assert theory.variance_fixed_point(noise, sigma_w2, sigma_b2, "linear") == pytest.approx(q_star, rel=1e-14)
     assert theory.correlation_fixed_point(noise, sigma_w2, sigma_b2, "linear") == pytest.approx(q_ab / q_star, rel=1e-14)
     assert theory.gradient_slope(noise, sigma_w2, sigma_b2, "linear") == pytest.approx(sigma_w2 / keep_prob, rel=1e-15)
 
 
 def test_iterate_variance_relu_is_geometric():
     sigma_w2 = np.array([0.85, 1.0, 1.15]) * 1.2
-    out = theory.iterate_variance(1.0, 20, sigma_w2, 0.0, Dropout(0.6))
+    out = theory.iterate_variance(1.0, 20, Dropout(0.6), sigma_w2, 0.0)
     assert out.shape == (21, 3)
     expected = (sigma_w2 / 1.2)[None, :] ** np.arange(21)[:, None]
     np.testing.assert_allclose(out, expected, rtol=1e-13)
@@ -126,13 +127,13 @@ def test_iterate_variance_relu_is_geometric():
 
 
 def test_iterate_variance_overflows_to_inf_without_warning():
-    out = theory.iterate_variance(1.0, 2000, 2.0, 0.0, Dropout(0.5))
+    out = theory.iterate_variance(1.0, 2000, Dropout(0.5), 2.0, 0.0)
     assert np.isinf(out[-1]) and np.all(np.isfinite(out[:1000]))
 
 
 @pytest.mark.parametrize("noise", [NoNoise(), Dropout(0.6), Dropout(0.8), MultiplicativeGaussian(0.25), MultiplicativeGaussian(2.0), MultiplicativePoisson()])
 def test_critical_correlation_map_at_one_is_one_over_mu2(noise):
-    assert theory.correlation_map(1.0, 1.7, theory.critical_weight_variance(noise), 0.0, noise) == pytest.approx(1 / noise.mu2, rel=1e-14)
+    assert theory.correlation_map(1.0, noise, theory.critical_weight_variance(noise), 0.0, q=1.7) == pytest.approx(1 / noise.mu2, rel=1e-14)
 
 
 def test_correlation_map_is_the_arccos_kernel():
@@ -140,12 +141,12 @@ def test_correlation_map_is_the_arccos_kernel():
     for noise in (Dropout(0.7), MultiplicativeGaussian(0.5)):
         sigma_w2 = theory.critical_weight_variance(noise)
         expected = [2 * relu_kernel(x) / noise.mu2 for x in c]
-        np.testing.assert_allclose(theory.correlation_map(c, 2.3, sigma_w2, 0.0, noise), expected, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(theory.correlation_map(c, noise, sigma_w2, 0.0, q=2.3), expected, rtol=1e-13, atol=1e-15)
     # with biases and additive noise, from the definition
     q, sw, sb, noise = 1.7, 1.4, 0.2, AdditiveGaussian(0.8)
     q_next = sw * (q / 2 + 0.64) + sb
     expected = [(sw * q * relu_kernel(x) + sb) / q_next for x in c]
-    np.testing.assert_allclose(theory.correlation_map(c, q, sw, sb, noise), expected, rtol=1e-13)
+    np.testing.assert_allclose(theory.correlation_map(c, noise, sw, sb, q=q), expected, rtol=1e-13)
 
 
 def test_critical_correlation_slope_formula():
@@ -164,8 +165,8 @@ def test_correlation_slope_is_the_derivative_of_the_map(activation, sigma_w2, si
     c = np.array([-0.6, 0.0, 0.4, 0.8])
     h = 1e-5
     numeric = (
-        theory.correlation_map(c + h, q, sigma_w2, sigma_b2, noise, activation)
-        - theory.correlation_map(c - h, q, sigma_w2, sigma_b2, noise, activation)
+        theory.correlation_map(c + h, noise, sigma_w2, sigma_b2, activation, q=q)
+        - theory.correlation_map(c - h, noise, sigma_w2, sigma_b2, activation, q=q)
     ) / (2 * h)
     slope = theory.correlation_slope(c, noise, sigma_w2, sigma_b2, activation, q=q)
     np.testing.assert_allclose(slope, numeric, rtol=1e-7)
@@ -174,26 +175,26 @@ def test_correlation_slope_is_the_derivative_of_the_map(activation, sigma_w2, si
 def test_variance_slope_is_the_derivative_of_the_map():
     q = np.array([0.1, 0.6, 2.0, 15.0])
     h = 1e-6 * q
-    numeric = (theory.variance_map(q + h, 1.4, 0.1, Dropout(0.9), "tanh") - theory.variance_map(q - h, 1.4, 0.1, Dropout(0.9), "tanh")) / (2 * h)
-    np.testing.assert_allclose(theory.variance_slope(1.4, 0.1, Dropout(0.9), "tanh", q=q), numeric, rtol=1e-7)
-    assert theory.variance_slope(None, 0.0, Dropout(0.6)) == 1.0
-    assert theory.variance_slope(1.38, 0.0, Dropout(0.6), q=5.0) == pytest.approx(1.15, rel=1e-14)
+    numeric = (theory.variance_map(q + h, Dropout(0.9), 1.4, 0.1, "tanh") - theory.variance_map(q - h, Dropout(0.9), 1.4, 0.1, "tanh")) / (2 * h)
+    np.testing.assert_allclose(theory.variance_slope(Dropout(0.9), 1.4, 0.1, "tanh", q=q), numeric, rtol=1e-7)
+    assert theory.variance_slope(Dropout(0.6), None, 0.0) == 1.0
+    assert theory.variance_slope(Dropout(0.6), 1.38, 0.0, q=5.0) == pytest.approx(1.15, rel=1e-14)
 
 
 def test_failure_depth_matches_float32_iteration():
     """L* predicts the layer at which q0 * a^L leaves the float32 range (inf or subnormal)."""
     noise = Dropout(0.6)
     for sigma_w2 in (0.3, 0.9, 1.5, 2.5):
-        depth = theory.failure_depth(sigma_w2, noise)
+        depth = theory.failure_depth(noise, sigma_w2)
         a = np.float32(sigma_w2 * noise.mu2 / 2)
         q, layer = np.float32(1.0), 0
         with np.errstate(over="ignore", under="ignore"):
             while np.isfinite(q) and q >= np.finfo(np.float32).tiny:
                 q, layer = q * a, layer + 1
         assert layer == pytest.approx(math.ceil(depth), abs=1), (sigma_w2, depth, layer)
-    assert theory.failure_depth(1.2, noise) == np.inf
+    assert theory.failure_depth(noise, 1.2) == np.inf
     np.testing.assert_allclose(
-        theory.failure_depth(np.array([0.6, 2.0]), noise, q0=0.1),
+        theory.failure_depth(noise, np.array([0.6, 2.0]), q0=0.1),
         [np.log(theory.FLOAT32_TINY / 0.1) / np.log(0.5), np.log(theory.FLOAT32_MAX / 0.1) / np.log(2 / 1.2)],
         rtol=1e-14,
     )
@@ -201,9 +202,9 @@ def test_failure_depth_matches_float32_iteration():
 
 def test_failure_depth_with_additive_noise():
     noise = AdditiveGaussian(1.0)
-    assert theory.failure_depth(1.5, noise) == np.inf  # settles at a finite fixed point
-    assert theory.failure_depth(2.0, noise) == pytest.approx(theory.FLOAT32_MAX / 2.0)  # grows by 2 per layer
-    depth = theory.failure_depth(3.0, noise)  # q^L = 1.5^L (q0 + 6) - 6
+    assert theory.failure_depth(noise, 1.5) == np.inf  # settles at a finite fixed point
+    assert theory.failure_depth(noise, 2.0) == pytest.approx(theory.FLOAT32_MAX / 2.0)  # grows by 2 per layer
+    depth = theory.failure_depth(noise, 3.0)  # q^L = 1.5^L (q0 + 6) - 6
     assert 1.5**depth * 7.0 - 6.0 == pytest.approx(theory.FLOAT32_MAX, rel=1e-10)
 
 
@@ -250,11 +251,11 @@ def test_gradient_slope_relu():
 @pytest.mark.parametrize("keep_prob", [0.6, 0.9, 0.99])
 def test_tanh_correlation_fixed_point_against_brentq(keep_prob):
     noise, sw, sb = Dropout(keep_prob), 1.4, 0.1
-    q_star = theory.variance_fixed_point(sw, sb, noise, "tanh")
-    assert theory.variance_map(q_star, sw, sb, noise, "tanh") == pytest.approx(q_star, rel=1e-13)
-    q_ref = brentq(lambda q: theory.variance_map(q, sw, sb, noise, "tanh") - q, 1e-6, 10.0, xtol=1e-15)
+    q_star = theory.variance_fixed_point(noise, sw, sb, "tanh")
+    assert theory.variance_map(q_star, noise, sw, sb, "tanh") == pytest.approx(q_star, rel=1e-13)
+    q_ref = brentq(lambda q: theory.variance_map(q, noise, sw, sb, "tanh") - q, 1e-6, 10.0, xtol=1e-15)
     assert q_star == pytest.approx(q_ref, rel=1e-12)
-    c_ref = brentq(lambda c: theory.correlation_map(c, q_star, sw, sb, noise, "tanh") - c, -1.0, 1.0, xtol=1e-15)
+    c_ref = brentq(lambda c: theory.correlation_map(c, noise, sw, sb, "tanh", q=q_star) - c, -1.0, 1.0, xtol=1e-15)
     assert theory.correlation_fixed_point(noise, sw, sb, "tanh") == pytest.approx(c_ref, abs=1e-12)
 
 
@@ -265,26 +266,27 @@ def test_noise_free_fixed_points():
     assert theory.correlation_fixed_point(NoNoise(), 0.9, 0.05, "tanh") == 1.0  # ordered phase
     c_chaos = theory.correlation_fixed_point(NoNoise(), 2.5, 0.05, "tanh")  # chaotic phase: c* < 1 is stable
     assert 0 < c_chaos < 0.9
-    assert theory.correlation_map(c_chaos, theory.variance_fixed_point(2.5, 0.05, NoNoise(), "tanh"), 2.5, 0.05, NoNoise(), "tanh") == pytest.approx(c_chaos, abs=1e-12)
+    q_chaos = theory.variance_fixed_point(NoNoise(), 2.5, 0.05, "tanh")
+    assert theory.correlation_map(c_chaos, NoNoise(), 2.5, 0.05, "tanh", q=q_chaos) == pytest.approx(c_chaos, abs=1e-12)
     assert abs(theory.correlation_fixed_point(NoNoise(), 2.0, 0.0, "tanh")) < 1e-12  # odd, no bias: c* = 0
 
 
 def test_tanh_variance_fixed_point_phases():
-    assert theory.variance_fixed_point(0.8, 0.0, NoNoise(), "tanh") == 0.0  # ordered: q decays to 0
-    q_star = theory.variance_fixed_point(2.0, 0.0, NoNoise(), "tanh")
-    assert q_star > 0.1 and theory.variance_map(q_star, 2.0, 0.0, NoNoise(), "tanh") == pytest.approx(q_star, rel=1e-13)
+    assert theory.variance_fixed_point(NoNoise(), 0.8, 0.0, "tanh") == 0.0  # ordered: q decays to 0
+    q_star = theory.variance_fixed_point(NoNoise(), 2.0, 0.0, "tanh")
+    assert q_star > 0.1 and theory.variance_map(q_star, NoNoise(), 2.0, 0.0, "tanh") == pytest.approx(q_star, rel=1e-13)
     # reached from below and from above; q = 0 is an (unstable) fixed point
-    assert theory.variance_fixed_point(2.0, 0.0, NoNoise(), "tanh", q0=50.0) == pytest.approx(q_star, rel=1e-13)
-    assert theory.variance_fixed_point(2.0, 0.0, NoNoise(), "tanh", q0=0.0) == 0.0
+    assert theory.variance_fixed_point(NoNoise(), 2.0, 0.0, "tanh", q0=50.0) == pytest.approx(q_star, rel=1e-13)
+    assert theory.variance_fixed_point(NoNoise(), 2.0, 0.0, "tanh", q0=0.0) == 0.0
 
 
 def test_callable_relu_agrees_with_closed_form():
     relu = lambda x: np.maximum(x, 0.0)  # noqa: E731 - quadrature path, kinked integrand
-    args = (1.3, 0.1, Dropout(0.7))
+    args = (Dropout(0.7), 1.3, 0.1)
     assert theory.variance_map(2.0, *args, relu) == pytest.approx(theory.variance_map(2.0, *args), rel=1e-12)
-    assert theory.correlation_map(0.3, 2.0, *args, relu) == pytest.approx(theory.correlation_map(0.3, 2.0, *args), rel=2e-3)
+    assert theory.correlation_map(0.3, *args, relu, q=2.0) == pytest.approx(theory.correlation_map(0.3, *args, q=2.0), rel=2e-3)
     assert theory.variance_fixed_point(*args, relu) == pytest.approx(theory.variance_fixed_point(*args), rel=1e-10)
-    assert theory.variance_fixed_point(3.0, 0.1, Dropout(0.7), relu) == np.inf
+    assert theory.variance_fixed_point(Dropout(0.7), 3.0, 0.1, relu) == np.inf
 
 
 # ------------------------------------------------------------------------------------------------
@@ -316,7 +318,7 @@ def test_tanh_1d_quadrature_against_mpmath(q):
     assert theory.gaussian_expectation(sech4, q) == pytest.approx(_mp_expect1(lambda x: SECH2(x) ** 2, q), rel=1e-8)
     # the maps use their own (coarser, pole-limited) grid for tanh: same accuracy
     kern, qa = theory._kernel("tanh"), np.array([q])
-    assert theory.variance_map(q, 1.0, 0.0, NoNoise(), "tanh") == pytest.approx(_mp_expect1(TANH2, q), rel=1e-8)
+    assert theory.variance_map(q, NoNoise(), 1.0, 0.0, "tanh") == pytest.approx(_mp_expect1(TANH2, q), rel=1e-8)
     assert kern.grad2(qa)[0] == pytest.approx(_mp_expect1(lambda x: SECH2(x) ** 2, q), rel=1e-8)
     u_tanh_sech2 = _mp_expect1(lambda x: x * mp.tanh(x) * SECH2(x), q) / q
     assert kern.d_second(qa)[0] == pytest.approx(u_tanh_sech2, rel=1e-8)
@@ -365,7 +367,7 @@ def test_hard_tanh_1d_closed_forms_against_mpmath(q):
         t = 1 / mp.sqrt(q)
         ref = float(mp.quad(lambda z: HARD_TANH2(mp.sqrt(q) * z) * mp.npdf(z), [-mp.inf, -t, 0, t, mp.inf]))
         ref_grad2 = float(mp.ncdf(t) - mp.ncdf(-t))
-    assert theory.variance_map(q, 1.0, 0.0, NoNoise(), "hard_tanh") == pytest.approx(ref, rel=1e-12)
+    assert theory.variance_map(q, NoNoise(), 1.0, 0.0, "hard_tanh") == pytest.approx(ref, rel=1e-12)
     assert kern.grad2(np.array([q]))[0] == pytest.approx(ref_grad2, rel=1e-12)
     h = 1e-6 * q
     numeric = (kern.second(np.array([q + h])) - kern.second(np.array([q - h]))) / (2 * h)
@@ -390,8 +392,8 @@ def test_hard_tanh_2d_panels():
     fine = theory.bivariate_gaussian_expectation(clip, clip, 5.0, 0.9, n_nodes=2001)
     assert kern.cross(np.array([5.0]), np.array([0.9]))[0] == pytest.approx(fine, abs=1e-5)
     sw, sb, noise = 1.4, 0.1, Dropout(0.9)
-    assert theory.correlation_map(0.9, 5.0, sw, sb, noise, "hard_tanh") == pytest.approx(
-        (sw * fine + sb) / theory.variance_map(5.0, sw, sb, noise, "hard_tanh"), abs=1e-5
+    assert theory.correlation_map(0.9, noise, sw, sb, "hard_tanh", q=5.0) == pytest.approx(
+        (sw * fine + sb) / theory.variance_map(5.0, noise, sw, sb, "hard_tanh"), abs=1e-5
     )
 
 
@@ -451,7 +453,7 @@ def test_wide_network_monte_carlo(activation, sigma_w2, sigma_b2):
     rng = np.random.default_rng(1)
     q_sim, c_sim = _simulate(keep, sigma_w2, sigma_b2, get_activation(activation), q0, c0, 1000, 6, 64, 8, rng)
     noise = Dropout(keep)
-    q_th = theory.iterate_variance(q0, 6, sigma_w2, sigma_b2, noise, activation)
+    q_th = theory.iterate_variance(q0, 6, noise, sigma_w2, sigma_b2, activation)
     c_th = theory.iterate_correlation(c0, 6, noise, sigma_w2, sigma_b2, activation, q0=q0)
     np.testing.assert_allclose(q_sim, q_th, rtol=0.05)
     np.testing.assert_allclose(c_sim, c_th, atol=0.01)
@@ -473,7 +475,7 @@ noises = st.one_of(
 @given(noise=noises, q=st.floats(0.0, 50.0), dq=st.floats(1e-3, 10.0), sigma_w2=st.floats(0.1, 4.0), sigma_b2=st.floats(0.0, 1.0))
 def test_variance_map_increasing_in_q(noise, q, dq, sigma_w2, sigma_b2):
     for act in ("relu", "tanh"):
-        assert theory.variance_map(q + dq, sigma_w2, sigma_b2, noise, act) > theory.variance_map(q, sigma_w2, sigma_b2, noise, act)
+        assert theory.variance_map(q + dq, noise, sigma_w2, sigma_b2, act) > theory.variance_map(q, noise, sigma_w2, sigma_b2, act)
 
 
 @HYPOTHESIS
@@ -481,8 +483,8 @@ def test_variance_map_increasing_in_q(noise, q, dq, sigma_w2, sigma_b2):
 def test_correlation_map_increasing_in_c(noise, c, dc, q, sigma_b2):
     c2 = min(c + dc, 1.0)
     sigma_w2 = theory.critical_weight_variance(noise)
-    assert theory.correlation_map(c2, q, sigma_w2, sigma_b2, noise) > theory.correlation_map(c, q, sigma_w2, sigma_b2, noise)
-    assert theory.correlation_map(c2, q, 1.5, sigma_b2, noise, "tanh") > theory.correlation_map(c, q, 1.5, sigma_b2, noise, "tanh")
+    assert theory.correlation_map(c2, noise, sigma_w2, sigma_b2, q=q) > theory.correlation_map(c, noise, sigma_w2, sigma_b2, q=q)
+    assert theory.correlation_map(c2, noise, 1.5, sigma_b2, "tanh", q=q) > theory.correlation_map(c, noise, 1.5, sigma_b2, "tanh", q=q)
 
 
 @HYPOTHESIS
@@ -490,7 +492,7 @@ def test_correlation_map_increasing_in_c(noise, c, dc, q, sigma_b2):
 def test_critical_relu_fixed_point_properties(noise):
     c_star = theory.correlation_fixed_point(noise)
     assert 0 < c_star < 1
-    assert theory.correlation_map(c_star, 1.0, theory.critical_weight_variance(noise), 0.0, noise) == pytest.approx(c_star, abs=1e-13)
+    assert theory.correlation_map(c_star, noise, theory.critical_weight_variance(noise), 0.0, q=1.0) == pytest.approx(c_star, abs=1e-13)
     chi = theory.correlation_slope(c_star, noise)
     assert 0 < chi < 1
     xi = theory.depth_scale(noise)
@@ -503,16 +505,16 @@ def test_critical_relu_fixed_point_properties(noise):
 def test_broadcasting_over_noise_families():
     family = Dropout(keep_prob=np.linspace(0.1, 1.0, 10))
     c = np.linspace(-1, 1, 51)[:, None]
-    assert theory.correlation_map(c, 1.0, family.keep_prob * 2, 0.0, family).shape == (51, 10)
+    assert theory.correlation_map(c, family, family.keep_prob * 2, 0.0, q=1.0).shape == (51, 10)
     assert theory.correlation_slope(c, family).shape == (51, 10)
     assert theory.correlation_fixed_point(family).shape == (10,)
     assert theory.depth_scale(family).shape == (10,)
     assert theory.gradient_slope(family).shape == (10,)
-    assert theory.variance_map(np.ones((3, 1)), 1.0, 0.0, family).shape == (3, 10)
-    assert theory.variance_fixed_point(np.array([[1.0], [2.0]]), 0.1, family).shape == (2, 10)
-    assert theory.iterate_variance(1.0, 4, None, 0.0, family).shape == (5, 10)
+    assert theory.variance_map(np.ones((3, 1)), family, 1.0, 0.0).shape == (3, 10)
+    assert theory.variance_fixed_point(family, np.array([[1.0], [2.0]]), 0.1).shape == (2, 10)
+    assert theory.iterate_variance(1.0, 4, family, None, 0.0).shape == (5, 10)
     assert theory.iterate_correlation(c, 3, family).shape == (4, 51, 10)
-    assert theory.failure_depth(np.linspace(0.1, 2.5, 25)[:, None], family).shape == (25, 10)
+    assert theory.failure_depth(family, np.linspace(0.1, 2.5, 25)[:, None]).shape == (25, 10)
     tanh_family = theory.correlation_fixed_point(Dropout([0.6, 0.9]), np.array([[1.2], [1.4]]), 0.1, "tanh")
     assert tanh_family.shape == (2, 2)
     # each member equals the scalar computation
@@ -522,14 +524,14 @@ def test_broadcasting_over_noise_families():
 
 def test_scalars_give_floats():
     for value in (
-        theory.variance_map(1.0, 2.0, 0.0, NoNoise()),
-        theory.correlation_map(0.5, 1.0, 2.0, 0.0, NoNoise()),
+        theory.variance_map(1.0, NoNoise(), 2.0, 0.0),
+        theory.correlation_map(0.5, NoNoise(), 2.0, 0.0, q=1.0),
         theory.correlation_fixed_point(Dropout(0.8)),
         theory.depth_scale(Dropout(0.8)),
-        theory.variance_fixed_point(1.0, 0.1, Dropout(0.8)),
+        theory.variance_fixed_point(Dropout(0.8), 1.0, 0.1),
         theory.correlation_slope(0.2, Dropout(0.8)),
         theory.gradient_slope(Dropout(0.8)),
-        theory.failure_depth(1.0, Dropout(0.8)),
+        theory.failure_depth(Dropout(0.8), 1.0),
         theory.gaussian_expectation(np.tanh, 1.0),
     ):
         assert type(value) is float
@@ -537,7 +539,7 @@ def test_scalars_give_floats():
 
 def test_shapes_that_do_not_broadcast():
     with pytest.raises(InvalidParameterError, match=r"c \(5,\).*noise \(3,\)"):
-        theory.correlation_map(np.linspace(0, 1, 5), 1.0, 1.0, 0.0, Dropout([0.5, 0.6, 0.7]))
+        theory.correlation_map(np.linspace(0, 1, 5), Dropout([0.5, 0.6, 0.7]), 1.0, 0.0, q=1.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -546,31 +548,36 @@ def test_shapes_that_do_not_broadcast():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: theory.variance_map(-1.0, 1.0, 0.0, NoNoise()), r"q must be in \[0, inf\)"),
-        (lambda: theory.variance_map(float("nan"), 1.0, 0.0, NoNoise()), "q must be finite"),
-        (lambda: theory.variance_map(1.0, 0.0, 0.0, NoNoise()), r"sigma_w2 must be in \(0, inf\)"),
-        (lambda: theory.variance_map(1.0, float("inf"), 0.0, NoNoise()), "sigma_w2 must be finite"),
-        (lambda: theory.variance_map(1.0, 1.0, -0.1, NoNoise()), r"sigma_b2 must be in \[0, inf\)"),
-        (lambda: theory.variance_map(1.0, 1.0, 0.0, 0.5), "noise must be a nsp_helpers.noise.NoiseModel"),
-        (lambda: theory.variance_map(1.0, 1.0, 0.0, NoNoise(), "sigmoid"), "activation must be one of"),
-        (lambda: theory.variance_map("one", 1.0, 0.0, NoNoise()), "q must be a real number"),
-        (lambda: theory.correlation_map(1.5, 1.0, 1.0, 0.0, NoNoise()), r"c must be in \[-1, 1\]"),
-        (lambda: theory.correlation_map(0.5, 0.0, 1.0, 0.0, NoNoise()), r"q must be in \(0, inf\)"),
+        (lambda: theory.variance_map(-1.0, NoNoise(), 1.0, 0.0), r"q must be in \[0, inf\)"),
+        (lambda: theory.variance_map(float("nan"), NoNoise(), 1.0, 0.0), "q must be finite"),
+        (lambda: theory.variance_map(1.0, NoNoise(), 0.0, 0.0), r"sigma_w2 must be in \(0, inf\)"),
+        (lambda: theory.variance_map(1.0, NoNoise(), float("inf"), 0.0), "sigma_w2 must be finite"),
+        (lambda: theory.variance_map(1.0, NoNoise(), 1.0, -0.1), r"sigma_b2 must be in \[0, inf\)"),
+        (lambda: theory.variance_map(1.0, 0.5, 1.0, 0.0), "noise must be a nsp_helpers.noise.NoiseModel"),
+        (lambda: theory.variance_map(1.0, NoNoise(), 1.0, 0.0, "sigmoid"), "activation must be one of"),
+        (lambda: theory.variance_map("one", NoNoise(), 1.0, 0.0), "q must be a real number"),
+        (lambda: theory.correlation_map(1.5, NoNoise(), 1.0, 0.0, q=1.0), r"c must be in \[-1, 1\]"),
+        (lambda: theory.correlation_map(0.5, NoNoise(), 1.0, 0.0, q=0.0), r"q must be in \(0, inf\)"),
         (lambda: theory.correlation_slope(0.5, NoNoise(), q=-1.0), r"q must be in \(0, inf\)"),
-        (lambda: theory.correlation_fixed_point(Dropout(0.8), activation="tanh"), "pass sigma_w2"),
+        (lambda: theory.correlation_fixed_point(Dropout(0.8), None, 0.1), r"sigma_b2 must be 0 for activation='relu'"),
+        (lambda: theory.variance_map(1.0, NoisyNetwork(Dropout(0.6)), 1.0), "sigma_w2 must be left out"),
+        (lambda: theory.depth_scale(NoisyNetwork(Dropout(0.6)), sigma_b2=0.0), "sigma_b2 must be left out"),
+        (lambda: theory.depth_scale(NoisyNetwork(Dropout(0.6)), activation="tanh"), "activation must be left out"),
+        (lambda: theory.failure_depth(Dropout(0.5), 1.0, activation="tanh"), "activation must be 'relu' or 'linear'"),
+        (lambda: theory.depth_scale_map(NoisyNetwork(Dropout(0.6)), [1.0], [0.0]), "not a NoisyNetwork"),
+        (lambda: theory.linear_network_closed_forms(Dropout(0.5)), "sigma_w2 and sigma_b2 must be given"),
+        (lambda: theory.gradient_slopes(Dropout([0.5, 0.6])), "single network"),
         (lambda: theory.depth_scale(Dropout(0.8), sigma_w2=-1.0), "sigma_w2 must be in"),
-        (lambda: theory.variance_fixed_point(1.0, 0.0, NoNoise(), q0=-1.0), r"q0 must be in \[0, inf\)"),
-        (lambda: theory.iterate_variance(1.0, -1, 1.0, 0.0, NoNoise()), "n_layers must be an integer >= 0"),
-        (lambda: theory.iterate_variance(1.0, 2.5, 1.0, 0.0, NoNoise()), "n_layers must be an integer >= 0"),
+        (lambda: theory.variance_fixed_point(NoNoise(), 1.0, 0.0, q0=-1.0), r"q0 must be in \[0, inf\)"),
+        (lambda: theory.iterate_variance(1.0, -1, NoNoise(), 1.0, 0.0), "n_layers must be an integer >= 0"),
+        (lambda: theory.iterate_variance(1.0, 2.5, NoNoise(), 1.0, 0.0), "n_layers must be an integer >= 0"),
         (lambda: theory.iterate_correlation(0.5, True, NoNoise()), "n_layers must be an integer >= 0"),
         (lambda: theory.iterate_correlation(-2.0, 3, NoNoise()), r"c must be in \[-1, 1\]"),
         (lambda: theory.iterate_correlation(0.5, 3, NoNoise(), q0=0.0), r"q0 must be in \(0, inf\)"),
-        (lambda: theory.failure_depth(1.0, Dropout(0.5), q0=0.0), r"q0 must be in \(0, inf\)"),
+        (lambda: theory.failure_depth(Dropout(0.5), 1.0, q0=0.0), r"q0 must be in \(0, inf\)"),
         (lambda: theory.gaussian_expectation(np.tanh, -1.0), r"q must be in \[0, inf\)"),
         (lambda: theory.gaussian_expectation(np.tanh, 1.0, n_nodes=2), "n_nodes must be None"),
         (lambda: theory.bivariate_gaussian_expectation(np.tanh, np.tanh, 1.0, -1.01), r"c must be in \[-1, 1\]"),
-        (lambda: theory.gradient_slope(Dropout(0.9), activation="tanh"), "pass sigma_w2"),
-        (lambda: theory.critical_weight_variance(Dropout(0.9), activation="tanh"), "pass sigma_w2"),
     ],
 )
 def test_bad_input_names_the_parameter(call, message):
@@ -594,7 +601,7 @@ def test_imports_neither_torch_nor_matplotlib():
 @pytest.mark.parametrize("sigma_w2", [0.5, 1.0])
 def test_q_star_zero_without_noise_is_critical(activation, sigma_w2):
     # sigma_w2 <= 1, no bias: q* = 0 exactly, the map is c' = c, chi = 1 (was -7.5e14 for tanh)
-    assert theory.variance_fixed_point(sigma_w2, 0.0, NoNoise(), activation) == 0.0
+    assert theory.variance_fixed_point(NoNoise(), sigma_w2, 0.0, activation) == 0.0
     assert theory.correlation_fixed_point(NoNoise(), sigma_w2, 0.0, activation) == 1.0
     assert theory.correlation_slope(0.3, NoNoise(), sigma_w2, 0.0, activation) == 1.0
     assert theory.depth_scale(NoNoise(), sigma_w2, 0.0, activation) == math.inf
@@ -605,15 +612,15 @@ def test_q_star_zero_with_noise_is_linear_limit(activation):
     # sigma_w2 mu2 <= 1: q* = 0 and c' = c / mu2, so c* = 0 and xi_c = 1 / ln mu2
     keep = np.array([0.5, 0.8])  # sigma_w2 mu2 = 1 and 0.625
     noise = Dropout(keep_prob=keep)
-    assert np.all(theory.variance_fixed_point(0.5, 0.0, noise, activation) == 0.0)
+    assert np.all(theory.variance_fixed_point(noise, 0.5, 0.0, activation) == 0.0)
     np.testing.assert_array_equal(theory.correlation_fixed_point(noise, 0.5, 0.0, activation), [0.0, 0.0])
     np.testing.assert_allclose(theory.depth_scale(noise, 0.5, 0.0, activation), 1 / np.log(1 / keep), rtol=1e-14)
 
 
 def test_hard_tanh_q_star_zero_at_sigma_w2_mu2_one():
     # V(q) - q ~ -exp(-1/(2q)) underflows against q: an iteration stalls near q = 0.012; the limit is 0
-    assert theory.variance_fixed_point(1.0, 0.0, NoNoise(), "hard_tanh") == 0.0
-    assert theory.variance_fixed_point(0.6, 0.0, Dropout(keep_prob=0.6), "hard_tanh", q0=5.0) == 0.0
+    assert theory.variance_fixed_point(NoNoise(), 1.0, 0.0, "hard_tanh") == 0.0
+    assert theory.variance_fixed_point(Dropout(keep_prob=0.6), 0.6, 0.0, "hard_tanh", q0=5.0) == 0.0
 
 
 @pytest.mark.parametrize("sigma_w2", [2.0, 3.0])
@@ -621,7 +628,7 @@ def test_hard_tanh_q_star_zero_at_sigma_w2_mu2_one():
 def test_additive_noise_infinite_q_star_limit(sigma_w2, sigma_b2):
     # q* = inf: additive noise and biases are negligible, the map is the noise-free one (mu2 = 1)
     noise = AdditiveGaussian(std=[0.5, 1.0])
-    assert np.all(np.isinf(theory.variance_fixed_point(sigma_w2, sigma_b2, noise)))
+    assert np.all(np.isinf(theory.variance_fixed_point(noise, sigma_w2, sigma_b2)))
     np.testing.assert_array_equal(theory.correlation_fixed_point(noise, sigma_w2, sigma_b2), [1.0, 1.0])
     np.testing.assert_array_equal(theory.depth_scale(noise, sigma_w2, sigma_b2), [math.inf, math.inf])
     np.testing.assert_array_equal(theory.correlation_fixed_point(noise, sigma_w2, sigma_b2, "linear"), [1.0, 1.0])
@@ -675,3 +682,86 @@ def test_tanh_slope_at_c_minus_one_against_mpmath(q):
         ref = float(sigma_w2 * q * sech4 / (sigma_w2 * tanh2))
     got = theory.correlation_slope(-1.0, NoNoise(), sigma_w2, 0.0, "tanh", q=q)
     assert got == pytest.approx(ref, rel=1e-13)
+
+
+# ------------------------------------------------------------------------------------------------
+# one argument order: a NoisyNetwork in place of (noise, sigma_w2, sigma_b2, activation)
+# ------------------------------------------------------------------------------------------------
+NETWORK_SETTINGS = [
+    (Dropout(0.6), None, None, "relu"),
+    (Dropout(keep_prob=[0.5, 0.9]), None, None, "linear"),
+    (Dropout(0.8), 1.5, 0.1, "tanh"),
+    (AdditiveGaussian(0.5), 1.2, 0.05, "relu"),
+    (MultiplicativeGaussian(0.3), 0.9, 0.0, "hard_tanh"),
+    (NoNoise(), 2.0, 0.2, "tanh"),
+    (Dropout(0.9), None, None, "tanh"),  # critical: the noisy edge of chaos at DEFAULT_SIGMA_B2
+]
+
+
+@pytest.mark.parametrize(("noise", "sigma_w2", "sigma_b2", "activation"), NETWORK_SETTINGS)
+def test_network_methods_equal_the_theory_functions(noise, sigma_w2, sigma_b2, activation):
+    net = NoisyNetwork(noise, sigma_w2, sigma_b2, activation, n_layers=4)
+    sw, sb = net.sigma_w2, net.sigma_b2
+    # the same network given loose, given whole, and its methods: bit-identical
+    loose = (noise, sw, sb, activation)
+    q = np.array([0.2, 1.0, 3.0]).reshape((-1,) + (1,) * len(net.shape))
+    c = np.array([-0.5, 0.3, 0.9]).reshape((-1,) + (1,) * len(net.shape))
+    same = np.testing.assert_array_equal
+    same(net.variance_map(q), theory.variance_map(q, *loose))
+    same(theory.variance_map(q, net), theory.variance_map(q, *loose))
+    same(net.variance_slope(q), theory.variance_slope(*loose, q=q))
+    same(net.variance_slope(), theory.variance_slope(*loose))
+    same(net.variance_fixed_point(), theory.variance_fixed_point(*loose))
+    same(net.variance_fixed_point(q0=2.5), theory.variance_fixed_point(*loose, q0=2.5))
+    same(net.iterate_variance(1.5), theory.iterate_variance(1.5, 4, *loose))
+    same(net.iterate_variance(1.5, 2), theory.iterate_variance(1.5, 2, *loose))
+    same(net.correlation_map(c), theory.correlation_map(c, *loose))
+    same(net.correlation_map(c, q=1.3), theory.correlation_map(c, *loose, q=1.3))
+    c_star = theory.correlation_fixed_point(*loose)
+    same(net.correlation_fixed_point(), c_star)
+    same(net.correlation_slope(), theory.correlation_slope(c_star, *loose))
+    same(net.correlation_slope(c, q=0.7), theory.correlation_slope(c, *loose, q=0.7))
+    same(net.iterate_correlation(0.2), theory.iterate_correlation(0.2, 4, *loose))
+    same(net.iterate_correlation(0.2, 3, q0=0.5), theory.iterate_correlation(0.2, 3, *loose, q0=0.5))
+    same(net.depth_scale(), theory.depth_scale(*loose))
+    same(net.gradient_slope(), theory.gradient_slope(*loose))
+    same(net.gradient_depth_scale(), theory.gradient_depth_scale(*loose))
+    # sigma_w2=None resolves through critical_parameters, exactly as the network does
+    if sigma_w2 is None:
+        same(theory.depth_scale(noise, activation=activation), net.depth_scale())
+        same(theory.variance_map(q, noise, activation=activation), net.variance_map(q))
+    if activation in ("relu", "linear"):
+        if np.all(noise.additive_variance == 0) or sigma_w2 is not None:
+            same(theory.failure_depth(net), theory.failure_depth(*loose))
+    if net.shape == ():
+        assert theory.gradient_slopes(net) == theory.gradient_slopes(*loose)
+
+
+def test_critical_sigma_w2_is_resolved_once_by_critical_parameters():
+    noise = Dropout(keep_prob=[0.3, 0.6, 0.9])
+    sw, sb = theory.critical_parameters(noise)
+    np.testing.assert_array_equal(sw, 2 * noise.keep_prob)  # exactly 2p, not 2 / (1/p)
+    assert sb == 0.0
+    np.testing.assert_array_equal(theory.variance_slope(noise), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(theory.depth_scale(noise), theory.depth_scale(noise, sw, sb))
+    # other activations: the noisy edge of chaos, with a bias variance
+    one = Dropout(0.9)
+    sw_t, sb_t = theory.critical_parameters(one, "tanh")
+    assert sb_t == theory.DEFAULT_SIGMA_B2
+    assert theory.gradient_slope(one, activation="tanh") == theory.gradient_slope(one, sw_t, sb_t, "tanh")
+    assert theory.critical_weight_variance(one, "tanh") == sw_t
+    sw_t2, _ = theory.critical_parameters(one, "tanh", 0.2)
+    assert theory.depth_scale(one, None, 0.2, "tanh") == theory.depth_scale(one, sw_t2, 0.2, "tanh")
+
+
+def test_failure_depth_with_biases_and_linear_networks():
+    # the affine recursion q' = a q + b with b = sigma_w2 sigma_eps^2 + sigma_b2
+    noise = Dropout(0.5)
+    assert theory.failure_depth(noise, 0.75, 0.1) == math.inf  # a = 0.75 < 1: finite fixed point
+    depth = theory.failure_depth(noise, 3.0, 0.3, q0=1.0)  # a = 3, q^L = 3^L (q0 + 0.15) - 0.15
+    assert 3.0**depth * 1.15 - 0.15 == pytest.approx(theory.FLOAT32_MAX, rel=1e-10)
+    # linear: a = sigma_w2 mu2
+    assert theory.failure_depth(noise, 0.25, activation="linear") == pytest.approx(
+        math.log(theory.FLOAT32_TINY) / math.log(0.5), rel=1e-14
+    )
+    assert theory.failure_depth(noise, activation="linear") == math.inf  # critical: 1 / mu2

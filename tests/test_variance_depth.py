@@ -32,7 +32,7 @@ def test_layer_caps_follow_the_larger_failure_depth():
     sw = np.array([0.3, 1.2, 2.2])
     caps = vd.layer_caps(sw, noise, q_in=0.1, max_layers=1000, depth_factor=1.1)
     expected = np.minimum(
-        1000, np.ceil(1.1 * np.maximum(theory.failure_depth(sw, noise, 1.0), theory.failure_depth(sw, noise, 0.2)))
+        1000, np.ceil(1.1 * np.maximum(theory.failure_depth(noise, sw, q0=1.0), theory.failure_depth(noise, sw, q0=0.2)))
     )
     np.testing.assert_array_equal(caps, expected)
     assert caps[1] == 1000  # criticality: L* is infinite
@@ -221,4 +221,4 @@ def test_real_mnist_failure_depth():
     r = vd.run_variance_depth(images, Dropout(0.6), [0.1, 2.5], device="cpu", dataset="mnist")
     assert 0.09 < r.q_in < 0.13
     assert np.all(np.abs(r.failure_layer - r.theory_failure_depth()) <= 2)
-    assert math.isclose(float(theory.failure_depth(2.5, Dropout(0.6), 1.0)), 120.9, abs_tol=0.05)
+    assert math.isclose(float(theory.failure_depth(Dropout(0.6), 2.5, q0=1.0)), 120.9, abs_tol=0.05)

@@ -104,7 +104,7 @@ def correlation_figure(noises, map_results, dynamics_results, *, mu2_max: float 
     ax_map.plot(grid, grid, color="0.6", lw=0.8, ls=":", label="identity")
     for noise, res, sw, col in zip(noises, map_results, sigma_w2, colours):
         q = float(res.q0)
-        ax_map.plot(grid, theory.correlation_map(grid, q, sw, 0.0, noise), color=col, lw=1.4, label=noise.label)
+        ax_map.plot(grid, theory.correlation_map(grid, noise, sw, 0.0, q=q), color=col, lw=1.4, label=noise.label)
         ax_map.errorbar(res.c0, res.mean, yerr=res.std, fmt="o", ms=3, color=col, elinewidth=0.7, capsize=0)
     ax_map.set(xlabel=r"input correlation $c^0$", ylabel=r"output correlation $c^1$", xlim=(-1.02, 1.02),
                ylim=(-0.1, 1.05))
@@ -189,7 +189,7 @@ def correlation_dynamics_figure(keep_prob: float, c0: float, *, n_layers: int = 
     chi = theory.correlation_slope(c_star, noise)
     path = theory.iterate_correlation(c0, n_layers, noise)
     ax_web.plot(grid, grid, color="0.6", lw=0.8, ls=":")
-    ax_web.plot(grid, theory.correlation_map(grid, 1.0, 2.0 * float(noise.keep_prob), 0.0, noise), color="C0", lw=1.5,
+    ax_web.plot(grid, theory.correlation_map(grid, noise, q=1.0), color="C0", lw=1.5,
                 label=r"$c' = \mathcal{C}(c)$")
     xs = np.repeat(path, 2)[:-1]
     ys = np.concatenate([[path[0]], np.repeat(path[1:], 2)])

@@ -2,8 +2,8 @@ r"""Figures about depth scales (chapters *Depth scales*, ``book/depth_scales.md`
 a noisy edge of chaos*, ``book/edge_of_chaos.md``).
 
 Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
-changes no global plotting state. Simulation and map results are computed by
-:mod:`nsp_helpers.depth` and passed in.
+changes no global plotting state. Simulation results are computed by :mod:`nsp_helpers.depth`, maps and
+ridges by :mod:`nsp_helpers.theory`, and passed in.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory
-from ..depth import DepthScaleRidge
-from ..simulate.depth_scales import DepthScaleSimulation
 from ..errors import InvalidParameterError, check_in_range
 from ..noise import Dropout, NoiseModel
+from ..simulate.depth_scales import DepthScaleSimulation
+from ..theory import DepthScaleRidge
 
 __all__ = [
     "depth_scale_curve_figure",
@@ -76,7 +76,7 @@ def depth_scale_curve_figure(noise, *, sigma_b2=(0.01, 0.05, 0.2), sigma_w2=None
     matplotlib.figure.Figure
         One panel: :math:`\xi_c` with noise (solid, maximum marked), without noise (faint), the
         noiseless edge of chaos for each :math:`\sigma_b^2` (dotted verticals) and the noisy linear
-        network's :math:`1/\ln\mu_2` (dashed), computed with :func:`nsp_helpers.depth.depth_scale_map`.
+        network's :math:`1/\ln\mu_2` (dashed), computed with :func:`nsp_helpers.theory.depth_scale_map`.
 
     Notes
     -----
@@ -95,7 +95,7 @@ def depth_scale_curve_figure(noise, *, sigma_b2=(0.01, 0.05, 0.2), sigma_w2=None
     >>> [float(v) for v in fig.axes[0].get_ylim()]
     [0.5, 200.0]
     """
-    from ..depth import depth_scale_map, linear_network_depth_scale, noiseless_edge_of_chaos
+    from ..theory import depth_scale_map, linear_network_depth_scale, noiseless_edge_of_chaos
     from ..noise import NoNoise
 
     if not isinstance(noise, NoiseModel) or noise.shape != ():
@@ -108,8 +108,8 @@ def depth_scale_curve_figure(noise, *, sigma_b2=(0.01, 0.05, 0.2), sigma_w2=None
     if not 0 < low < high:
         raise InvalidParameterError(f"ylim must be (low, high) with 0 < low < high, got {ylim!r}")
     mu2 = float(noise.mu2)
-    noisy = depth_scale_map(sw, sb, noise, activation)
-    clean = depth_scale_map(sw, sb, NoNoise(), activation)
+    noisy = depth_scale_map(noise, sw, sb, activation)
+    clean = depth_scale_map(NoNoise(), sw, sb, activation)
     edge = noiseless_edge_of_chaos(sb, activation) if activation == "tanh" else None
     fig, axes = _figure(1, 1, width=7.0, height=3.6)
     ax = axes[0, 0]
@@ -301,7 +301,7 @@ def depth_scale_map_figure(sigma_w2, sigma_b2, maps, noises, *, ridges=None, edg
     sigma_w2, sigma_b2 : 1-D array_like
         The grid (columns and rows of each map).
     maps : array_like, shape ``(n_noises, len(sigma_b2), len(sigma_w2))``
-        :func:`nsp_helpers.depth.depth_scale_map` for each noise level.
+        :func:`nsp_helpers.theory.depth_scale_map` for each noise level.
     noises : sequence of NoiseModel
         The noise levels (panel titles).
     ridges : sequence of (DepthScaleRidge or None), optional
@@ -360,7 +360,7 @@ def depth_scale_map_figure(sigma_w2, sigma_b2, maps, noises, *, ridges=None, edg
         if ridges is not None and ridges[k] is not None:
             ridge = ridges[k]
             if not isinstance(ridge, DepthScaleRidge):
-                raise InvalidParameterError("ridges must be DepthScaleRidge results (nsp_helpers.depth.maximise_depth_scale)")
+                raise InvalidParameterError("ridges must be DepthScaleRidge results (nsp_helpers.theory.maximise_depth_scale)")
             ax.plot(ridge.sigma_w2, ridge.sigma_b2, color="w", lw=1.6, label=r"max $\xi_c$ over $\sigma_w^2$")
         if points is not None and points[k] is not None:
             pts = np.asarray(points[k], dtype=float).reshape(-1, 2)
@@ -386,7 +386,7 @@ def depth_scale_ridge_figure(ridges, noises, *, relu_reference: bool = True):
     Parameters
     ----------
     ridges : sequence of DepthScaleRidge
-        :func:`nsp_helpers.depth.maximise_depth_scale`, one per noise level.
+        :func:`nsp_helpers.theory.maximise_depth_scale`, one per noise level.
     noises : sequence of NoiseModel
         The noise levels.
     relu_reference : bool
@@ -401,19 +401,19 @@ def depth_scale_ridge_figure(ridges, noises, *, relu_reference: bool = True):
 
     Notes
     -----
-    A noisy linear network has :math:`\xi_c = 1/\ln\mu_2` (:func:`nsp_helpers.depth.linear_network_depth_scale`).
+    A noisy linear network has :math:`\xi_c = 1/\ln\mu_2` (:func:`nsp_helpers.theory.linear_network_depth_scale`).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from nsp_helpers.depth import DepthScaleRidge
+    >>> from nsp_helpers.theory import DepthScaleRidge
     >>> from nsp_helpers.noise import MultiplicativeGaussian
     >>> r = DepthScaleRidge(np.array([0.01, 0.1]), np.array([0.8, 1.5]), np.array([4.0, 2.5]), np.array([0.1, 0.5]),
     ...                     np.array([False, False]))
     >>> len(depth_scale_ridge_figure([r], [MultiplicativeGaussian(0.5)]).axes)
     2
     """
-    from ..depth import linear_network_depth_scale
+    from ..theory import linear_network_depth_scale
 
     ridges, noises = list(ridges), list(noises)
     if len(ridges) != len(noises) or not all(isinstance(r, DepthScaleRidge) for r in ridges):

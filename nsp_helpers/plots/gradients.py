@@ -2,8 +2,8 @@ r"""Figures about backpropagation through noisy networks (chapter *Backpropagati
 networks*, ``book/gradients.md``).
 
 Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
-changes no global plotting state. Simulations come from :mod:`nsp_helpers.gradients` and are passed
-in; theory lines come from :func:`nsp_helpers.gradients.gradient_slopes` (also passed in), so a
+changes no global plotting state. Simulations come from :mod:`nsp_helpers.simulate.gradients` and are passed
+in; theory lines come from :func:`nsp_helpers.theory.gradient_slopes` (also passed in), so a
 chapter can glue the numbers it shows.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidParameterError
-from ..gradients import GradientSlopes, LinearClosedForms
 from ..simulate.gradients import GradientStatistics, UniversalityFit
+from ..theory import GradientSlopes, LinearClosedForms
 
 __all__ = [
     "gradient_depth_figure",
@@ -50,7 +50,7 @@ def _check_stats(stats) -> GradientStatistics:
 def _check_slopes(slopes) -> GradientSlopes:
     if not isinstance(slopes, GradientSlopes):
         raise InvalidParameterError(
-            f"slopes must be a GradientSlopes (nsp_helpers.gradients.gradient_slopes), got {type(slopes).__name__}"
+            f"slopes must be a GradientSlopes (nsp_helpers.theory.gradient_slopes), got {type(slopes).__name__}"
         )
     return slopes
 
@@ -66,7 +66,7 @@ def gradient_depth_figure(stats, slopes, *, title: str | None = None, ylim=None)
     stats : GradientStatistics
         One simulation (:func:`nsp_helpers.simulate.gradient_statistics`).
     slopes : GradientSlopes
-        Its mean-field factors (:func:`nsp_helpers.gradients.gradient_slopes`).
+        Its mean-field factors (:func:`nsp_helpers.theory.gradient_slopes`).
     title : str, optional
     ylim : (float, float), optional
         Fixed y-limits (useful for the frames of a slider).
@@ -80,8 +80,8 @@ def gradient_depth_figure(stats, slopes, *, title: str | None = None, ylim=None)
 
     Examples
     --------
-    >>> from nsp_helpers.gradients import gradient_slopes
     >>> from nsp_helpers.simulate import gradient_statistics
+    >>> from nsp_helpers.theory import gradient_slopes
     >>> from nsp_helpers.noise import Dropout
     >>> noise = Dropout(keep_prob=0.9)
     >>> stats = gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=5, width=30, device="cpu")
@@ -184,7 +184,7 @@ def pair_correlation_figure(panels: dict):
     panels : dict
         Panel title -> ``(runs, slopes)``, where ``runs`` maps a curve label (e.g. ``"tied"``,
         ``"independent (GIA)"``) to a :class:`~nsp_helpers.simulate.GradientStatistics` and
-        ``slopes`` is the :class:`~nsp_helpers.gradients.GradientSlopes` of that setting.
+        ``slopes`` is the :class:`~nsp_helpers.theory.GradientSlopes` of that setting.
 
     Returns
     -------
@@ -195,8 +195,8 @@ def pair_correlation_figure(panels: dict):
 
     Examples
     --------
-    >>> from nsp_helpers.gradients import gradient_slopes
     >>> from nsp_helpers.simulate import gradient_statistics
+    >>> from nsp_helpers.theory import gradient_slopes
     >>> from nsp_helpers.noise import Dropout
     >>> noise = Dropout(keep_prob=0.9)
     >>> run = gradient_statistics(noise, 1.4, 0.1, "tanh", n_layers=5, width=30, n_networks=2, device="cpu")
@@ -290,7 +290,7 @@ def linear_network_figure(stats, closed, *, gia=None):
     stats : GradientStatistics
         A linear network (tied weights).
     closed : LinearClosedForms
-        :func:`nsp_helpers.gradients.linear_network_closed_forms` of its settings.
+        :func:`nsp_helpers.theory.linear_network_closed_forms` of its settings.
     gia : GradientStatistics, optional
         The same networks with independent backward weights.
 
@@ -302,8 +302,8 @@ def linear_network_figure(stats, closed, *, gia=None):
 
     Examples
     --------
-    >>> from nsp_helpers.gradients import linear_network_closed_forms
     >>> from nsp_helpers.simulate import gradient_statistics
+    >>> from nsp_helpers.theory import linear_network_closed_forms
     >>> from nsp_helpers.noise import Dropout
     >>> noise = Dropout(keep_prob=0.9)
     >>> stats = gradient_statistics(noise, 0.8, 0.1, "linear", n_layers=5, width=30, device="cpu")
@@ -312,7 +312,7 @@ def linear_network_figure(stats, closed, *, gia=None):
     """
     stats = _check_stats(stats)
     if not isinstance(closed, LinearClosedForms):
-        raise InvalidParameterError("closed must be a LinearClosedForms (nsp_helpers.gradients.linear_network_closed_forms)")
+        raise InvalidParameterError("closed must be a LinearClosedForms (nsp_helpers.theory.linear_network_closed_forms)")
     fig, (ax_q, ax_g) = _figure(2, width=4.4, height=3.5)
     layers = stats.layers
     ax_q.plot(layers, stats.q_aa.reshape(stats.n_layers, -1).mean(1), "o", ms=3, color="C0",

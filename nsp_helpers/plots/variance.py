@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 _SETTING_KEYS = {"sigma_w2", "sigma_b2", "noise", "activation", "label", "color", "linestyle"}
-_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -163,7 +162,7 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
 def _draw_map(ax, settings, q_values, *, simulate_points, n_inputs, n_networks, width, seed, device):
     grid = np.linspace(0.0, float(np.max(q_values)), 200)
     for k, s in enumerate(settings):
-        theory_q1 = theory.variance_map(grid, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        theory_q1 = theory.variance_map(grid, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
         ax.plot(grid, theory_q1, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
         if simulate_points:
             res = simulate.simulate_variance_map(
@@ -182,7 +181,7 @@ def _draw_dynamics(ax, settings, q0, n_layers, *, simulate_points, n_inputs, n_n
                    log_scale):
     layers = np.arange(n_layers + 1)
     for k, s in enumerate(settings):
-        q_theory = theory.iterate_variance(q0, n_layers, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        q_theory = theory.iterate_variance(q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
         ax.plot(layers, q_theory, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
         if simulate_points:
             res = simulate.simulate_variance_dynamics(
@@ -448,7 +447,7 @@ def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float
     checked = _check_common(q0=q0, n_layers=n_layers)
     q0, n_layers = checked["q0"], checked["n_layers"]
     iterates = [
-        theory.iterate_variance(q0, n_layers, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        theory.iterate_variance(q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
         for s in settings
     ]
     if q_max is None:
@@ -458,7 +457,7 @@ def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float
     grid = np.linspace(0.0, q_max, 300)
     fig, (ax_a, ax_b) = _new_figure(2, height=3.8)
     for s, it in zip(settings, iterates):
-        q_next = theory.variance_map(grid, s["sigma_w2"], s["sigma_b2"], s["noise"], s["activation"])
+        q_next = theory.variance_map(grid, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
         ax_a.plot(grid, q_next, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
         # (q0, q0) -> (q0, q1) -> (q1, q1) -> (q1, q2) -> ...: vertical to the map, horizontal to the identity
         stair_x = np.concatenate([[it[0]], np.repeat(it[:-1], 2)])
@@ -615,7 +614,7 @@ def failure_depth_figure(
     ax_a = axes[0]
     fine = np.union1d(np.linspace(sigma_w2_values.min(), sigma_w2_values.max(), 400), sigma_w2_values)
     fine = fine[~np.isclose(fine, critical)]
-    depth = theory.failure_depth(fine, noise, q0)
+    depth = theory.failure_depth(noise, fine, q0=q0)
     ax_a.plot(fine, depth, "k-", lw=1.5, label=r"theory $L^* = \ln(K/q^0)/\ln(\sigma_w^2\mu_2/2)$")
     ax_a.axvline(critical, color="0.5", ls=":", lw=1, label=f"critical $\\sigma_w^2$ = {critical:.3g}")
     ax_a.set_yscale("log")
@@ -626,14 +625,14 @@ def failure_depth_figure(
     if simulate_sigma_w2.size:
         ax_b = axes[1]
         for k, sw in enumerate(simulate_sigma_w2):
-            predicted = float(theory.failure_depth(sw, noise, q0))
+            predicted = float(theory.failure_depth(noise, sw, q0=q0))
             n_layers = int(np.ceil(1.15 * predicted)) + 2
             h0 = simulate.inputs_with_variance(q0, checked["n_inputs"], checked["width"], seed=seed + k)
             # drawn weight matrices (not the Gram sampler): float32 fails where a real network's would
             out = simulate.propagate(h0, noise, float(sw), 0.0, "relu", n_layers=n_layers,
                                      n_networks=checked["n_networks"], seed=seed + k, device=device, method="weights")
             q = out.q.reshape(n_layers + 1, -1)
-            failed = ~np.isfinite(q) | (q < _FLOAT32_TINY)
+            failed = ~np.isfinite(q) | (q < theory.FLOAT32_TINY)
             first = np.argmax(failed.any(axis=1)) if failed.any() else None
             colour = f"C{k % 10}"
             if first is not None:
@@ -648,8 +647,8 @@ def failure_depth_figure(
                 ax_b.plot(layers, q0 * (sw * noise.mu2 / 2.0) ** layers, color=colour, lw=1)
             ax_b.axvline(predicted, color=colour, ls="--", lw=1)
         ax_a.plot([], [], "o", mfc="white", color="k", label="simulation: first layer outside float32")
-        ax_b.axhline(float(np.finfo(np.float32).max), color="0.5", lw=0.8, ls=":")
-        ax_b.axhline(_FLOAT32_TINY, color="0.5", lw=0.8, ls=":")
+        ax_b.axhline(theory.FLOAT32_MAX, color="0.5", lw=0.8, ls=":")
+        ax_b.axhline(theory.FLOAT32_TINY, color="0.5", lw=0.8, ls=":")
         ax_b.set_yscale("log")
         ax_b.set_xlabel("layer $l$")
         ax_b.set_ylabel("variance $q^l$ (float32)")

@@ -15,7 +15,8 @@ import numpy as np
 
 from .. import theory
 from ..errors import InvalidParameterError
-from ..variance_depth import FLOAT32_MAX, FLOAT32_TINY, VarianceDepthResult
+from ..theory import FLOAT32_MAX, FLOAT32_TINY
+from ..variance_depth import VarianceDepthResult
 
 __all__ = ["variance_depth_figure", "variance_depth_layer_figure"]
 
@@ -66,7 +67,7 @@ def _heatmap(ax, fig, r: VarianceDepthResult, title: str):
         (r.q0_data, "-", rf"$L^*$, data's $q^0 = 2q_{{\rm in}}$ = {r.q0_data:.3g}"),
         (1.0, "--", r"$L^*$, paper's $q^0 = 1$"),
     ):
-        depth = np.asarray(theory.failure_depth(fine, r.noise, q0=q0), dtype=float)
+        depth = np.asarray(theory.failure_depth(r.noise, fine, q0=q0), dtype=float)
         for k, side in enumerate((fine < critical, fine > critical)):  # two branches, not joined at criticality
             ax.plot(fine[side], np.where(depth[side] <= 1.2 * top, depth[side], np.nan), "k", ls=style, lw=1.3,
                     label=label if k == 0 else None)
