@@ -28,8 +28,10 @@ from __future__ import annotations
 import math
 
 from . import theory
+from .activations import get_activation
 from .errors import InvalidParameterError
-from .noise import Dropout, NoiseModel, NoNoise
+from .network import NoisyNetwork
+from .noise import as_noise_model
 
 __all__ = ["as_noise_model", "critical_gain", "critical_init_", "critical_parameters"]
 
@@ -37,45 +39,17 @@ __all__ = ["as_noise_model", "critical_gain", "critical_init_", "critical_parame
 DEFAULT_SIGMA_B2 = theory.DEFAULT_SIGMA_B2
 
 
-def as_noise_model(noise) -> NoiseModel:
-    """Turn ``None``, a :class:`~nsp_helpers.noise.NoiseModel` or a ``torch.nn.Dropout`` into one noise level.
-
-    Examples
-    --------
-    >>> import torch
-    >>> as_noise_model(torch.nn.Dropout(p=0.4))   # torch's p is the DROP probability
-    Dropout(keep_prob=0.6)
-    >>> as_noise_model(0.4)
-    Traceback (most recent call last):
-    ...
-    nsp_helpers.errors.InvalidParameterError: noise must be a nsp_helpers.noise.NoiseModel (e.g. Dropout(keep_prob=0.6)), a torch.nn.Dropout module or None, got 0.4: a bare number is ambiguous (keep or drop probability?)
-    """
-    if noise is None:
-        return NoNoise()
-    if isinstance(noise, NoiseModel):
-        model = noise
-    elif type(noise).__name__ in {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d"} and hasattr(noise, "p"):
-        model = Dropout.from_torch(noise)
-    else:
-        extra = ": a bare number is ambiguous (keep or drop probability?)" if isinstance(noise, (int, float)) else ""
-        raise InvalidParameterError(
-            "noise must be a nsp_helpers.noise.NoiseModel (e.g. Dropout(keep_prob=0.6)), a torch.nn.Dropout "
-            f"module or None, got {noise!r}{extra}"
-        )
-    if model.shape != ():
-        raise InvalidParameterError(f"noise must be a single noise level to initialise a model, got the family {model!r}")
-    return model
-
-
 def critical_parameters(noise=None, activation="relu", sigma_b2=None) -> tuple[float, float]:
     r"""The critical :math:`(\sigma_w^2, \sigma_b^2)` for a noise level and an activation.
 
-    :func:`nsp_helpers.theory.critical_parameters` (the one implementation) for one noise level given as a
-    :class:`~nsp_helpers.noise.NoiseModel`, a ``torch.nn.Dropout`` or ``None``, as floats.
+    The critically initialised :class:`~nsp_helpers.network.NoisyNetwork` for one noise level given as a
+    :class:`~nsp_helpers.noise.NoiseModel`, a ``torch.nn.Dropout`` or ``None``
+    (:func:`nsp_helpers.theory.critical_parameters`, the one implementation), as floats. A
+    ``NoisyNetwork`` may be given instead: its own :math:`(\sigma_w^2, \sigma_b^2)` are returned.
 
     Parameters
     ----------
-    noise : NoiseModel, torch.nn.Dropout or None
+    noise : NoiseModel, torch.nn.Dropout, NoisyNetwork or None
         The noise applied to each layer's input (``None``: no noise).
     activation : str, Activation or callable, default "relu"
     sigma_b2 : float, optional
@@ -95,8 +69,18 @@ def critical_parameters(noise=None, activation="relu", sigma_b2=None) -> tuple[f
     >>> round(sw2, 2), sb2
     (1.85, 0.05)
     """
-    sigma_w2, sb2 = theory.critical_parameters(as_noise_model(noise), activation, sigma_b2)
-    return float(sigma_w2), float(sb2)
+    net = _network(noise, activation, sigma_b2)
+    return float(net.sigma_w2), float(net.sigma_b2)
+
+
+def _network(noise, activation, sigma_b2) -> NoisyNetwork:
+    if isinstance(noise, NoisyNetwork):
+        if noise.shape != ():
+            raise InvalidParameterError(f"noise must be a single network to initialise a model, got a family {noise!r}")
+        if sigma_b2 is not None or (activation != "relu" and get_activation(activation) != noise.activation):
+            raise InvalidParameterError("activation and sigma_b2 must be left out when a NoisyNetwork is given")
+        return noise
+    return NoisyNetwork.critical_for(as_noise_model(noise), activation, sigma_b2)
 
 
 def critical_gain(noise=None, activation="relu", sigma_b2=None) -> float:
