@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, check_int
 from .storage import atomic_write
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "data_dir",
     "load_cifar10",
     "load_mnist",
+    "synthetic_dataset",
 ]
 
 #: MD5 checksums of every file the loaders read, by file name. The gzipped MNIST files and the
@@ -504,3 +505,29 @@ def load_cifar10(root=None, split: str = "train", download: bool = True):
     images = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
     labels = np.concatenate([p[1] for p in parts])
     return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+# --- synthetic data ---------------------------------------------------------------------------------
+def synthetic_dataset(n_examples: int = 512, n_features: int = 64, n_classes: int = 10, seed: int = 0):
+    """A small random data set shaped like MNIST (pixels in [0, 1], int64 labels), for tests and smoke runs.
+
+    Each class is a random prototype image; examples are noisy copies of their class prototype.
+    ``python -m nsp_helpers.train --dataset synthetic`` and ``python -m nsp_helpers.variance_depth
+    --dataset synthetic`` use it.
+
+    Examples
+    --------
+    >>> x, y = synthetic_dataset(20, 16)
+    >>> tuple(x.shape), x.dtype, bool(x.min() >= 0 and x.max() <= 1), tuple(y.shape)
+    ((20, 16), torch.float32, True, (20,))
+    """
+    import torch
+
+    n_examples = check_int("n_examples", n_examples, 1, 2**31 - 1)
+    n_features = check_int("n_features", n_features, 1, 2**31 - 1)
+    n_classes = check_int("n_classes", n_classes, 1, 2**31 - 1)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    prototypes = torch.rand(n_classes, n_features, generator=g)
+    labels = torch.randint(0, n_classes, (n_examples,), generator=g)
+    x = (prototypes[labels] + 0.2 * torch.randn(n_examples, n_features, generator=g)).clamp(0, 1)
+    return x.float(), labels.long()
