@@ -392,8 +392,7 @@ def test_stored_mnist_results_match_the_quick_profile_and_support_the_chapter():
     from nsp_helpers.noise import Dropout
 
     res = train.stored_results("mnist", "reconstruct", profiles=("quick",))
-    if res is None:
-        pytest.skip("no stored quick-profile MNIST results")
+    assert res is not None, "the stored quick-profile MNIST results (results/trainable_depth) are missing"
     assert train.TrainConfig.from_dict(res["config"]) == train.profile_config("quick")
     assert res["provenance"]["command"].startswith("python -m nsp_helpers.train --profile quick")
     depths, keeps, val = train.results_grid(res, "val_loss")
@@ -412,8 +411,7 @@ def test_stored_mnist_classification_results_support_the_chapter():
     from nsp_helpers.noise import Dropout
 
     res = train.stored_results("mnist", "classify", profiles=("quick",))
-    if res is None:
-        pytest.skip("no stored quick-profile MNIST classification results")
+    assert res is not None, "the stored quick-profile MNIST classification results (results/trainable_depth) are missing"
     depths, keeps, acc = train.results_grid(res, "val_accuracy")
     inside = depths[:, None] <= 6 * np.asarray(theory.depth_scale(Dropout(keep_prob=keeps)))[None, :]
     chance = res["baselines"]["most frequent class (accuracy)"]

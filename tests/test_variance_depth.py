@@ -207,12 +207,9 @@ def test_layer_figure():
         plots.variance_depth_layer_figure(r, 0.7)
 
 
-# --- the real MNIST, when present -------------------------------------------------------------------
+# --- the real MNIST (fetched when absent) -------------------------------------------------------------------
 def _real_mnist():
-    try:
-        return data.load_mnist(split="test", download=False)[0]
-    except data.DataNotFoundError:
-        pytest.skip(f"real MNIST is not in {data.data_dir()} (run nsp_helpers.data.load_mnist() to fetch it)")
+    return data.load_mnist(split="test", download=True)[0]  # fetched when absent (fails, never skips, offline)
 
 
 def test_real_mnist_failure_depth():
