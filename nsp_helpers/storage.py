@@ -20,7 +20,16 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from .errors import DamagedFileError, InvalidParameterError, StorageError, check_path, storage_error
+from .errors import (
+    DamagedFileError,
+    InvalidParameterError,
+    StorageError,
+    check_float,
+    check_int,
+    check_path,
+    describe,
+    storage_error,
+)
 
 __all__ = [
     "atomic_write",
@@ -196,9 +205,9 @@ def read_json(path, what: str = "JSON file") -> dict:
     ...
     nsp_helpers.errors.DamagedFileError: .../r.json is not a valid results file: it is not complete JSON (...); ...
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
-        raise DamagedFileError(f"{path} must be an existing {what}, but {'it is a folder' if path.is_dir() else 'it does not exist'}", path)
+        raise DamagedFileError(f"path must be an existing {what}, but {str(path)!r} {'is a folder' if path.is_dir() else 'does not exist'}", path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -231,7 +240,11 @@ def config_hash(config, length: int = 10) -> str:
     >>> len(config_hash({}))
     10
     """
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    length = check_int("length", length, 1, 64)
+    try:
+        text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"config must be JSON-ready (dicts, lists, str, finite numbers, None), got {describe(config)}: {exc}") from None
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
@@ -293,7 +306,8 @@ def clean_stale_temporaries(path, *, min_age_s: float = 0.0) -> list[Path]:
     >>> [p.name for p in clean_stale_temporaries(folder / "r.json")]
     ['.r.json.x1y2.part']
     """
-    path = Path(path)
+    path = check_path("path", path)
+    min_age_s = check_float("min_age_s", min_age_s, 0)
     removed = []
     if not path.parent.is_dir():
         return removed
@@ -331,7 +345,7 @@ def move_aside(path, reason: str) -> Path:
     >>> new.name.startswith("run.pt.damaged-"), bad.exists(), "run.pt" in str(caught[0].message)
     (True, False, True)
     """
-    path = Path(path)
+    path = check_path("path", path)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     target = path.with_name(f"{path.name}.damaged-{stamp}")
     try:
@@ -361,7 +375,7 @@ class RunLock:
     """
 
     def __init__(self, path):
-        self.path = Path(path)
+        self.path = check_path("path", path)
         self._fd = None
 
     def acquire(self) -> "RunLock":

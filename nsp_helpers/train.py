@@ -241,9 +241,18 @@ class TrainConfig:
 
     def __post_init__(self):
         raw_depths = self.depths
-        if isinstance(raw_depths, (str, bytes)) or np.ndim(raw_depths) > 1:
+        if isinstance(raw_depths, (str, bytes)):
             raise InvalidParameterError(f"depths must be a sequence of integers, got {describe(raw_depths)}")
-        depths = tuple(check_int(f"depths[{i}]", d, 1) for i, d in enumerate(np.atleast_1d(np.asarray(raw_depths, dtype=object)).tolist()))
+        if isinstance(raw_depths, (list, tuple)):
+            listed = list(raw_depths)
+        else:
+            try:
+                listed = np.atleast_1d(np.asarray(raw_depths, dtype=object)).tolist()
+            except ValueError:  # ragged
+                listed = [raw_depths]
+        if any(isinstance(d, (list, tuple, np.ndarray)) for d in listed) or np.ndim(np.asarray(listed, dtype=object)) != 1:
+            raise InvalidParameterError(f"depths must be a flat sequence of integers, got {describe(raw_depths)}")
+        depths = tuple(check_int(f"depths[{i}]", d, 1) for i, d in enumerate(listed))
         keeps = check_in_range("keep_probs", np.atleast_1d(_as_array_or_self(self.keep_probs)), 0, 1, low_open=True, max_ndim=1)
         if len(depths) == 0 or keeps.size == 0:
             raise InvalidParameterError("depths and keep_probs must each hold at least one value")
@@ -498,7 +507,10 @@ def _as_labels(labels):
             raise InvalidParameterError(f"labels must hold integer class indices, got a tensor of {labels.dtype}")
         y = labels.detach().to(torch.int64)
     else:
-        arr = np.asarray(labels)
+        try:
+            arr = np.asarray(labels)
+        except ValueError:  # ragged
+            raise InvalidParameterError(f"labels must be a 1-D array of integer class indices, got {describe(labels)}") from None
         if arr.dtype.kind not in "iu":
             raise InvalidParameterError(f"labels must hold integer class indices, got {describe(labels)} of dtype {arr.dtype}")
         y = torch.from_numpy(arr.astype(np.int64))
@@ -1241,6 +1253,8 @@ def stored_results(dataset: str = "mnist", task: str = "reconstruct", *, root=No
         profiles = [_check_name_token(f"profiles[{i}]", p) for i, p in enumerate(profiles)]
     except TypeError:
         raise InvalidParameterError(f"profiles must be a sequence of profile names, got {describe(profiles)}") from None
+    if not profiles:
+        raise InvalidParameterError("profiles must name at least one profile, got an empty sequence")
     root = check_path("root", root) if root is not None else results_dir()
     if not root.is_dir():
         return None

@@ -155,7 +155,8 @@ class VarianceDepthResult:
 
     def theory_failure_depth(self, q0=None) -> np.ndarray:
         """:func:`nsp_helpers.theory.failure_depth` for every weight variance (default ``q0``: :attr:`q0_data`)."""
-        return np.asarray(theory.failure_depth(self.sigma_w2, self.noise, q0=self.q0_data if q0 is None else q0))
+        q0 = self.q0_data if q0 is None else check_float("q0", q0, 0, np.inf, low_open=True)
+        return np.asarray(theory.failure_depth(self.sigma_w2, self.noise, q0=q0))
 
     def theory_log_q(self, q0=None) -> np.ndarray:
         r"""Mean-field :math:`\ln q^l = \ln q^0 + l \ln(\sigma_w^2\mu_2/2)`, shape ``(S, max_layers + 1)``.
@@ -163,7 +164,7 @@ class VarianceDepthResult:
         Layer 0 is the input's :math:`\ln q_{\mathrm{in}}` when ``q0`` is ``None`` (the data's
         convention), else :math:`\ln q^0`.
         """
-        q0_value = self.q0_data if q0 is None else float(q0)
+        q0_value = self.q0_data if q0 is None else check_float("q0", q0, 0, np.inf, low_open=True)
         slope = np.log(self.sigma_w2 * float(self.noise.mu2) / 2.0)
         out = math.log(q0_value) + slope[:, None] * self.layers[None, :]
         out[:, 0] = math.log(self.q_in) if q0 is None else math.log(q0_value)
@@ -298,6 +299,8 @@ def layer_caps(sigma_w2, noise: NoiseModel, q_in: float, *, max_layers: int = 10
     depth_factor = check_float("depth_factor", depth_factor, 0.0, np.inf, low_open=True)
     q_in = check_float("q_in", q_in, 0.0, np.inf, low_open=True)
     sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1))
+    if sw.size == 0:
+        raise InvalidParameterError("sigma_w2 must hold at least one weight variance, got an empty array")
     depth = np.maximum(theory.failure_depth(sw, noise, q0=1.0), theory.failure_depth(sw, noise, q0=2.0 * q_in))
     with np.errstate(over="ignore", invalid="ignore"):
         capped = np.where(np.isfinite(depth), np.ceil(depth_factor * np.asarray(depth)), np.inf)
@@ -402,6 +405,8 @@ def run_variance_depth(
 
     noise = _check_noise(noise)
     sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1)).astype(float)
+    if sw.size == 0:
+        raise InvalidParameterError("sigma_w2 must hold at least one weight variance, got an empty array")
     width = check_int("width", width, 1, 2**31 - 1)
     batch_size = check_int("batch_size", batch_size, 1, 2**31 - 1)
     seed = check_int("seed", seed, 0)
