@@ -239,12 +239,12 @@ def _has_nan(obj, depth: int = 0) -> bool:
         return any(_has_nan(v, depth + 1) for v in obj)
     if isinstance(obj, dict):
         return any(_has_nan(v, depth + 1) for v in obj.values())
-    if hasattr(obj, "mu2") and hasattr(obj, "additive_variance"):  # a noise model: its moments must be finite
-        try:
-            moments = np.asarray([np.asarray(obj.mu2, dtype=float), np.asarray(obj.additive_variance, dtype=float)], dtype=object)
-        except (OverflowError, ValueError):
+    if type(obj).__name__ != "type" and "mu2" in dir(type(obj)) and "additive_variance" in dir(type(obj)):
+        try:  # a noise model: its moments must be finite
+            moments = [np.asarray(obj.mu2, dtype=float), np.asarray(obj.additive_variance, dtype=float)]
+        except (ArithmeticError, ValueError):
             return True
-        return not all(np.all(np.isfinite(np.asarray(m, dtype=float))) for m in moments)
+        return not all(np.all(np.isfinite(m)) for m in moments)
     return False
 
 
