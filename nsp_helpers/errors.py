@@ -1,32 +1,198 @@
-"""Error types and argument checks shared by the whole package.
+"""Error types and argument checks shared by the whole package: the one validation layer.
 
-Every check names the offending parameter and its valid range, so that bad
-input fails loudly instead of producing a silent ``nan`` or a wrong number.
+Every public function checks its arguments with the functions below, so that bad input fails loudly,
+with one :class:`InvalidParameterError` (a :class:`ValueError`) whose message names the parameter as
+the caller spelled it, says what was expected (type, shape, range) and shows what was given, instead
+of producing a silent ``nan``, a wrong number or a raw error from numpy or torch.
+
+==============================  ====================================================================
+check                           accepts
+==============================  ====================================================================
+:func:`as_float_array`          real numbers or arrays of them, finite (any shape)
+:func:`check_in_range`          the same, inside an interval; ``max_ndim`` limits the shape
+:func:`check_float`             one real number inside an interval (returns a ``float``)
+:func:`check_int`               one integer (never a bool) inside an interval (returns an ``int``)
+:func:`check_choice`            one of a fixed set of strings (suggests the closest one)
+:func:`check_bool`              ``True`` or ``False`` only
+:func:`check_path`              a non-empty ``str`` or :class:`os.PathLike`
+:func:`as_real_tensor`          a finite real torch tensor or array of a given number of dimensions
+==============================  ====================================================================
+
+Numeric checks refuse what numpy would silently convert: strings (``"0.5"``), booleans (``True``
+is not the number 1 here), complex numbers (numpy would drop the imaginary part with a warning),
+``None``, arbitrary objects and ragged lists.
+
+Files that cannot be read raise :class:`DamagedFileError` (naming the file); files that cannot be
+written raise :class:`StorageError` (an :class:`OSError`, naming the path and the reason).
 """
 
 from __future__ import annotations
 
+import difflib
+import errno as _errno
 import numbers
+import os
 
 import numpy as np
 
 __all__ = [
     "InvalidParameterError",
     "NoCriticalPointError",
+    "DamagedFileError",
+    "StorageError",
+    "MAX_INT",
     "as_float_array",
+    "as_real_tensor",
+    "check_bool",
+    "check_choice",
+    "check_float",
     "check_in_range",
     "check_int",
+    "check_path",
+    "describe",
 ]
+
+#: Largest integer the checks accept by default (int64, what torch and numpy can hold).
+MAX_INT = 2**63 - 1
 
 
 class InvalidParameterError(ValueError):
-    """A parameter is outside its valid range (a :class:`ValueError`)."""
+    """A parameter has the wrong type, shape or value (a :class:`ValueError`); the message names it."""
 
 
 class NoCriticalPointError(ValueError):
     """The requested noise model has no critical initialisation."""
 
 
+class DamagedFileError(InvalidParameterError):
+    """A file the package wrote earlier (results, checkpoint) is truncated, not JSON, or lacks a field.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The offending file.
+    """
+
+    def __init__(self, message: str, path):
+        super().__init__(message)
+        from pathlib import Path
+
+        self.path = Path(path)
+
+
+class StorageError(OSError):
+    """A file or folder cannot be written (disk full, no permission, read-only file system...).
+
+    The message names the path, the reason and what to do; ``errno`` and ``filename`` are those of
+    the operating-system error.
+    """
+
+    def __init__(self, message: str, path=None, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+        self.filename = None if path is None else str(path)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+_STORAGE_REASONS = {
+    _errno.ENOSPC: "no space left on the device; free some space or choose another folder",
+    _errno.EDQUOT: "the disk quota is exceeded; free some space or choose another folder",
+    _errno.EACCES: "permission denied; choose a folder you can write to",
+    _errno.EPERM: "operation not permitted; choose a folder you can write to",
+    _errno.EROFS: "the file system is read-only; choose a writable folder",
+}
+
+
+def storage_error(path, exc: BaseException, action: str = "write") -> StorageError:
+    """A :class:`StorageError` describing why ``action`` on ``path`` failed with ``exc``.
+
+    Examples
+    --------
+    >>> import errno
+    >>> str(storage_error("/out/r.json", OSError(errno.ENOSPC, "No space left on device")))
+    'cannot write /out/r.json: no space left on the device; free some space or choose another folder (No space left on device)'
+    """
+    code = getattr(exc, "errno", None)
+    reason = _STORAGE_REASONS.get(code)
+    detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    message = f"cannot {action} {path}: {reason} ({detail})" if reason else f"cannot {action} {path}: {detail}"
+    return StorageError(message, path, code)
+
+
+# ----------------------------------------------------------------------------------------------------
+# describing values in messages
+# ----------------------------------------------------------------------------------------------------
+def describe(value) -> str:
+    """A short description of ``value`` for error messages (type and value, at most ~80 characters).
+
+    Examples
+    --------
+    >>> describe("0.5"), describe(True), describe(1 + 2j), describe([1, 2, 3]), describe(np.zeros((2, 3)))
+    ("the string '0.5'", 'the bool True', 'the complex number (1+2j)', 'a list of 3 values', 'an array of shape (2, 3)')
+    """
+    if isinstance(value, (str, bytes)):
+        text = repr(value)
+        return f"the {'string' if isinstance(value, str) else 'bytes'} {text if len(text) <= 60 else text[:57] + '...'}"
+    if isinstance(value, (bool, np.bool_)):
+        return f"the bool {bool(value)}"
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        return f"the complex number {value!r}"
+    if isinstance(value, (list, tuple)):
+        kind = type(value).__name__
+        return f"a {kind} of {len(value)} value{'s' if len(value) != 1 else ''}" if value else f"an empty {kind}"
+    if hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "ndim", 0) > 0:
+        return f"an array of shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bad_elements(arr: np.ndarray) -> list:
+    """The first element of an object array that is not a real number, in a list (empty if all are)."""
+    for element in arr.flat:
+        if isinstance(element, (bool, np.bool_)) or not isinstance(element, numbers.Real):
+            return [element]
+    return []
+
+
+def _real_array(name: str, value) -> np.ndarray:
+    """``value`` as a float64 array; refuses strings, booleans, complex numbers, ``None``, objects, ragged lists."""
+    what = "a real number or an array of real numbers"
+    if value is None or isinstance(value, (str, bytes, bytearray, bool, np.bool_)) or (
+        isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)
+    ):
+        raise InvalidParameterError(f"{name} must be {what}, got {describe(value)}")
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):  # a torch tensor (on any device)
+        if value.dtype.is_complex or str(value.dtype) == "torch.bool":
+            raise InvalidParameterError(f"{name} must be {what}, got a tensor of {value.dtype}")
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested lists, unconvertible objects
+        raise InvalidParameterError(f"{name} must be {what} (a regular, non-ragged array), got {describe(value)}") from exc
+    kind = arr.dtype.kind
+    if kind == "O":
+        bad = _bad_elements(arr)
+        if bad:
+            got = describe(value) if arr.ndim == 0 else f"{describe(value)} containing {describe(bad[0])}"
+            raise InvalidParameterError(f"{name} must be {what}, got {got}")
+        try:
+            arr = arr.astype(np.float64)
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise InvalidParameterError(f"{name} must be {what} within the float64 range, got {describe(value)}") from exc
+    elif kind in "iuf":
+        arr = arr.astype(np.float64, copy=False)
+    else:
+        kinds = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes", "M": "dates", "m": "time deltas"}
+        got = describe(value) if arr.ndim == 0 else f"{describe(value)} containing {kinds.get(kind, arr.dtype.name)}"
+        raise InvalidParameterError(f"{name} must be {what}, got {got}")
+    return arr
+
+
+# ----------------------------------------------------------------------------------------------------
+# numbers
+# ----------------------------------------------------------------------------------------------------
 def as_float_array(name: str, value) -> np.ndarray:
     """Return ``value`` as a float64 array, rejecting non-numeric and non-finite input.
 
@@ -38,15 +204,29 @@ def as_float_array(name: str, value) -> np.ndarray:
     Traceback (most recent call last):
     ...
     nsp_helpers.errors.InvalidParameterError: q must be finite, got nan
+    >>> as_float_array("q", "1.5")
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: q must be a real number or an array of real numbers, got the string '1.5'
     """
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(f"{name} must be a real number or array of real numbers, got {value!r}") from exc
+    arr = _real_array(name, value)
     if not np.all(np.isfinite(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0]
         raise InvalidParameterError(f"{name} must be finite, got {bad}")
     return arr
+
+
+def _shape_message(name: str, value, arr: np.ndarray, max_ndim: int) -> str:
+    if max_ndim == 0:
+        return f"{name} must be a single number, got {describe(value)}"
+    shape = "a scalar or a 1-D array" if max_ndim == 1 else f"an array of at most {max_ndim} dimensions"
+    return f"{name} must be {shape}, got shape {arr.shape}"
+
+
+def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    left = "(" if (low_open or np.isinf(low)) else "["
+    right = ")" if (high_open or np.isinf(high)) else "]"
+    return f"{left}{_fmt(low)}, {_fmt(high)}{right}"
 
 
 def check_in_range(
@@ -64,7 +244,8 @@ def check_in_range(
 
     ``low_open``/``high_open`` make the corresponding end of the interval open.
     The error message names the parameter, the valid interval and the first bad value.
-    ``max_ndim=1`` also requires a scalar or a 1-D array.
+    ``max_ndim=1`` also requires a scalar or a 1-D array, ``max_ndim=0`` a single number.
+    Strings, booleans, complex numbers, ``None`` and other objects are refused.
 
     Examples
     --------
@@ -78,29 +259,50 @@ def check_in_range(
     Traceback (most recent call last):
     ...
     nsp_helpers.errors.InvalidParameterError: q0 must be a scalar or a 1-D array, got shape (1, 1)
+    >>> check_in_range("keep_prob", True, 0, 1)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: keep_prob must be a real number or an array of real numbers, got the bool True
     """
-    arr = as_float_array(name, value)
+    arr = _real_array(name, value)
+    if max_ndim is not None and arr.ndim > max_ndim:
+        raise InvalidParameterError(_shape_message(name, value, arr, max_ndim))
+    if not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)].ravel()[0]
+        raise InvalidParameterError(f"{name} must be finite (in {_interval(low, high, low_open, high_open)}), got {bad}")
     too_low = arr <= low if low_open else arr < low
     too_high = arr >= high if high_open else arr > high
     bad = too_low | too_high
     if np.any(bad):
         first = arr[bad].ravel()[0]
-        left = "(" if (low_open or np.isinf(low)) else "["
-        right = ")" if (high_open or np.isinf(high)) else "]"
-        interval = f"{left}{_fmt(low)}, {_fmt(high)}{right}"
-        msg = f"{name} must be in {interval}, got {first}"
+        msg = f"{name} must be in {_interval(low, high, low_open, high_open)}, got {first}"
         if hint:
             msg += f" ({hint})"
         raise InvalidParameterError(msg)
-    if max_ndim is not None and arr.ndim > max_ndim:
-        shape = "a scalar or a 1-D array" if max_ndim == 1 else f"an array of at most {max_ndim} dimensions"
-        raise InvalidParameterError(f"{name} must be {shape}, got shape {arr.shape}")
     return arr
 
 
-def check_int(name: str, value, low: int, *, allow_integral_float: bool = False) -> int:
-    """Check that ``value`` is an integer ``>= low`` (never a bool) and return it as an ``int``.
+def check_float(
+    name: str, value, low: float = -np.inf, high: float = np.inf, *, low_open: bool = False, high_open: bool = False, hint: str = ""
+) -> float:
+    """One finite real number in an interval (:func:`check_in_range` with ``max_ndim=0``), as a ``float``.
 
+    Examples
+    --------
+    >>> check_float("lr", 1e-3, 0, low_open=True)
+    0.001
+    >>> check_float("lr", [1e-3, 1e-2], 0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: lr must be a single number, got a list of 2 values
+    """
+    return float(check_in_range(name, value, low, high, low_open=low_open, high_open=high_open, hint=hint, max_ndim=0))
+
+
+def check_int(name: str, value, low: int | None = None, high: int | None = None, *, allow_integral_float: bool = False) -> int:
+    """Check that ``value`` is an integer in ``[low, high]`` (never a bool) and return it as an ``int``.
+
+    ``high`` defaults to :data:`MAX_INT` (no size or seed beyond int64 reaches numpy or torch).
     ``allow_integral_float=True`` also accepts floats with an integral value (``3.0``).
 
     Examples
@@ -113,13 +315,134 @@ def check_int(name: str, value, low: int, *, allow_integral_float: bool = False)
     Traceback (most recent call last):
     ...
     nsp_helpers.errors.InvalidParameterError: n_layers must be an integer >= 0, got 2.5
+    >>> check_int("seed", 2**70, 0)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: seed must be an integer in [0, 9223372036854775807], got 1180591620717411303424
     """
+    bounded = high is not None
+    high = MAX_INT if high is None else high
     integral = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
     if not integral and allow_integral_float and isinstance(value, (float, np.floating)):
-        integral = float(value).is_integer()
-    if not integral or value < low:
-        raise InvalidParameterError(f"{name} must be an integer >= {low}, got {value!r}")
+        integral = bool(np.isfinite(value)) and float(value).is_integer()
+    in_range = integral and (low is None or value >= low) and int(value) <= high
+    if not in_range:
+        if integral and int(value) > high or bounded:
+            expected = f"an integer in [{'-inf' if low is None else low}, {high}]"
+        else:
+            expected = "an integer" if low is None else f"an integer >= {low}"
+        got = repr(value) if isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, (bool, np.bool_)) else describe(value)
+        raise InvalidParameterError(f"{name} must be {expected}, got {got}")
     return int(value)
+
+
+# ----------------------------------------------------------------------------------------------------
+# everything else
+# ----------------------------------------------------------------------------------------------------
+def check_choice(name: str, value, choices):
+    """Check that ``value`` is one of ``choices`` (compared by type and value) and return it.
+
+    A string that differs only in case or by a typo gets a suggestion.
+
+    Examples
+    --------
+    >>> check_choice("optimizer", "adam", ("sgd", "adam"))
+    'adam'
+    >>> check_choice("optimizer", "Adam", ("sgd", "adam"))
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: optimizer must be one of 'sgd', 'adam', got 'Adam' (did you mean 'adam'?)
+    """
+    choices = tuple(choices)
+    for choice in choices:
+        if type(value) is type(choice) or (isinstance(value, str) and isinstance(choice, str)):
+            try:
+                if bool(value == choice):
+                    return choice
+            except (TypeError, ValueError):  # pragma: no cover - exotic __eq__
+                pass
+    msg = f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}" if isinstance(value, str) else (
+        f"{name} must be one of {', '.join(map(repr, choices))}, got {describe(value)}"
+    )
+    if isinstance(value, str):
+        strings = [c for c in choices if isinstance(c, str)]
+        close = [c for c in strings if c.lower() == value.strip().lower()] or difflib.get_close_matches(value, strings, n=1)
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
+    raise InvalidParameterError(msg)
+
+
+def check_bool(name: str, value) -> bool:
+    """Check that ``value`` is ``True`` or ``False`` (numpy booleans too; not ``0``, ``1`` or ``"yes"``).
+
+    Examples
+    --------
+    >>> check_bool("download", False)
+    False
+    >>> check_bool("download", "no")
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: download must be True or False, got the string 'no'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidParameterError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
+
+
+def check_path(name: str, value):
+    """Check that ``value`` is a non-empty ``str`` or :class:`os.PathLike` and return it as a :class:`pathlib.Path`.
+
+    Examples
+    --------
+    >>> check_path("out", "results").name
+    'results'
+    >>> check_path("out", 3)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: out must be a path (a str or os.PathLike), got 3
+    """
+    from pathlib import Path
+
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        what = "a non-empty path" if value == "" else "a path (a str or os.PathLike)"
+        raise InvalidParameterError(f"{name} must be {what}, got {describe(value)}")
+    return Path(value).expanduser()
+
+
+def as_real_tensor(name: str, value, *, ndim: int | None = None, dtype=None, min_shape=None):
+    """A finite real torch tensor (converted to ``dtype``, default float32) with ``ndim`` dimensions.
+
+    Refuses boolean, complex and non-numeric input, ``nan`` and ``inf``, and shapes with fewer than
+    ``min_shape`` entries per dimension.
+
+    Examples
+    --------
+    >>> as_real_tensor("images", [[0.0, 1.0]], ndim=2).shape
+    torch.Size([1, 2])
+    >>> as_real_tensor("images", [0.0, 1.0], ndim=2)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: images must have 2 dimensions, got shape (2,)
+    """
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.dtype.is_complex:
+            raise InvalidParameterError(f"{name} must hold real numbers, got a tensor of {value.dtype}")
+        x = value.detach()
+    else:
+        x = torch.from_numpy(np.ascontiguousarray(_real_array(name, value)))
+    if ndim is not None and x.dim() != ndim:
+        raise InvalidParameterError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    if min_shape is not None and any(s < m for s, m in zip(x.shape, min_shape)):
+        raise InvalidParameterError(f"{name} must have shape >= {tuple(min_shape)} in every dimension, got shape {tuple(x.shape)}")
+    x = x.to(dtype)
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise InvalidParameterError(f"{name} must be finite in {dtype} (no nan, no inf), got non-finite values")
+    return x
 
 
 def _fmt(x: float) -> str:

@@ -91,6 +91,21 @@ class NoiseModel:
     def _set(self, name: str, value: np.ndarray) -> None:
         self.__dict__.setdefault("_values", {})[name] = value
 
+    def _check_moments(self, name: str) -> None:
+        """Refuse parameters whose second moment overflows float64 (``std = 1e200`` gives ``mu2 = inf``)."""
+        try:
+            with np.errstate(over="ignore", divide="ignore"):
+                moments = (np.asarray(self._mu2(), dtype=float), np.asarray(self._additive_variance(), dtype=float))
+            finite = np.isfinite(moments[0]) & np.isfinite(moments[1])
+        except (OverflowError, ZeroDivisionError):  # Python floats: std ** 2 beyond float64
+            finite = np.zeros(np.shape(getattr(self, name)), dtype=bool)
+        if not np.all(finite):
+            value = np.asarray(getattr(self, name))
+            shown = value[~np.broadcast_to(finite, value.shape)].ravel()[0]
+            raise InvalidParameterError(
+                f"{name} must keep the noise's second moment finite in float64 (mu2 or the variance overflows), got {shown}"
+            )
+
     def __getattr__(self, name):
         values = self.__dict__.get("_values", {})
         if name in values:
@@ -167,7 +182,7 @@ class NoiseModel:
 
         from ._random import as_streams
 
-        shape = tuple(int(s) for s in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+        shape = _check_sample_shape(shape)
         dtype = dtype or torch.float32
         device = torch.device("cpu") if device is None else torch.device(device)
         full = self.shape + shape
@@ -286,6 +301,7 @@ class Dropout(NoiseModel):
             low_open=True,
             hint="the probability of KEEPING a unit; torch.nn.Dropout's p is the drop probability 1 - keep_prob",
         ))
+        self._check_moments("keep_prob")
 
     @classmethod
     def from_drop_prob(cls, drop_prob) -> "Dropout":
@@ -384,6 +400,7 @@ class MultiplicativeGaussian(NoiseModel):
 
     def __init__(self, std):
         self._set("std", check_in_range("std", std, 0.0, np.inf))
+        self._check_moments("std")
 
     @property
     def label(self) -> str:
@@ -418,6 +435,7 @@ class AdditiveGaussian(NoiseModel):
 
     def __init__(self, std):
         self._set("std", check_in_range("std", std, 0.0, np.inf))
+        self._check_moments("std")
 
     @property
     def variance(self):
@@ -462,6 +480,7 @@ class MultiplicativeLaplace(NoiseModel):
 
     def __init__(self, scale):
         self._set("scale", check_in_range("scale", scale, 0.0, np.inf))
+        self._check_moments("scale")
 
     @property
     def label(self) -> str:
@@ -491,6 +510,7 @@ class AdditiveLaplace(NoiseModel):
 
     def __init__(self, scale):
         self._set("scale", check_in_range("scale", scale, 0.0, np.inf))
+        self._check_moments("scale")
 
     @property
     def variance(self):
@@ -527,6 +547,7 @@ class MultiplicativePoisson(NoiseModel):
 
     def __init__(self, rate=1.0):
         self._set("rate", check_in_range("rate", rate, 0.0, np.inf, low_open=True))
+        self._check_moments("rate")
 
     @property
     def label(self) -> str:
@@ -540,6 +561,16 @@ class MultiplicativePoisson(NoiseModel):
 
         rate = params["rate"].expand(full_shape)
         return torch.poisson(rate, generator=streams.generator) / rate
+
+
+def _check_sample_shape(shape) -> tuple:
+    """The trailing shape of a sample: an integer >= 0 or a sequence of them."""
+    from .errors import check_int, describe
+
+    if isinstance(shape, (str, bytes)) or np.ndim(shape) > 1:
+        raise InvalidParameterError(f"shape must be an integer or a sequence of integers, got {describe(shape)}")
+    items = list(np.atleast_1d(np.asarray(shape, dtype=object)).tolist()) if np.ndim(shape) else [shape]
+    return tuple(check_int(f"shape[{i}]" if np.ndim(shape) else "shape", s, 0, 2**62) for i, s in enumerate(items))
 
 
 def as_noise_model(noise, *, allow_family: bool = False) -> NoiseModel:

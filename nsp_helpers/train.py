@@ -75,6 +75,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -85,12 +86,37 @@ import numpy as np
 import torch
 
 from . import theory
+from .data import synthetic_dataset
 from .device import resolve_device
-from .errors import InvalidParameterError, check_in_range, check_int
+from .errors import (
+    DamagedFileError,
+    InvalidParameterError,
+    StorageError,
+    as_real_tensor,
+    check_bool,
+    check_choice,
+    check_float,
+    check_in_range,
+    check_int,
+    check_path,
+    describe,
+)
 from .forward import NoisyMLP
 from .network import NoisyNetwork
 from .noise import Dropout
-from .storage import atomic_write, code_version, device_description, write_json_atomic
+from .storage import (
+    RunLock,
+    atomic_write,
+    check_writable_dir,
+    clean_stale_temporaries,
+    code_version,
+    config_hash,
+    device_description,
+    move_aside,
+    read_json,
+    write_json_atomic,
+)
+from .storage import default_checkpoint_dir  # noqa: F401  (re-exported: the CLI's default)
 
 __all__ = [
     "TrainConfig",
@@ -112,6 +138,8 @@ __all__ = [
     "train_grid",
     "baselines",
     "run",
+    "results_name",
+    "default_checkpoint_dir",
     "write_results",
     "load_results",
     "stored_results",
@@ -132,10 +160,15 @@ PAPER_KEEP_PROBS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # ----------------------------------------------------------------------------------------------------
 # configuration
 # ----------------------------------------------------------------------------------------------------
-def _check_choice(name: str, value, choices) -> str:
-    if value not in choices:
-        raise InvalidParameterError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
+_check_choice = check_choice
+
+
+def _unique(name: str, values) -> None:
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise InvalidParameterError(f"{name} must not repeat a value (each cell of the grid is trained once), got {v!r} twice")
+        seen.add(v)
 
 
 @dataclass(frozen=True)
@@ -207,26 +240,42 @@ class TrainConfig:
     pool: int = 1
 
     def __post_init__(self):
-        depths = tuple(check_int(f"depths[{i}]", d, 1) for i, d in enumerate(np.atleast_1d(self.depths).tolist()))
-        keeps = check_in_range("keep_probs", np.atleast_1d(self.keep_probs), 0, 1, low_open=True)
+        raw_depths = self.depths
+        if isinstance(raw_depths, (str, bytes)):
+            raise InvalidParameterError(f"depths must be a sequence of integers, got {describe(raw_depths)}")
+        if isinstance(raw_depths, (list, tuple)):
+            listed = list(raw_depths)
+        else:
+            try:
+                listed = np.atleast_1d(np.asarray(raw_depths, dtype=object)).tolist()
+            except ValueError:  # ragged
+                listed = [raw_depths]
+        if any(isinstance(d, (list, tuple, np.ndarray)) for d in listed) or np.ndim(np.asarray(listed, dtype=object)) != 1:
+            raise InvalidParameterError(f"depths must be a flat sequence of integers, got {describe(raw_depths)}")
+        depths = tuple(check_int(f"depths[{i}]", d, 1) for i, d in enumerate(listed))
+        keeps = check_in_range("keep_probs", np.atleast_1d(_as_array_or_self(self.keep_probs)), 0, 1, low_open=True, max_ndim=1)
         if len(depths) == 0 or keeps.size == 0:
             raise InvalidParameterError("depths and keep_probs must each hold at least one value")
-        object.__setattr__(self, "depths", depths)
-        object.__setattr__(self, "keep_probs", tuple(float(k) for k in keeps.ravel()))
-        check_int("width", self.width, 1)
-        _check_choice("dataset", self.dataset, DATASETS)
-        _check_choice("task", self.task, TASKS)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_in_range("lr", self.lr, 0, np.inf, low_open=True)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("n_epochs", self.n_epochs, 1)
+        _unique("depths", depths)
+        _unique("keep_probs", keeps.tolist())
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
+        set_("depths", depths)
+        set_("keep_probs", tuple(float(k) for k in keeps.ravel()))
+        # normalised to plain Python types: numpy scalars would not survive the JSON results at the end
+        set_("width", check_int("width", self.width, 1))
+        set_("dataset", check_choice("dataset", self.dataset, DATASETS))
+        set_("task", check_choice("task", self.task, TASKS))
+        set_("optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS))
+        set_("lr", check_float("lr", self.lr, 0, np.inf, low_open=True))
+        set_("batch_size", check_int("batch_size", self.batch_size, 1))
+        set_("n_epochs", check_int("n_epochs", self.n_epochs, 1))
         if self.n_examples is not None:
-            check_int("n_examples", self.n_examples, 10)
-        check_in_range("val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True)
-        check_int("seed", self.seed, 0)
-        check_int("split_seed", self.split_seed, 0)
-        check_in_range("sigma_b2", self.sigma_b2, 0, np.inf)
-        check_int("pool", self.pool, 1)
+            set_("n_examples", check_int("n_examples", self.n_examples, 10))
+        set_("val_fraction", check_float("val_fraction", self.val_fraction, 0, 1, low_open=True, high_open=True))
+        set_("seed", check_int("seed", self.seed, 0))
+        set_("split_seed", check_int("split_seed", self.split_seed, 0))
+        set_("sigma_b2", check_float("sigma_b2", self.sigma_b2, 0, np.inf))
+        set_("pool", check_int("pool", self.pool, 1))
 
     @property
     def n_networks(self) -> int:
@@ -242,9 +291,41 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        """Inverse of :meth:`to_dict`; every field must be present (unknown keys are ignored).
+
+        Examples
+        --------
+        >>> cfg = TrainConfig(depths=(2,), keep_probs=(0.5,), width=8)
+        >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        >>> TrainConfig.from_dict({"depths": [2]})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        nsp_helpers.errors.InvalidParameterError: config lacks the field(s) keep_probs, width, ...
+        """
+        if not isinstance(d, dict):
+            raise InvalidParameterError(f"config must be a dict of TrainConfig fields, got {describe(d)}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [n for n in names if n not in d]
+        if missing:
+            raise InvalidParameterError(f"config lacks the field(s) {', '.join(missing)}")
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
+
+    def hash(self) -> str:
+        """A short hash of every field (:func:`nsp_helpers.storage.config_hash`); it names results and checkpoints.
+
+        Examples
+        --------
+        >>> a, b = TrainConfig(seed=0), TrainConfig(seed=1)
+        >>> a.hash() == TrainConfig(seed=0).hash(), a.hash() == b.hash()
+        (True, False)
+        """
+        return config_hash(self.to_dict())
+
+
+def _as_array_or_self(value):
+    """Lists and tuples as object arrays (so that strings or booleans inside them are seen), anything else as is."""
+    return np.asarray(value, dtype=object) if isinstance(value, (list, tuple)) else value
 
 
 #: The profiles. ``paper`` is Pretorius et al.'s Fig. 6 setting; ``quick`` keeps the paper's grid
@@ -281,7 +362,11 @@ def profile_config(profile: str = "quick", dataset: str = "mnist", task: str = "
     >>> cfg.width, cfg.n_epochs, cfg.optimizer, cfg.lr, cfg.depths[-1], cfg.n_networks
     (1000, 200, 'sgd', 0.001, 40, 100)
     """
-    _check_choice("profile", profile, tuple(PROFILES))
+    check_choice("profile", profile, tuple(PROFILES))
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    for key in overrides:
+        if key not in fields or key in ("dataset", "task"):
+            raise InvalidParameterError(f"overrides must be TrainConfig fields ({', '.join(f for f in fields if f not in ('dataset', 'task'))}), got {key!r}")
     settings = dict(PROFILES[profile], dataset=dataset, task=task)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**settings)
@@ -310,8 +395,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     ...
     nsp_helpers.errors.InvalidParameterError: shard must be 'k/n' with integers 0 <= k < n, got '8/8'
     """
+    if not isinstance(text, str):
+        raise InvalidParameterError(f"shard must be a string 'k/n' with integers 0 <= k < n, got {describe(text)}")
     try:
-        k, n = (int(s) for s in str(text).split("/"))
+        k, n = (int(s) for s in text.split("/"))
     except ValueError:
         k, n = -1, 0
     if not 0 <= k < n:
@@ -328,32 +415,13 @@ def shard_cells(cells, shard: int, n_shards: int) -> list:
     [(2, 1.0), (6, 1.0)]
     """
     n_shards = check_int("n_shards", n_shards, 1)
-    if not 0 <= shard < n_shards:
-        raise InvalidParameterError(f"shard must be in [0, {n_shards - 1}], got {shard!r}")
+    shard = check_int("shard", shard, 0, n_shards - 1)
     return list(cells)[shard::n_shards]
 
 
 # ----------------------------------------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------------------------------------
-def synthetic_dataset(n_examples: int = 512, n_features: int = 64, n_classes: int = 10, seed: int = 0):
-    """A small random data set shaped like MNIST (pixels in [0, 1], int64 labels), for tests.
-
-    Each class is a random prototype image; examples are noisy copies of their class prototype.
-
-    Examples
-    --------
-    >>> x, y = synthetic_dataset(20, 16)
-    >>> tuple(x.shape), x.dtype, bool(x.min() >= 0 and x.max() <= 1), tuple(y.shape)
-    ((20, 16), torch.float32, True, (20,))
-    """
-    g = torch.Generator().manual_seed(int(seed))
-    prototypes = torch.rand(n_classes, n_features, generator=g)
-    labels = torch.randint(0, n_classes, (n_examples,), generator=g)
-    x = (prototypes[labels] + 0.2 * torch.randn(n_examples, n_features, generator=g)).clamp(0, 1)
-    return x.float(), labels.long()
-
-
 def pool_images(images, pool: int):
     """Average-pool flattened square images (1 or 3 channels, channel-first) over ``pool x pool`` blocks.
 
@@ -362,6 +430,8 @@ def pool_images(images, pool: int):
     >>> pool_images(torch.arange(16.0).reshape(1, 16), 2)
     tensor([[ 2.5000,  4.5000, 10.5000, 12.5000]])
     """
+    images = as_real_tensor("images", images, ndim=2)
+    pool = check_int("pool", pool, 1)
     n, d = images.shape
     for channels in (1, 3):
         side = math.isqrt(d // channels)
@@ -396,6 +466,9 @@ def prepare_data(config: TrainConfig, *, images=None, labels=None) -> dict:
     >>> len(data["x_train"]), len(data["x_val"])
     (90, 10)
     """
+    _check_config(config)
+    if (images is None) != (labels is None):
+        raise InvalidParameterError("images and labels must be given together (or neither)")
     if images is None:
         if config.dataset == "synthetic":
             images, labels = synthetic_dataset(max(config.n_examples or 512, 10))
@@ -404,9 +477,9 @@ def prepare_data(config: TrainConfig, *, images=None, labels=None) -> dict:
 
             loader = data.load_mnist if config.dataset == "mnist" else data.load_cifar10
             images, labels = loader(split="train")
-    images = torch.as_tensor(images, dtype=torch.float32)
-    labels = torch.as_tensor(labels, dtype=torch.int64)
-    if images.ndim != 2 or len(images) != len(labels):
+    images = as_real_tensor("images", images, ndim=2, min_shape=(1, 1))
+    labels = _as_labels(labels)
+    if len(images) != len(labels):
         raise InvalidParameterError(f"images must be (n, d) with n labels, got {tuple(images.shape)} and {tuple(labels.shape)}")
     if config.pool > 1:
         images = pool_images(images, config.pool)
@@ -425,6 +498,33 @@ def prepare_data(config: TrainConfig, *, images=None, labels=None) -> dict:
         y_val=labels[val].contiguous(),
         n_classes=int(labels.max()) + 1,
     )
+
+
+def _as_labels(labels):
+    """Class labels as a 1-D int64 tensor of non-negative integers."""
+    if isinstance(labels, torch.Tensor):
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+            raise InvalidParameterError(f"labels must hold integer class indices, got a tensor of {labels.dtype}")
+        y = labels.detach().to(torch.int64)
+    else:
+        try:
+            arr = np.asarray(labels)
+        except ValueError:  # ragged
+            raise InvalidParameterError(f"labels must be a 1-D array of integer class indices, got {describe(labels)}") from None
+        if arr.dtype.kind not in "iu":
+            raise InvalidParameterError(f"labels must hold integer class indices, got {describe(labels)} of dtype {arr.dtype}")
+        y = torch.from_numpy(arr.astype(np.int64))
+    if y.dim() != 1 or y.numel() == 0:
+        raise InvalidParameterError(f"labels must be a non-empty 1-D array, got shape {tuple(y.shape)}")
+    if int(y.min()) < 0:
+        raise InvalidParameterError(f"labels must be class indices >= 0, got {int(y.min())}")
+    return y
+
+
+def _check_config(config) -> "TrainConfig":
+    if not isinstance(config, TrainConfig):
+        raise InvalidParameterError(f"config must be a TrainConfig (see profile_config), got {describe(config)}")
+    return config
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -500,6 +600,7 @@ def per_network_loss(outputs, x, y, task: str):
     >>> per_network_loss(torch.zeros(2, 1, 3), torch.ones(1, 3), None, "reconstruct")
     tensor([1., 1.])
     """
+    task = check_choice("task", task, TASKS)
     if task == "reconstruct":
         return (outputs - x).pow(2).mean(dim=(1, 2))
     n_nets, batch, n_classes = outputs.shape
@@ -524,8 +625,8 @@ class StackedSGD:
     """
 
     def __init__(self, params, lr: float):
-        self.params = list(params)
-        self.lr = float(check_in_range("lr", lr, 0, np.inf, low_open=True))
+        self.params = _check_params(params)
+        self.lr = check_float("lr", lr, 0, np.inf, low_open=True)
         self.n_steps = 0
 
     def zero_grad(self):
@@ -567,8 +668,10 @@ class StackedAdam(StackedSGD):
 
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(params, lr)
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.eps = float(eps)
+        if isinstance(betas, (str, bytes)) or np.ndim(betas) != 1 or len(betas) != 2:
+            raise InvalidParameterError(f"betas must be a pair (beta1, beta2) of numbers in [0, 1), got {describe(betas)}")
+        self.betas = (check_float("betas[0]", betas[0], 0, 1, high_open=True), check_float("betas[1]", betas[1], 0, 1, high_open=True))
+        self.eps = check_float("eps", eps, 0, np.inf, low_open=True)
         self.exp_avg = [None] * len(self.params)
         self.exp_avg_sq = [None] * len(self.params)
 
@@ -611,8 +714,21 @@ def make_optimizer(name: str, params, lr: float):
     ...
     nsp_helpers.errors.InvalidParameterError: optimizer must be one of 'sgd', 'adam', got 'rmsprop'
     """
-    _check_choice("optimizer", name, OPTIMIZERS)
+    check_choice("optimizer", name, OPTIMIZERS)
     return StackedSGD(params, lr) if name == "sgd" else StackedAdam(params, lr)
+
+
+def _check_params(params) -> list:
+    if isinstance(params, torch.Tensor):
+        raise InvalidParameterError("params must be an iterable of tensors (e.g. [w, b] or model.parameters()), got a single tensor")
+    try:
+        params = list(params)
+    except TypeError:
+        raise InvalidParameterError(f"params must be an iterable of tensors, got {describe(params)}") from None
+    for i, p in enumerate(params):
+        if not isinstance(p, torch.Tensor) or not p.is_floating_point():
+            raise InvalidParameterError(f"params[{i}] must be a floating-point torch tensor, got {describe(p)}")
+    return params
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -641,7 +757,53 @@ def _atomic_save(obj, path: Path):
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, device=None, checkpoint=None, progress: bool = True, on_epoch_end=None) -> dict:
+_CHECKPOINT_KEYS = ("identity", "epoch", "model", "optimizer", "shuffle_gen", "mask_gen", "history")
+
+
+def _load_checkpoint(path: Path, n_epochs: int):
+    """The state in checkpoint ``path``, or ``None`` after moving a damaged checkpoint aside.
+
+    Damaged: not a torch file (truncated, garbage), or without the fields of a checkpoint, or with
+    an inconsistent history. Nothing is deleted: the file is renamed (:func:`nsp_helpers.storage.move_aside`).
+    """
+    try:
+        # weights_only: a checkpoint holds only tensors and plain containers; anything else is refused
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, zip errors...
+        move_aside(path, f"it cannot be read as a checkpoint: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+        return None
+    problem = None
+    if not isinstance(state, dict) or any(k not in state for k in _CHECKPOINT_KEYS):
+        problem = "it lacks the fields of a training checkpoint"
+    elif not isinstance(state["epoch"], int) or not 0 < state["epoch"] <= n_epochs:
+        problem = f"its epoch {state['epoch']!r} is not in [1, {n_epochs}]"
+    elif not isinstance(state["history"], dict) or len(state["history"].get("val_loss", ())) != state["epoch"]:
+        problem = "its history does not match its epoch"
+    if problem is not None:
+        move_aside(path, problem)
+        return None
+    return state
+
+
+def _check_cells(cells) -> list:
+    if isinstance(cells, (str, bytes)):
+        raise InvalidParameterError(f"cells must be a list of (depth, keep_prob) pairs, got {describe(cells)}")
+    try:
+        cells = list(cells)
+    except TypeError:
+        raise InvalidParameterError(f"cells must be a list of (depth, keep_prob) pairs, got {describe(cells)}") from None
+    out = []
+    for i, cell in enumerate(cells):
+        if isinstance(cell, (str, bytes)) or np.ndim(cell) != 1 or len(cell) != 2:
+            raise InvalidParameterError(f"cells[{i}] must be a (depth, keep_prob) pair, got {describe(cell)}")
+        out.append((check_int(f"cells[{i}] depth", cell[0], 1), check_float(f"cells[{i}] keep_prob", cell[1], 0, 1, low_open=True)))
+    if not out:
+        raise InvalidParameterError("cells must contain at least one (depth, keep_prob) cell")
+    _unique("cells", out)
+    return out
+
+
+def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, device=None, checkpoint=None, progress: bool = True, on_epoch_end=None, keep_checkpoint: bool = False) -> dict:
     """Train every ``(depth, keep_prob)`` cell of ``config`` (or ``cells``) as one batched model.
 
     Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
@@ -658,13 +820,19 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
         Default: a GPU when present, else the CPU.
     checkpoint : path, optional
         File written (atomically) after every epoch. If it exists when the call starts, training
-        resumes from it (its config and cells must match). Removed after a successful run.
+        resumes from it (its config, cells and device type must match, else the call is refused);
+        a damaged checkpoint (truncated, garbage) is moved aside with a warning
+        (:class:`nsp_helpers.storage.DamagedFileWarning`) and training starts over. Removed after a
+        successful run unless ``keep_checkpoint``.
     progress : bool
         Show a tqdm progress bar.
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, history)`` after each epoch's checkpoint is written
         (``epoch`` counts from 1); an exception raised there interrupts the run, which the
         checkpoint lets resume.
+    keep_checkpoint : bool
+        Leave the (complete) checkpoint in place: :func:`run` removes it only after the results
+        are written and verified, so that no interruption can lose the run.
 
     Returns
     -------
@@ -683,20 +851,37 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
     [(1, 0.5, 2), (1, 1.0, 2), (2, 0.5, 2), (2, 1.0, 2)]
     """
     start = time.perf_counter()
+    _check_config(config)
     device = resolve_device(device)
-    cells = [(int(d), float(k)) for d, k in (grid_cells(config) if cells is None else cells)]
-    if not cells:
-        raise InvalidParameterError("cells must contain at least one (depth, keep_prob) cell")
+    cells = _check_cells(grid_cells(config) if cells is None else cells)
+    progress = check_bool("progress", progress)
+    keep_checkpoint = check_bool("keep_checkpoint", keep_checkpoint)
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise InvalidParameterError(f"on_epoch_end must be callable or None, got {describe(on_epoch_end)}")
+    checkpoint = check_path("checkpoint", checkpoint) if checkpoint is not None else None
     if data is None:
         data = prepare_data(config)
+    elif not isinstance(data, dict) or any(k not in data for k in ("x_train", "y_train", "x_val", "y_val", "n_classes")):
+        raise InvalidParameterError(f"data must be the dict of prepare_data (x_train, y_train, x_val, y_val, n_classes), got {describe(data)}")
     n_classes = data["n_classes"]
     x_train, y_train = data["x_train"].to(device), data["y_train"].to(device)
     x_val, y_val = data["x_val"].to(device), data["y_val"].to(device)
     d_in = x_train.shape[1]
     d_out = d_in if config.task == "reconstruct" else n_classes
 
-    model, order = grid_model(cells, d_in, d_out, config.width, seed=config.seed, sigma_b2=config.sigma_b2,
-                              device=device)
+    try:
+        model, order = grid_model(cells, d_in, d_out, config.width, seed=config.seed, sigma_b2=config.sigma_b2,
+                                  device=device)
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower() and "out of memory" not in str(exc).lower():
+            raise
+        dims = lambda depth: [d_in] + [config.width] * depth + [d_out]  # noqa: E731
+        n_params = sum(sum(a * b + b for a, b in zip(dims(d)[:-1], dims(d)[1:])) for d, _ in cells)
+        raise InvalidParameterError(
+            f"the grid does not fit in memory on {device}: {len(cells)} networks of width {config.width} hold "
+            f"{n_params:,} parameters ({4 * n_params / 2**30:.1f} GiB, more with optimiser state and activations); "
+            "use a smaller width, fewer or shallower depths, or train the grid in shards (--shard k/n)"
+        ) from exc
     params = list(model.weights) + list(model.biases)
     optimizer = make_optimizer(config.optimizer, params, config.lr)
     shuffle_gen = _shuffle_generator(config.seed)
@@ -705,26 +890,33 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
     start_epoch = 0
     elapsed_before = 0.0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    identity = {"config": config.to_dict(), "cells": cells, "n_train": len(x_train), "format": RESULTS_FORMAT}
-    if checkpoint is not None and checkpoint.exists():
-        # load on the CPU: generator states must stay CPU tensors; parameters are copied to the device
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["identity"] != identity:
+    identity = {"config": config.to_dict(), "cells": cells, "n_train": len(x_train), "format": RESULTS_FORMAT,
+                "device_type": device.type}
+    # load on the CPU: generator states must stay CPU tensors; parameters are copied to the device
+    state = _load_checkpoint(checkpoint, config.n_epochs) if checkpoint is not None and checkpoint.exists() else None
+    if state is not None:
+        if _plain(state["identity"]) != _plain(identity):
             raise InvalidParameterError(
                 f"checkpoint {checkpoint} belongs to another run (different config or cells); "
                 "remove it or pass another checkpoint path"
             )
-        model.load_state_dict(state["model"])
-        opt_state = state["optimizer"]
-        if "exp_avg" in opt_state:
-            opt_state = dict(opt_state, exp_avg=[t if t is None else t.to(device) for t in opt_state["exp_avg"]],
-                             exp_avg_sq=[t if t is None else t.to(device) for t in opt_state["exp_avg_sq"]])
-        optimizer.load_state_dict(opt_state)
-        shuffle_gen.set_state(state["shuffle_gen"])
-        mask_gen.set_state(state["mask_gen"])
+        try:
+            model.load_state_dict(state["model"])
+            opt_state = state["optimizer"]
+            if "exp_avg" in opt_state:
+                opt_state = dict(opt_state, exp_avg=[t if t is None else t.to(device) for t in opt_state["exp_avg"]],
+                                 exp_avg_sq=[t if t is None else t.to(device) for t in opt_state["exp_avg_sq"]])
+            optimizer.load_state_dict(opt_state)
+            shuffle_gen.set_state(state["shuffle_gen"])
+            mask_gen.set_state(state["mask_gen"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise DamagedFileError(
+                f"checkpoint {checkpoint} matches this run but its state cannot be restored ({type(exc).__name__}: {exc}); "
+                "move it away to start over", checkpoint,
+            ) from exc
         history = state["history"]
         start_epoch = state["epoch"]
-        elapsed_before = state.get("elapsed_s", 0.0)
+        elapsed_before = float(state.get("elapsed_s", 0.0))
 
     n_batches = math.ceil(len(x_train) / config.batch_size)
     from tqdm.auto import tqdm
@@ -776,8 +968,8 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
             if series:
                 cell[key] = [_round(epoch_values[pos]) for epoch_values in series]
         out_cells.append(cell)
-    if checkpoint is not None and checkpoint.exists():
-        checkpoint.unlink()
+    if checkpoint is not None and not keep_checkpoint:
+        checkpoint.unlink(missing_ok=True)
     return {
         "format": RESULTS_FORMAT,
         "config": config.to_dict(),
@@ -788,6 +980,15 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
         "device": device_description(device),
         "wall_time_s": round(elapsed_before + time.perf_counter() - start, 2),
     }
+
+
+def _plain(obj):
+    """Tuples as lists, recursively (a checkpoint may store either), for comparing identities."""
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
 
 
 def baselines(data: dict, task: str) -> dict:
@@ -803,6 +1004,7 @@ def baselines(data: dict, task: str) -> dict:
     >>> sorted(baselines(data, "reconstruct"))
     ['predict the mean image', 'predict zeros']
     """
+    task = check_choice("task", task, TASKS)
     x_train, x_val = data["x_train"].double(), data["x_val"].double()
     if task == "reconstruct":
         return {
@@ -826,31 +1028,109 @@ def _round(value: float, digits: int = 6):
 # ----------------------------------------------------------------------------------------------------
 # results files
 # ----------------------------------------------------------------------------------------------------
+METRICS = ("train_loss", "val_loss", "val_accuracy")
+_NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _check_results(results, source) -> dict:
+    """Check the structure of a results dict (from :func:`train_grid`, :func:`run` or a file).
+
+    ``source`` is the file it came from (errors are then :class:`~nsp_helpers.errors.DamagedFileError`
+    naming it) or a description of the argument.
+    """
+
+    def bad(reason):
+        if isinstance(source, Path):
+            return DamagedFileError(f"{source} is not a valid {RESULTS_FORMAT} results file: {reason}", source)
+        return InvalidParameterError(f"{source} must be a {RESULTS_FORMAT} results dict: {reason}")
+
+    if not isinstance(results, dict):
+        raise bad(f"it is {describe(results)}, not a dict")
+    if results.get("format") != RESULTS_FORMAT:
+        raise bad(f"its format is {results.get('format')!r}")
+    for key in ("config", "cells"):
+        if key not in results:
+            raise bad(f"it lacks the field {key!r}")
+    try:
+        config = TrainConfig.from_dict(results["config"])
+    except InvalidParameterError as exc:
+        raise bad(f"its config is invalid: {exc}") from None
+    cells = results["cells"]
+    if not isinstance(cells, list) or not cells:
+        raise bad("its cells must be a non-empty list")
+    grid = set(grid_cells(config))
+    metrics = ["train_loss", "val_loss"] + (["val_accuracy"] if config.task == "classify" else [])
+    seen = set()
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise bad(f"cells[{i}] is {describe(cell)}, not a dict")
+        for key in ("depth", "keep_prob", *metrics):
+            if key not in cell:
+                raise bad(f"cells[{i}] lacks the field {key!r}")
+        key = (cell["depth"], cell["keep_prob"])
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in key) or key not in grid:
+            raise bad(f"cells[{i}] = (depth {key[0]!r}, keep_prob {key[1]!r}) is not a cell of its config's grid")
+        if key in seen:
+            raise bad(f"the cell (depth {key[0]}, keep_prob {key[1]}) appears twice")
+        seen.add(key)
+        for m in metrics:
+            series = cell[m]
+            if not isinstance(series, list) or len(series) != config.n_epochs or not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)) for v in series
+            ):
+                raise bad(f"cells[{i}][{m!r}] must be a list of {config.n_epochs} numbers (or null), got {describe(series)}")
+    shard = results.get("shard")
+    if shard is not None:
+        if (not isinstance(shard, list) or len(shard) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+                or not 0 <= shard[0] < shard[1]):
+            raise bad(f"its shard must be [k, n] with integers 0 <= k < n, got {shard!r}")
+        expected = set(shard_cells(grid_cells(config), *shard))
+        if seen != expected:
+            raise bad(f"its cells are not those of shard {shard[0]} of {shard[1]} of its grid")
+    return results
+
+
 def write_results(results: dict, path) -> Path:
     """Write results as JSON atomically (a temporary file in the same folder, then :func:`os.replace`).
 
     A reader never sees a half-written file, and an interrupted write leaves the old file in place.
-    ``nan`` is not allowed (:func:`train_grid` stores ``None`` for diverged values).
+    ``nan`` is not allowed (:func:`train_grid` stores ``None`` for diverged values). The results are
+    checked first (:func:`load_results` would refuse anything else), so nothing invalid is written.
 
     Returns
     -------
     pathlib.Path
         ``path``.
 
+    Raises
+    ------
+    nsp_helpers.errors.StorageError
+        The file cannot be written (disk full, no permission...); the message names it.
+
     Examples
     --------
     >>> import tempfile
+    >>> cfg = TrainConfig(depths=(1,), keep_probs=(1.0,), width=4, dataset="synthetic", n_examples=20, n_epochs=1)
+    >>> res = train_grid(cfg, device="cpu", progress=False)
     >>> folder = tempfile.mkdtemp()
-    >>> write_results({"format": RESULTS_FORMAT, "config": {}, "cells": []}, folder + "/r.json").name
+    >>> write_results(res, folder + "/r.json").name
     'r.json'
-    >>> load_results(folder + "/r.json")["cells"]
-    []
+    >>> load_results(folder + "/r.json")["cells"][0]["depth"]
+    1
     """
-    return write_json_atomic(results, path)
+    _check_results(results, "results")
+    return write_json_atomic(results, check_path("path", path))
 
 
 def load_results(path) -> dict:
     """Read a results file written by :func:`run` or :func:`merge_results` (validated).
+
+    Raises
+    ------
+    nsp_helpers.errors.InvalidParameterError
+        ``path`` is not an existing file.
+    nsp_helpers.errors.DamagedFileError
+        The file is truncated, not JSON, or lacks a field; the message names the file and the problem.
 
     Examples
     --------
@@ -859,14 +1139,10 @@ def load_results(path) -> dict:
     ...
     nsp_helpers.errors.InvalidParameterError: path must be an existing results file, got 'no/such/file.json'
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise InvalidParameterError(f"path must be an existing results file, got {str(path)!r}")
-    with open(path) as f:
-        results = json.load(f)
-    if results.get("format") != RESULTS_FORMAT or "cells" not in results or "config" not in results:
-        raise InvalidParameterError(f"path must be a {RESULTS_FORMAT} results file, got {str(path)!r}")
-    return results
+    return _check_results(read_json(path, f"{RESULTS_FORMAT} results file"), path)
 
 
 def results_grid(results: dict, metric: str = "val_loss", epoch: int = -1):
@@ -898,20 +1174,26 @@ def results_grid(results: dict, metric: str = "val_loss", epoch: int = -1):
     >>> depths.tolist(), keeps.tolist(), values.ravel().tolist()
     ([2, 6], [0.5], [0.1, nan])
     """
+    if not isinstance(results, dict) or not isinstance(results.get("cells"), list) or not results["cells"]:
+        raise InvalidParameterError(f"results must be a results dict with a non-empty list of cells, got {describe(results)}")
     cells = results["cells"]
-    if not cells or metric not in cells[0]:
-        available = sorted(k for k in (cells[0] if cells else {}) if isinstance(cells[0][k], list))
-        raise InvalidParameterError(f"metric must be one of {available}, got {metric!r}")
-    n_epochs = len(cells[0][metric])
-    if epoch == -1:
-        epoch = n_epochs
-    if isinstance(epoch, bool) or not 1 <= int(epoch) <= n_epochs:
+    if not all(isinstance(c, dict) and "depth" in c and "keep_prob" in c for c in cells):
+        raise InvalidParameterError("results must have cells with 'depth' and 'keep_prob' (a damaged results dict?)")
+    available = sorted(k for k in cells[0] if isinstance(cells[0][k], list))
+    if not isinstance(metric, str) or metric not in available:
+        check_choice("metric", metric, available)
+    lengths = {len(c[metric]) if isinstance(c.get(metric), list) else -1 for c in cells}
+    if len(lengths) != 1 or -1 in lengths or 0 in lengths:
+        raise InvalidParameterError(f"results must have the same non-empty {metric!r} series in every cell")
+    n_epochs = lengths.pop()
+    if not (isinstance(epoch, (int, np.integer)) and not isinstance(epoch, (bool, np.bool_)) and (epoch == -1 or 1 <= epoch <= n_epochs)):
         raise InvalidParameterError(f"epoch must be -1 or in [1, {n_epochs}], got {epoch!r}")
+    epoch = n_epochs if epoch == -1 else int(epoch)
     depths = np.array(sorted({c["depth"] for c in cells}))
     keeps = np.array(sorted({c["keep_prob"] for c in cells}))
     values = np.full((depths.size, keeps.size), np.nan)
     for c in cells:
-        v = c[metric][int(epoch) - 1]
+        v = c[metric][epoch - 1]
         values[np.searchsorted(depths, c["depth"]), np.searchsorted(keeps, c["keep_prob"])] = np.nan if v is None else v
     return depths, keeps, values
 
@@ -921,6 +1203,14 @@ def results_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "results" / "trainable_depth"
 
 
+def _check_name_token(name: str, value) -> str:
+    if not isinstance(value, str) or not _NAME_TOKEN.fullmatch(value):
+        raise InvalidParameterError(
+            f"{name} must be a short name of letters, digits, '.', '_' or '-' (it becomes part of a file name), got {describe(value)}"
+        )
+    return value
+
+
 def stored_results(dataset: str = "mnist", task: str = "reconstruct", *, root=None, profiles=("paper", "medium", "quick")):
     """The stored results of one data set and task, preferring the first profile found, or ``None``.
 
@@ -928,6 +1218,9 @@ def stored_results(dataset: str = "mnist", task: str = "reconstruct", *, root=No
 
     Chapters call this to *load* results instead of training. ``profiles`` is the order of
     preference (the paper's settings first); the returned dict says which one it is in ``"profile"``.
+    Within a profile, the file of the profile's own configuration (no overrides) comes first, then
+    the most recently finished one. Files are ``{dataset}_{task}_{profile}_{hash}.json``
+    (:func:`results_name`) or, written before configuration hashes, ``{dataset}_{task}_{profile}.json``.
 
     Parameters
     ----------
@@ -942,67 +1235,105 @@ def stored_results(dataset: str = "mnist", task: str = "reconstruct", *, root=No
     -------
     dict or None
 
+    Raises
+    ------
+    nsp_helpers.errors.DamagedFileError
+        A matching file is damaged (the message names it).
+
     Examples
     --------
     >>> stored_results("synthetic", root="no/such/folder") is None
     True
     """
-    _check_choice("dataset", dataset, DATASETS)
-    _check_choice("task", task, TASKS)
-    root = Path(root) if root is not None else results_dir()
+    dataset = check_choice("dataset", dataset, DATASETS)
+    task = check_choice("task", task, TASKS)
+    if isinstance(profiles, str):
+        profiles = (profiles,)
+    try:
+        profiles = [_check_name_token(f"profiles[{i}]", p) for i, p in enumerate(profiles)]
+    except TypeError:
+        raise InvalidParameterError(f"profiles must be a sequence of profile names, got {describe(profiles)}") from None
+    if not profiles:
+        raise InvalidParameterError("profiles must name at least one profile, got an empty sequence")
+    root = check_path("root", root) if root is not None else results_dir()
+    if not root.is_dir():
+        return None
     for profile in profiles:
-        path = root / f"{dataset}_{task}_{profile}.json"
-        if path.is_file():
-            results = load_results(path)
-            results.setdefault("profile", profile)
-            results["path"] = str(path)
-            return results
+        pattern = re.compile(rf"{re.escape(dataset)}_{re.escape(task)}_{re.escape(profile)}(_[0-9a-f]{{10}})?\.json")
+        candidates = [load_results(path) | {"path": str(path)} for path in sorted(root.iterdir()) if pattern.fullmatch(path.name)]
+        if not candidates:
+            continue
+        canonical = profile_config(profile, dataset, task).to_dict() if profile in PROFILES else None
+        candidates.sort(key=lambda r: (r["config"] == canonical, str(r.get("provenance", {}).get("finished", ""))), reverse=True)
+        results = candidates[0]
+        results.setdefault("profile", profile)
+        return results
     return None
 
 
 def merge_results(results_list) -> dict:
     """Join the shards of one grid (results dicts or paths) into one results dict.
 
-    All shards must have the same config; together they must cover the grid exactly once.
+    All shards must have the same config and a ``shard`` field ``[k, n]`` with the same ``n``;
+    together they must be shards ``0 .. n-1``, each exactly once, each holding exactly its cells.
 
     Examples
     --------
-    >>> a = {"format": RESULTS_FORMAT, "config": {"depths": [2], "keep_probs": [0.5, 1.0]},
-    ...      "cells": [{"depth": 2, "keep_prob": 0.5}], "shard": [0, 2], "provenance": {}}
-    >>> b = dict(a, cells=[{"depth": 2, "keep_prob": 1.0}], shard=[1, 2])
+    >>> cfg = TrainConfig(depths=(2,), keep_probs=(0.5, 1.0)).to_dict()
+    >>> cell = lambda k: {"depth": 2, "keep_prob": k, "train_loss": [0.1] * 200, "val_loss": [0.1] * 200}
+    >>> a = {"format": RESULTS_FORMAT, "config": cfg, "cells": [cell(0.5)], "shard": [0, 2], "provenance": {}}
+    >>> b = dict(a, cells=[cell(1.0)], shard=[1, 2])
     >>> [c["keep_prob"] for c in merge_results([b, a])["cells"]]
     [0.5, 1.0]
     >>> merge_results([a])
     Traceback (most recent call last):
     ...
-    nsp_helpers.errors.InvalidParameterError: results_list must cover the grid: 1 cell(s) missing, e.g. (2, 1.0)
+    nsp_helpers.errors.InvalidParameterError: results_list must cover the grid: shard(s) 1 of 2 missing, e.g. cell (2, 1.0)
     """
-    loaded = [load_results(r) if isinstance(r, (str, os.PathLike)) else r for r in results_list]
-    if not loaded:
+    if isinstance(results_list, (str, bytes, os.PathLike, dict)):
+        raise InvalidParameterError(f"results_list must be a list of results files or dicts, got {describe(results_list)}")
+    try:
+        items = list(results_list)
+    except TypeError:
+        raise InvalidParameterError(f"results_list must be a list of results files or dicts, got {describe(results_list)}") from None
+    if not items:
         raise InvalidParameterError("results_list must hold at least one results file")
+    loaded = [load_results(r) if isinstance(r, (str, os.PathLike)) else _check_results(r, f"results_list[{i}]") for i, r in enumerate(items)]
+    names = [str(r) if isinstance(r, (str, os.PathLike)) else f"results_list[{i}]" for i, r in enumerate(items)]
     config = loaded[0]["config"]
-    for r in loaded[1:]:
+    for name, r in zip(names[1:], loaded[1:]):
         if r["config"] != config:
-            raise InvalidParameterError("results_list must come from one grid: the shards' configs differ")
-    wanted = [(d, float(k)) for d in config["depths"] for k in config["keep_probs"]]
-    found = {}
-    for r in loaded:
-        for c in r["cells"]:
-            key = (c["depth"], float(c["keep_prob"]))
-            if key in found:
-                raise InvalidParameterError(f"results_list must cover each cell once: {key} appears twice")
-            found[key] = c
-    missing = [w for w in wanted if w not in found]
+            raise InvalidParameterError(f"results_list must come from one grid: the config of {name} differs from that of {names[0]}")
+    shards = [r.get("shard") for r in loaded]
+    if any(sh is None for sh in shards):
+        name = names[shards.index(None)]
+        raise InvalidParameterError(f"results_list must hold shards (results with a 'shard' field), but {name} has none")
+    n_shards = {sh[1] for sh in shards}
+    if len(n_shards) != 1:
+        raise InvalidParameterError(f"results_list must hold shards of one split, got shards of {sorted(n_shards)} parts")
+    n = n_shards.pop()
+    by_index = {}
+    for name, sh in zip(names, shards):
+        if sh[0] in by_index:
+            raise InvalidParameterError(f"results_list must cover each cell once: shard {sh[0]} of {n} appears twice ({by_index[sh[0]]} and {name})")
+        by_index[sh[0]] = name
+    wanted = grid_cells(TrainConfig.from_dict(config))
+    found = {(c["depth"], c["keep_prob"]): c for r in loaded for c in r["cells"]}
+    missing = [k for k in range(n) if k not in by_index]
     if missing:
-        raise InvalidParameterError(f"results_list must cover the grid: {len(missing)} cell(s) missing, e.g. {missing[0]}")
-    merged = {k: v for k, v in loaded[0].items() if k not in ("cells", "shard", "provenance", "wall_time_s")}
+        example = shard_cells(wanted, missing[0], n)
+        raise InvalidParameterError(
+            f"results_list must cover the grid: shard(s) {', '.join(map(str, missing))} of {n} missing"
+            + (f", e.g. cell {example[0]}" if example else "")
+        )
+    merged = {k: v for k, v in loaded[0].items() if k not in ("cells", "shard", "provenance", "wall_time_s", "path")}
     merged["cells"] = [found[w] for w in wanted]
     merged["provenance"] = {
         "merged_from": [dict(r.get("provenance", {}), shard=r.get("shard")) for r in loaded],
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": _command_line(),
     }
-    merged["wall_time_s"] = round(sum(r.get("wall_time_s", 0.0) for r in loaded), 2)
+    merged["wall_time_s"] = round(sum(float(r.get("wall_time_s", 0.0) or 0.0) for r in loaded), 2)
     return merged
 
 
@@ -1013,31 +1344,61 @@ def _command_line() -> str:
     return shlex.join(argv)
 
 
+def _check_shard(shard):
+    if shard is None:
+        return None
+    if isinstance(shard, str):
+        return parse_shard(shard)
+    if isinstance(shard, (bytes, dict)) or np.ndim(shard) != 1 or len(shard) != 2:
+        raise InvalidParameterError(f"shard must be None, 'k/n' or a pair (k, n) with 0 <= k < n, got {describe(shard)}")
+    n = check_int("shard n", shard[1], 1)
+    return check_int("shard k", shard[0], 0, n - 1), n
+
+
 def results_name(config: TrainConfig, profile: str, shard: tuple[int, int] | None = None) -> str:
-    """File name of a run's results: ``{dataset}_{task}_{profile}[_shard{k}of{n}].json``.
+    """File name of a run's results: ``{dataset}_{task}_{profile}_{hash}[_shard{k}of{n}].json``.
+
+    ``hash`` is :meth:`TrainConfig.hash`, of every setting (overrides such as ``--seed`` included), so
+    that runs of different configurations never overwrite each other; checkpoints carry the same name.
 
     Examples
     --------
-    >>> results_name(profile_config("paper"), "paper", (3, 20))
-    'mnist_reconstruct_paper_shard3of20.json'
+    >>> name = results_name(profile_config("paper"), "paper", (3, 20))
+    >>> name.startswith("mnist_reconstruct_paper_"), name.endswith("_shard3of20.json")
+    (True, True)
+    >>> results_name(profile_config("paper", seed=1), "paper") == results_name(profile_config("paper"), "paper")
+    False
     """
-    name = f"{config.dataset}_{config.task}_{profile}"
+    _check_config(config)
+    profile = _check_name_token("profile", profile)
+    shard = _check_shard(shard)
+    name = f"{config.dataset}_{config.task}_{profile}_{config.hash()}"
     if shard is not None:
         name += f"_shard{shard[0]}of{shard[1]}"
     return name + ".json"
 
 
-def default_checkpoint_dir() -> Path:
-    """``$NSP_CHECKPOINT_DIR``, else ``~/.cache/nsp_helpers/checkpoints`` (never inside ``results/``)."""
-    env = os.environ.get("NSP_CHECKPOINT_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "nsp_helpers" / "checkpoints"
+def _say(message: str, progress: bool) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
 
 
-def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, device=None, checkpoint_dir=None, progress: bool = True, data=None, command: str | None = None) -> Path:
+def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, device=None, checkpoint_dir=None,
+        progress: bool = True, data=None, command: str | None = None, overwrite: bool = False) -> Path:
     """Train a grid (or one shard of it) and write its results with provenance (what the CLI does).
 
-    The checkpoint lives in ``checkpoint_dir`` (:func:`default_checkpoint_dir`), named like the
-    results file, so re-running the same command after an interruption resumes it.
+    Nothing is lost whenever the run is interrupted, and no run touches another configuration's files:
+
+    * the output folder is checked (a folder, writable) **before** training;
+    * the results file and the checkpoint are named by a hash of the whole configuration
+      (:func:`results_name`); the checkpoint lives in ``checkpoint_dir`` (:func:`default_checkpoint_dir`),
+      is written atomically after every epoch and resumed by re-running the same command;
+    * a lock file beside it keeps a second process from running the same configuration at once;
+    * a damaged checkpoint is moved aside (with a warning naming it) and training starts over;
+      temporary files of interrupted writes are removed;
+    * the results are written atomically, read back and compared, and only **then** is the
+      checkpoint removed; a results file of the same configuration that already exists is kept
+      and returned (``overwrite=True`` trains again and replaces it).
 
     Parameters
     ----------
@@ -1047,14 +1408,16 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
         Folder of the results file (:func:`results_name`).
     profile : str
         Name recorded in the results and used in the file name.
-    shard : (int, int), optional
-        ``(k, n)``: train only slice ``k`` of ``n`` (:func:`shard_cells`).
+    shard : (int, int) or "k/n", optional
+        Train only slice ``k`` of ``n`` (:func:`shard_cells`).
     device, progress, data
-        As in :func:`train_grid`.
+        As in :func:`train_grid`; ``progress`` also prints what happens to files.
     checkpoint_dir : path, optional
         Default :func:`default_checkpoint_dir`.
     command : str, optional
         Command line recorded in the provenance (default: ``sys.argv``).
+    overwrite : bool
+        Train again even if the results file exists.
 
     Returns
     -------
@@ -1067,41 +1430,94 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
     >>> cfg = TrainConfig(depths=(1,), keep_probs=(1.0,), width=4, dataset="synthetic", n_examples=20, n_epochs=1)
     >>> folder = tempfile.mkdtemp()
     >>> path = run(cfg, folder, profile="demo", device="cpu", checkpoint_dir=folder, progress=False)
-    >>> path.name, sorted(load_results(path)["provenance"])[:3]
-    ('synthetic_reconstruct_demo.json', ['code_version', 'command', 'device'])
+    >>> path.name == f"synthetic_reconstruct_demo_{cfg.hash()}.json", sorted(load_results(path)["provenance"])[:3]
+    (True, ['code_version', 'command', 'config_hash'])
     """
-    cells = grid_cells(config)
-    if shard is not None:
-        cells = shard_cells(cells, *shard)
+    _check_config(config)
     name = results_name(config, profile, shard)
-    ckpt = Path(checkpoint_dir or default_checkpoint_dir()) / (name[:-5] + ".pt")
-    started = _dt.datetime.now(_dt.timezone.utc)
-    results = train_grid(config, data, cells=cells, device=device, checkpoint=ckpt, progress=progress)
-    results["profile"] = profile
-    if shard is not None:
-        results["shard"] = list(shard)
-    results["provenance"] = {
-        "command": command or _command_line(),
-        "code_version": code_version(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "device": results["device"],
-        "started": started.isoformat(timespec="seconds"),
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": results["wall_time_s"],
-        "host": platform.node(),
-    }
-    return write_results(results, Path(out_dir) / name)
+    shard = _check_shard(shard)
+    progress = check_bool("progress", progress)
+    overwrite = check_bool("overwrite", overwrite)
+    dev = resolve_device(device)
+    out_dir = check_writable_dir("out_dir", out_dir)
+    ckpt_dir = check_writable_dir("checkpoint_dir", checkpoint_dir if checkpoint_dir is not None else default_checkpoint_dir())
+    path = out_dir / name
+    stem = name[: -len(".json")]
+    ckpt = ckpt_dir / f"{stem}.{dev.type}.pt"
+    with RunLock(ckpt_dir / f"{stem}.lock"):
+        for stale in clean_stale_temporaries(ckpt) + clean_stale_temporaries(path):
+            _say(f"removed the temporary file {stale} of an interrupted write", progress)
+        if path.exists() and not overwrite:
+            try:
+                existing = load_results(path)
+            except DamagedFileError as exc:
+                move_aside(path, str(exc))
+            else:
+                if existing["config"] != config.to_dict() or existing.get("shard") != (list(shard) if shard else None):
+                    raise InvalidParameterError(
+                        f"out_dir already holds {path} of another configuration (a hash collision?); move it away"
+                    )
+                ckpt.unlink(missing_ok=True)  # left over if the last run was stopped after writing its results
+                _say(f"{path} already holds this configuration's results (overwrite=True / --overwrite trains again)", progress)
+                return path
+        cells = grid_cells(config)
+        if shard is not None:
+            cells = shard_cells(cells, *shard)
+        if ckpt.exists():
+            _say(f"resuming from the checkpoint {ckpt}", progress)
+        started = _dt.datetime.now(_dt.timezone.utc)
+        results = train_grid(config, data, cells=cells, device=dev, checkpoint=ckpt, progress=progress, keep_checkpoint=True)
+        results["profile"] = profile
+        if shard is not None:
+            results["shard"] = list(shard)
+        results["provenance"] = {
+            "command": command or _command_line(),
+            "code_version": code_version(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": results["device"],
+            "started": started.isoformat(timespec="seconds"),
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "wall_time_s": results["wall_time_s"],
+            "host": platform.node(),
+            "config_hash": config.hash(),
+        }
+        write_results(results, path)
+        # write, read back, compare; only then is the checkpoint (the only other copy of the run) removed
+        try:
+            written = load_results(path)
+        except DamagedFileError as exc:
+            raise StorageError(f"{path} does not read back after writing ({exc}); the checkpoint {ckpt} is kept: run again", path) from exc
+        if written["cells"] != json.loads(json.dumps(results["cells"])) or written["config"] != results["config"]:
+            raise StorageError(f"{path} does not read back as written; the checkpoint {ckpt} is kept: run again", path)
+        ckpt.unlink(missing_ok=True)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------------------------
+def comma_separated_ints(text: str) -> tuple:
+    """``"2,6,10"`` -> ``(2, 6, 10)`` (the type of ``--depths``)."""
+    return tuple(int(v) for v in text.split(","))
+
+
+def comma_separated_floats(text: str) -> tuple:
+    """``"0.5,1"`` -> ``(0.5, 1.0)`` (the type of ``--keep-probs``)."""
+    return tuple(float(v) for v in text.split(","))
+
+
+#: TrainConfig fields and the command-line options that set them (named in error messages).
+_FLAGS = {"width": "--width", "n_epochs": "--epochs", "n_examples": "--n-examples", "optimizer": "--optimizer", "lr": "--lr",
+          "batch_size": "--batch-size", "seed": "--seed", "pool": "--pool", "depths": "--depths", "keep_probs": "--keep-probs"}
+
+
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m nsp_helpers.train",
         description="Train the trainable-depth grid (Pretorius et al. 2018, Fig. 6b,c,e,f). "
-        "'python -m nsp_helpers.train merge FILES... --out FILE' joins shards.",
+        "'python -m nsp_helpers.train merge FILES... --out FILE' joins shards. Results are named "
+        "{dataset}_{task}_{profile}_{config hash}[_shard{k}of{n}].json; re-running an interrupted command resumes it.",
     )
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     p.add_argument("--dataset", choices=DATASETS, default="mnist")
@@ -1111,8 +1527,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU when present)")
     p.add_argument("--checkpoint-dir", default=None, help="where per-epoch checkpoints go (default: $NSP_CHECKPOINT_DIR or ~/.cache/nsp_helpers/checkpoints)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (1 is fastest on a busy shared CPU)")
+    p.add_argument("--overwrite", action="store_true", help="train again even if this configuration's results file exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("overrides of the profile (recorded in the results)")
+    g = p.add_argument_group("overrides of the profile (recorded in the results and in the file name's hash)")
     g.add_argument("--width", type=int)
     g.add_argument("--epochs", type=int, dest="n_epochs")
     g.add_argument("--n-examples", type=int)
@@ -1121,8 +1538,8 @@ def _train_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int)
     g.add_argument("--seed", type=int)
     g.add_argument("--pool", type=int, help="average-pool images over pool x pool blocks")
-    g.add_argument("--depths", type=lambda s: tuple(int(v) for v in s.split(",")), help="comma-separated")
-    g.add_argument("--keep-probs", type=lambda s: tuple(float(v) for v in s.split(",")), help="comma-separated")
+    g.add_argument("--depths", type=comma_separated_ints, help="comma-separated")
+    g.add_argument("--keep-probs", type=comma_separated_floats, help="comma-separated")
     return p
 
 
@@ -1130,32 +1547,65 @@ def _merge_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nsp_helpers.train merge", description="Join the shards of one grid.")
     p.add_argument("files", nargs="+", help="shard results files")
     p.add_argument("--out", required=True, help="merged results file")
+    p.add_argument("--overwrite", action="store_true", help="replace --out even if it holds another configuration")
     return p
 
 
 def main(argv=None) -> int:
-    """Command-line entry point (``python -m nsp_helpers.train``)."""
+    """Command-line entry point (``python -m nsp_helpers.train``); raises on bad input (the CLI prints it)."""
     command = None if argv is None else shlex.join(["python", "-m", "nsp_helpers.train", *argv])
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("merge", "--merge"):
         args = _merge_parser().parse_args(argv[1:])
+        out = check_path("--out", args.out)
+        if out.is_dir():
+            raise InvalidParameterError(f"--out must be a file name, but {out} is a folder")
         merged = merge_results(args.files)
+        if out.exists() and not args.overwrite:
+            try:
+                previous = load_results(out)
+            except DamagedFileError:
+                previous = None
+            if previous is None or previous["config"] != merged["config"]:
+                raise InvalidParameterError(f"--out {out} exists and holds other results; choose another name or pass --overwrite")
         merged["provenance"]["command"] = command or merged["provenance"]["command"]
-        path = write_results(merged, args.out)
+        path = write_results(merged, out)
         print(f"merged {len(args.files)} file(s) into {path}")
         return 0
     args = _train_parser().parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("width", "n_epochs", "n_examples", "optimizer", "lr", "batch_size", "seed", "depths", "pool")}
     overrides["keep_probs"] = args.keep_probs
-    config = profile_config(args.profile, args.dataset, args.task, **overrides)
+    try:
+        config = profile_config(args.profile, args.dataset, args.task, **overrides)
+    except InvalidParameterError as exc:
+        field = str(exc).split(" ", 1)[0].split("[", 1)[0]
+        raise InvalidParameterError(f"{exc} (set by {_FLAGS[field]})" if field in _FLAGS else str(exc)) from None
     shard = parse_shard(args.shard) if args.shard else None
+    # before any work: the output and checkpoint folders must be writable folders
+    check_writable_dir("--out", args.out)
+    check_writable_dir("--checkpoint-dir", args.checkpoint_dir if args.checkpoint_dir is not None else default_checkpoint_dir())
     if args.threads is not None:
-        torch.set_num_threads(check_int("threads", args.threads, 1))
-    path = run(config, args.out, profile=args.profile, shard=shard, device=args.device,
-               checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress, command=command)
-    print(f"wrote {path}")
+        torch.set_num_threads(check_int("--threads", args.threads, 1, 4096))
+    path = run(config, args.out, profile=args.profile, shard=shard, device=args.device, checkpoint_dir=args.checkpoint_dir,
+               progress=not args.no_progress, command=command, overwrite=args.overwrite)
+    print(f"results: {path}")
     return 0
 
 
+def _cli(argv=None) -> int:
+    """``main`` for the shell: bad input, unwritable folders and missing data print one line, exit status 2."""
+    from .data import CorruptDataError, DataNotFoundError
+    from .storage import RunLockedError
+
+    try:
+        return main(argv)
+    except (InvalidParameterError, StorageError, RunLockedError, DataNotFoundError, CorruptDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(_cli())

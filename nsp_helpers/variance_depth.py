@@ -11,12 +11,17 @@ the depth :math:`L^*` of :func:`nsp_helpers.theory.failure_depth`.
 training set on a GPU) and returns a :class:`VarianceDepthResult`, which holds the measured
 :math:`\ln q^l`, the layer where :math:`q^l` left the float32 range, and the theory for two
 conventions of the input variance :math:`q^0` (the paper's :math:`q^0 = 1`, and the one the data
-actually has). The full experiment is a command that writes ``results/variance_depth/<dataset>.json``
-with its provenance::
+actually has). The full experiment is a command that writes
+``results/variance_depth/<dataset>_<split>_<n>img_<hash>.json`` (``<hash>``: a hash of every setting that
+changes the result, :func:`results_name`) with its provenance::
 
     python -m nsp_helpers.variance_depth --dataset mnist            # the paper's Fig. 6a (use a GPU)
     python -m nsp_helpers.variance_depth --dataset cifar10          # Fig. 6d
     python -m nsp_helpers.variance_depth --dataset mnist --n-images 64 --out /tmp/vd   # a CPU slice
+
+The run is checkpointed every few batches (atomically, in ``--checkpoint-dir``, named like the
+results file): re-running an interrupted command resumes it, to exactly the numbers of an
+uninterrupted run. A command whose results file exists does nothing (``--overwrite`` runs again).
 
 Introduced in the chapter *Variance depth on real data* (``book/variance_depth.md``).
 """
@@ -24,9 +29,11 @@ Introduced in the chapter *Variance depth on real data* (``book/variance_depth.m
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import platform
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,9 +45,32 @@ import numpy as np
 from . import noise as noise_module
 from . import theory
 from .device import resolve_device
-from .errors import InvalidParameterError, check_in_range, check_int
+from .errors import (
+    DamagedFileError,
+    InvalidParameterError,
+    StorageError,
+    as_real_tensor,
+    check_bool,
+    check_float,
+    check_in_range,
+    check_int,
+    check_path,
+    describe,
+)
 from .noise import Dropout, NoiseModel
-from .storage import code_version, device_description, write_json_atomic
+from .storage import (
+    RunLock,
+    atomic_write,
+    check_writable_dir,
+    clean_stale_temporaries,
+    code_version,
+    config_hash,
+    default_checkpoint_dir,
+    device_description,
+    move_aside,
+    read_json,
+    write_json_atomic,
+)
 from .theory import FLOAT32_MAX, FLOAT32_TINY
 
 __all__ = [
@@ -48,6 +78,7 @@ __all__ = [
     "VarianceDepthResult",
     "run_variance_depth",
     "layer_caps",
+    "results_name",
     "save_result",
     "load_result",
     "main",
@@ -56,6 +87,7 @@ __all__ = [
 #: The weight variances of Fig. 6a/6d: ``numpy.linspace(0.1, 2.5, 25)``.
 PAPER_SIGMA_W2 = np.linspace(0.1, 2.5, 25)
 _FORMAT = "nsp_helpers.variance_depth/1"
+_CHECKPOINT_FORMAT = "nsp_helpers.variance_depth.checkpoint/1"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,7 +153,8 @@ class VarianceDepthResult:
 
     def theory_failure_depth(self, q0=None) -> np.ndarray:
         """:func:`nsp_helpers.theory.failure_depth` for every weight variance (default ``q0``: :attr:`q0_data`)."""
-        return np.asarray(theory.failure_depth(self.noise, self.sigma_w2, q0=self.q0_data if q0 is None else q0))
+        q0 = self.q0_data if q0 is None else check_float("q0", q0, 0, np.inf, low_open=True)
+        return np.asarray(theory.failure_depth(self.noise, self.sigma_w2, q0=q0))
 
     def theory_log_q(self, q0=None) -> np.ndarray:
         r"""Mean-field :math:`\ln q^l = \ln q^0 + l \ln(\sigma_w^2\mu_2/2)`, shape ``(S, max_layers + 1)``.
@@ -129,7 +162,7 @@ class VarianceDepthResult:
         Layer 0 is the input's :math:`\ln q_{\mathrm{in}}` when ``q0`` is ``None`` (the data's
         convention), else :math:`\ln q^0`.
         """
-        q0_value = self.q0_data if q0 is None else float(q0)
+        q0_value = self.q0_data if q0 is None else check_float("q0", q0, 0, np.inf, low_open=True)
         slope = np.log(self.sigma_w2 * float(self.noise.mu2) / 2.0)
         out = math.log(q0_value) + slope[:, None] * self.layers[None, :]
         out[:, 0] = math.log(self.q_in) if q0 is None else math.log(q0_value)
@@ -203,10 +236,15 @@ def _noise_to_dict(noise: NoiseModel) -> dict:
 
 
 def _noise_from_dict(d: dict) -> NoiseModel:
+    if not isinstance(d, dict) or not isinstance(d.get("class"), str) or not isinstance(d.get("params"), dict):
+        raise InvalidParameterError(f"noise must be a dict with 'class' and 'params', got {describe(d)}")
     cls = getattr(noise_module, d["class"], None)
     if not (isinstance(cls, type) and issubclass(cls, NoiseModel)):
         raise InvalidParameterError(f"unknown noise model {d['class']!r} in a variance-depth result")
-    return cls(**d["params"])
+    try:
+        return cls(**d["params"])
+    except TypeError as exc:
+        raise InvalidParameterError(f"noise parameters {d['params']!r} do not fit {d['class']}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -255,9 +293,12 @@ def layer_caps(sigma_w2, noise: NoiseModel, q_in: float, *, max_layers: int = 10
     array([ 139, 1000,  192])
     """
     max_layers = check_int("max_layers", max_layers, 1)
-    depth_factor = float(check_in_range("depth_factor", depth_factor, 0.0, np.inf, low_open=True))
-    q_in = float(check_in_range("q_in", q_in, 0.0, np.inf, low_open=True))
-    sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True))
+    noise = _check_noise(noise)
+    depth_factor = check_float("depth_factor", depth_factor, 0.0, np.inf, low_open=True)
+    q_in = check_float("q_in", q_in, 0.0, np.inf, low_open=True)
+    sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1))
+    if sw.size == 0:
+        raise InvalidParameterError("sigma_w2 must hold at least one weight variance, got an empty array")
     depth = np.maximum(theory.failure_depth(noise, sw, q0=1.0), theory.failure_depth(noise, sw, q0=2.0 * q_in))
     with np.errstate(over="ignore", invalid="ignore"):
         capped = np.where(np.isfinite(depth), np.ceil(depth_factor * np.asarray(depth)), np.inf)
@@ -277,6 +318,9 @@ def run_variance_depth(
     device=None,
     dataset: str = "data",
     progress=None,
+    checkpoint=None,
+    checkpoint_every: int = 10,
+    keep_checkpoint: bool = False,
 ) -> VarianceDepthResult:
     r"""Pass data forward through deep noisy ReLU networks in float32 and record :math:`q^l` per layer.
 
@@ -309,6 +353,17 @@ def run_variance_depth(
         A name stored with the result.
     progress : callable, optional
         Called as ``progress(batches_done, n_batches)`` after every batch.
+    checkpoint : path, optional
+        A file (``.npz``) where the per-layer sums so far are written atomically every
+        ``checkpoint_every`` batches. If it exists when the call starts, the run resumes after its
+        last batch and ends with exactly the numbers of an uninterrupted run (its configuration and
+        images must be those of this call, else the call is refused); a damaged checkpoint is moved
+        aside with a warning and the run starts over. Removed at the end unless ``keep_checkpoint``.
+    checkpoint_every : int, optional
+        Batches between checkpoints (default 10).
+    keep_checkpoint : bool, optional
+        Write a final checkpoint and leave it: the command line removes it only after the result
+        is written and read back, so no interruption loses the run.
 
     Returns
     -------
@@ -336,69 +391,41 @@ def run_variance_depth(
     Examples
     --------
     >>> import torch
-    >>> images = torch.rand(8, 20)
+    >>> images = torch.rand(8, 20, generator=torch.Generator().manual_seed(0))
     >>> result = run_variance_depth(images, sigma_w2=[0.6, 2.0], width=50, max_layers=30, device="cpu")
     >>> result.q.shape, result.n_layers.tolist()
     ((2, 31), [30, 30])
     >>> slope = np.diff(result.log_q[:, 1:], axis=1).mean(axis=1)   # ln(sigma_w2 * mu2 / 2) per layer
-    >>> np.round(slope, 1).tolist(), np.round(np.log([0.5, 5 / 3]), 1).tolist()
-    ([-0.7, 0.5], [-0.7, 0.5])
+    >>> bool(np.all(np.abs(slope - np.log([0.5, 5 / 3])) < 0.15))     # 8 images of width 50: within 0.15
+    True
     """
     import torch
 
     noise = _check_noise(noise)
     sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1)).astype(float)
-    width = check_int("width", width, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
+    if sw.size == 0:
+        raise InvalidParameterError("sigma_w2 must hold at least one weight variance, got an empty array")
+    width = check_int("width", width, 1, 2**31 - 1)
+    batch_size = check_int("batch_size", batch_size, 1, 2**31 - 1)
     seed = check_int("seed", seed, 0)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1)
+    keep_checkpoint = check_bool("keep_checkpoint", keep_checkpoint)
+    if not isinstance(dataset, str):
+        raise InvalidParameterError(f"dataset must be a name (a str), got {describe(dataset)}")
+    if progress is not None and not callable(progress):
+        raise InvalidParameterError(f"progress must be callable or None, got {describe(progress)}")
+    checkpoint = check_path("checkpoint", checkpoint) if checkpoint is not None else None
     dev = resolve_device(device)
     x_all = _as_images(images)
     n_images, n_in = x_all.shape
     q_in = float(torch.mean(x_all.double() ** 2))
     if not q_in > 0:
         raise InvalidParameterError("images must not be all zero (their second moment q_in is 0)")
+    if not math.isfinite(q_in):  # pragma: no cover - float32 input cannot overflow a float64 mean
+        raise InvalidParameterError("images must have a finite second moment")
     n_layers = layer_caps(sw, noise, q_in, max_layers=max_layers, depth_factor=depth_factor)
     depth = int(n_layers.max())
     weight_seeds = [int(s) for s in np.random.SeedSequence([seed, 0]).generate_state(depth)]
-
-    q_sum = torch.zeros((depth + 1, len(sw)), dtype=torch.float64, device=dev)
-    gen_w = torch.Generator(device=dev)
-    gen_noise = torch.Generator(device=dev)
-    n_batches = math.ceil(n_images / batch_size)
-    weights = {}
-    for b in range(n_batches):
-        gen_noise.manual_seed(int(np.random.SeedSequence([seed, 1, b]).generate_state(1)[0]))
-        x = x_all[b * batch_size : (b + 1) * batch_size].to(dev)
-        active = np.arange(len(sw))
-        h = x.expand(len(sw), *x.shape)  # layer 0: the input, for every weight variance
-        for layer in range(1, depth + 1):
-            post = h if layer == 1 else h.clamp_min(0)  # no ReLU on the input
-            post = noise.apply(post, generator=gen_noise)
-            fan_in = post.shape[-1]
-            scale = torch.as_tensor(np.sqrt(sw[active] / fan_in), dtype=torch.float32, device=dev)
-            post = post * scale[:, None, None]  # scale activations, not the shared weights
-            shape = (fan_in, width)
-            w = weights.get(shape)
-            if w is None:
-                w = weights[shape] = torch.empty(shape, dtype=torch.float32, device=dev)
-            gen_w.manual_seed(weight_seeds[layer - 1])
-            torch.randn(shape, generator=gen_w, out=w)
-            h = (post.reshape(-1, fan_in) @ w).reshape(len(active), -1, width)
-            # sum of squares in float64 (exact where a float32 h*h would overflow or underflow)
-            sq = torch.linalg.vector_norm(h, dim=(1, 2), dtype=torch.float64).square()
-            q_sum[layer, torch.as_tensor(active, device=dev)] += sq
-            keep = n_layers[active] > layer
-            if not keep.all():
-                if not keep.any():
-                    break
-                h = h[torch.as_tensor(keep, device=dev)]
-                active = active[keep]
-        if progress is not None:
-            progress(b + 1, n_batches)
-
-    q = (q_sum / (n_images * width)).T.cpu().numpy()
-    q[:, 0] = q_in
-    q[np.arange(depth + 1)[None, :] > n_layers[:, None]] = np.nan
     config = {
         "noise": _noise_to_dict(noise),
         "sigma_w2": [float(s) for s in sw],
@@ -411,18 +438,146 @@ def run_variance_depth(
         "n_images": int(n_images),
         "dataset": dataset,
     }
+
+    n_batches = math.ceil(n_images / batch_size)
+    q_sum = torch.zeros((depth + 1, len(sw)), dtype=torch.float64, device=dev)
+    start = 0
+    identity = None
+    if checkpoint is not None:
+        identity = {
+            "format": _CHECKPOINT_FORMAT,
+            "config": {k: v for k, v in config.items() if k not in ("device", "dataset")},
+            "device_type": dev.type,
+            "images": _fingerprint(x_all),
+        }
+        state = _load_checkpoint(checkpoint, identity, q_sum.shape, n_batches)
+        if state is not None:
+            start = state[0]
+            q_sum = torch.as_tensor(state[1], dtype=torch.float64, device=dev)
+    state = _ForwardState(dev)
+    for b in range(start, n_batches):
+        x = x_all[b * batch_size : (b + 1) * batch_size].to(dev)
+        q_sum += _batch_sums(x, b, noise, sw, n_layers, weight_seeds, width, seed, state)
+        done = b + 1
+        if checkpoint is not None and (done % checkpoint_every == 0 or (keep_checkpoint and done == n_batches)):
+            _save_checkpoint(checkpoint, identity, done, q_sum)
+        if progress is not None:
+            progress(done, n_batches)
+
+    q = (q_sum / (n_images * width)).T.cpu().numpy()
+    q[:, 0] = q_in
+    q[np.arange(depth + 1)[None, :] > n_layers[:, None]] = np.nan
+    if checkpoint is not None and not keep_checkpoint:
+        checkpoint.unlink(missing_ok=True)
     return VarianceDepthResult(sw, noise, q, n_layers, q_in, int(n_images), width, dataset, config)
+
+
+class _ForwardState:
+    """What the batches share: the device, the generators and the buffers of the weight matrices."""
+
+    def __init__(self, dev):
+        import torch
+
+        self.dev = dev
+        self.gen_w = torch.Generator(device=dev)
+        self.gen_noise = torch.Generator(device=dev)
+        self.weights = {}
+
+
+def _batch_sums(x, batch_index: int, noise, sw, n_layers, weight_seeds, width: int, seed: int, state: "_ForwardState"):
+    r"""The forward pass of ONE batch: per-layer sums of squares of the pre-activations, shape ``(depth + 1, S)``.
+
+    Row ``l`` holds :math:`\sum_{a,i} (h^l_{i,a})^2` of this batch for every weight variance (float64;
+    row 0 and the layers beyond a weight variance's cap are 0). The noise of batch ``b`` is seeded by
+    ``(seed, 1, b)`` and the weights of layer ``l`` by ``weight_seeds[l - 1]``, so a batch's sums do
+    not depend on the batches before it (which is what makes checkpoints exact).
+    """
+    import torch
+
+    dev = state.dev
+    depth = len(weight_seeds)
+    sums = torch.zeros((depth + 1, len(sw)), dtype=torch.float64, device=dev)
+    state.gen_noise.manual_seed(int(np.random.SeedSequence([seed, 1, batch_index]).generate_state(1)[0]))
+    active = np.arange(len(sw))
+    h = x.expand(len(sw), *x.shape)  # layer 0: the input, for every weight variance
+    for layer in range(1, depth + 1):
+        post = h if layer == 1 else h.clamp_min(0)  # no ReLU on the input
+        post = noise.apply(post, generator=state.gen_noise)
+        fan_in = post.shape[-1]
+        scale = torch.as_tensor(np.sqrt(sw[active] / fan_in), dtype=torch.float32, device=dev)
+        post = post * scale[:, None, None]  # scale activations, not the shared weights
+        shape = (fan_in, width)
+        w = state.weights.get(shape)
+        if w is None:
+            w = state.weights[shape] = torch.empty(shape, dtype=torch.float32, device=dev)
+        state.gen_w.manual_seed(weight_seeds[layer - 1])
+        torch.randn(shape, generator=state.gen_w, out=w)
+        h = (post.reshape(-1, fan_in) @ w).reshape(len(active), -1, width)
+        # sum of squares in float64 (exact where a float32 h*h would overflow or underflow)
+        sq = torch.linalg.vector_norm(h, dim=(1, 2), dtype=torch.float64).square()
+        sums[layer, torch.as_tensor(active, device=dev)] += sq
+        keep = n_layers[active] > layer
+        if not keep.all():
+            if not keep.any():
+                break
+            h = h[torch.as_tensor(keep, device=dev)]
+            active = active[keep]
+    return sums
+
+
+def _fingerprint(x) -> str:
+    """A hash of the images (their float32 bytes and shape): a checkpoint resumes only on the same data."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(tuple(x.shape)).encode())
+    arr = x.detach().cpu().contiguous().numpy()
+    step = 1 << 24
+    flat = arr.reshape(-1).view(np.uint8)
+    for i in range(0, flat.size, step):
+        digest.update(flat[i : i + step])
+    return digest.hexdigest()
+
+
+def _save_checkpoint(path, identity: dict, batches_done: int, q_sum) -> None:
+    q = q_sum.cpu().numpy()
+
+    def write(f):
+        np.savez(f, q_sum=q, batches_done=np.int64(batches_done), identity=np.str_(json.dumps(identity, sort_keys=True)))
+
+    atomic_write(path, write)
+
+
+def _load_checkpoint(path, identity: dict, shape, n_batches: int):
+    """``(batches_done, q_sum)`` from checkpoint ``path``, or ``None`` (absent, or damaged and moved aside)."""
+    from pathlib import Path as _Path
+
+    path = _Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            q_sum = np.array(npz["q_sum"], dtype=np.float64)
+            done = int(npz["batches_done"])
+            stored = json.loads(str(npz["identity"]))
+    except Exception as exc:  # noqa: BLE001 - zip, pickle, key and value errors of a truncated or foreign file
+        move_aside(path, f"it cannot be read as a variance-depth checkpoint: {type(exc).__name__}: {exc}")
+        return None
+    if stored != json.loads(json.dumps(identity, sort_keys=True)):
+        raise InvalidParameterError(
+            f"checkpoint {path} belongs to another run (different configuration, images or device type); "
+            "remove it or pass another checkpoint path"
+        )
+    if q_sum.shape != tuple(shape) or not 0 < done <= n_batches:
+        move_aside(path, f"its sums have shape {q_sum.shape} and {done} batches, expected {tuple(shape)} and at most {n_batches}")
+        return None
+    return done, q_sum
 
 
 def _as_images(images):
     import torch
 
-    x = images.detach() if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images, dtype=np.float32))
+    x = as_real_tensor("images", images, dtype=torch.float32)
     if x.dim() != 2 or x.shape[0] < 1 or x.shape[1] < 1:
         raise InvalidParameterError(f"images must have shape (n_images, n_features), got {tuple(x.shape)}")
-    x = x.to(torch.float32)
-    if not bool(torch.isfinite(x).all()):
-        raise InvalidParameterError("images must be finite")
     return x
 
 
@@ -451,6 +606,11 @@ def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = Non
     pathlib.Path
         ``path``.
 
+    Raises
+    ------
+    nsp_helpers.errors.StorageError
+        The file cannot be written (disk full, no permission...); the message names it.
+
     Examples
     --------
     >>> import tempfile, torch
@@ -461,7 +621,13 @@ def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = Non
     """
     import torch
 
-    path = Path(path)
+    if not isinstance(result, VarianceDepthResult):
+        raise InvalidParameterError(f"result must be a VarianceDepthResult, got {describe(result)}")
+    path = check_path("path", path)
+    if wall_s is not None:
+        wall_s = check_float("wall_s", wall_s, 0)
+    if command is not None and not isinstance(command, str):
+        raise InvalidParameterError(f"command must be a str or None, got {describe(command)}")
     payload = {
         "format": _FORMAT,
         "config": result.config,
@@ -482,34 +648,69 @@ def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = Non
 def load_result(path) -> VarianceDepthResult:
     """Read a result written by :func:`save_result` (its provenance is in ``result.config["provenance"]``).
 
+    Raises
+    ------
+    nsp_helpers.errors.DamagedFileError
+        The file is missing, truncated, not JSON, or lacks a field; the message names it.
+
     Examples
     --------
     See :func:`save_result`.
     """
-    path = Path(path)
+    path = check_path("path", path)
     try:
-        payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidParameterError(f"cannot read a variance-depth result from {path}: {exc}") from exc
+        payload = read_json(path, "variance-depth result")
+    except DamagedFileError as exc:
+        raise DamagedFileError(f"cannot read a variance-depth result from {path}: {exc}", path) from None
     if payload.get("format") != _FORMAT:
-        raise InvalidParameterError(f"{path} is not a variance-depth result (format {payload.get('format')!r})")
-    config = dict(payload.get("config", {}), provenance=payload.get("provenance", {}))
-    return VarianceDepthResult.from_dict(payload["result"], config)
+        raise DamagedFileError(f"{path} is not a variance-depth result (format {payload.get('format')!r})", path)
+    if not isinstance(payload.get("result"), dict):
+        raise DamagedFileError(f"{path} is not a valid variance-depth result: it lacks the field 'result'", path)
+    config = dict(payload.get("config") or {}, provenance=payload.get("provenance", {}))
+    try:
+        return VarianceDepthResult.from_dict(payload["result"], config)
+    except KeyError as exc:
+        raise DamagedFileError(f"{path} is not a valid variance-depth result: its result lacks the field {exc}", path) from None
+    except (TypeError, ValueError, IndexError) as exc:
+        raise DamagedFileError(f"{path} is not a valid variance-depth result: {type(exc).__name__}: {exc}", path) from None
+
+
+def results_name(config: dict) -> str:
+    """File name of a run's result: ``{dataset}_{split}_{n_images}img_{hash}.json``.
+
+    ``hash`` is :func:`nsp_helpers.storage.config_hash` of every setting that changes the result
+    (data set, split, number of images, noise, weight variances, width, depth limits, batch size,
+    seed), so that runs of different configurations never overwrite each other.
+
+    Examples
+    --------
+    >>> cfg = {"dataset": "mnist", "split": "train", "n_images": 64, "seed": 0}
+    >>> name = results_name(cfg)
+    >>> name.startswith("mnist_train_64img_"), name == results_name(dict(cfg, seed=1))
+    (True, False)
+    """
+    if not isinstance(config, dict) or not all(k in config for k in ("dataset", "split", "n_images")):
+        raise InvalidParameterError(f"config must be a dict with at least dataset, split and n_images, got {describe(config)}")
+    dataset, split = str(config["dataset"]), str(config["split"])
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", dataset) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", split):
+        raise InvalidParameterError(f"config's dataset and split must be short names (they become part of a file name), got {dataset!r}, {split!r}")
+    n_images = check_int("n_images", config["n_images"], 1)
+    hashed = {k: v for k, v in config.items() if k not in ("device", "provenance")}
+    return f"{dataset}_{split}_{n_images}img_{config_hash(hashed)}.json"
 
 
 # ------------------------------------------------------------------------------------------------
 # command line
 # ------------------------------------------------------------------------------------------------
-def main(argv=None) -> Path:
-    """Run the experiment from the command line (``python -m nsp_helpers.variance_depth --help``)."""
-    from . import data
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m nsp_helpers.variance_depth",
         description="Pretorius et al. (2018) Fig. 6a/6d: log q^l per layer of deep noisy ReLU networks fed "
-        "real data, against the float32 failure depth L*. Writes <out>/<dataset>.json with provenance.",
+        "real data, against the float32 failure depth L*. Writes <out>/<dataset>_<split>_<n>img_<hash>.json "
+        "with provenance; an interrupted run resumes from its checkpoint when the command is run again.",
     )
-    parser.add_argument("--dataset", choices=["mnist", "cifar10"], required=True)
+    parser.add_argument("--dataset", choices=["mnist", "cifar10", "synthetic"], required=True,
+                        help="synthetic: 512 random 64-pixel images (for smoke runs)")
     parser.add_argument("--split", choices=["train", "test"], default="train")
     parser.add_argument("--n-images", type=int, default=None, help="first N images only (default: all)")
     parser.add_argument("--keep-prob", type=float, default=0.6, help="dropout keep probability (default 0.6)")
@@ -522,40 +723,119 @@ def main(argv=None) -> Path:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: a GPU when present)")
     parser.add_argument("--data-root", default=None, help="data directory (default: $NSP_DATA_DIR or ~/.cache)")
     parser.add_argument("--out", default="results/variance_depth", help="output directory")
-    args = parser.parse_args(argv)
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="where the checkpoint goes (default: $NSP_CHECKPOINT_DIR or ~/.cache/nsp_helpers/checkpoints)")
+    parser.add_argument("--checkpoint-every", type=int, default=10, help="batches between checkpoints (default 10)")
+    parser.add_argument("--overwrite", action="store_true", help="run again even if this configuration's result exists")
+    return parser
 
-    loader = data.load_mnist if args.dataset == "mnist" else data.load_cifar10
-    images, _ = loader(args.data_root, split=args.split)
+
+_OPTION_OF = {"keep_prob": "--keep-prob", "width": "--width", "max_layers": "--max-layers", "depth_factor": "--depth-factor",
+              "batch_size": "--batch-size", "seed": "--seed", "checkpoint_every": "--checkpoint-every"}
+
+
+def main(argv=None) -> Path:
+    """Run the experiment from the command line (``python -m nsp_helpers.variance_depth --help``).
+
+    Bad options raise :class:`~nsp_helpers.errors.InvalidParameterError` naming the option (the
+    shell entry point prints it as one line). The output folder is checked before anything runs.
+    """
+    from . import data
+
+    args = _parser().parse_args(argv)
+    command = "python -m nsp_helpers.variance_depth " + " ".join(sys.argv[1:] if argv is None else argv)
+    noise = Dropout(keep_prob=check_float("--keep-prob", args.keep_prob, 0, 1, low_open=True))
+    n_sigma = check_int("--n-sigma-w2", args.n_sigma_w2, 1, 10_000)
+    for option in ("width", "max_layers", "batch_size", "checkpoint_every"):
+        check_int(_OPTION_OF[option], getattr(args, option), 1)
+    check_int("--seed", args.seed, 0)
+    check_float("--depth-factor", args.depth_factor, 0, np.inf, low_open=True)
     if args.n_images is not None:
-        images = images[: check_int("--n-images", args.n_images, 1)]
-    start = time.perf_counter()
+        check_int("--n-images", args.n_images, 1)
+    out_dir = check_writable_dir("--out", args.out)
+    ckpt_dir = check_writable_dir("--checkpoint-dir", args.checkpoint_dir if args.checkpoint_dir is not None else default_checkpoint_dir())
 
-    def report(done, total):
-        if done == total or done % max(1, total // 20) == 0:
-            print(f"  batch {done}/{total}  ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    if args.dataset == "synthetic":
+        images, _ = data.synthetic_dataset(10_000 if args.split == "train" else 2_000, 64, seed=0 if args.split == "train" else 1)
+    else:
+        loader = data.load_mnist if args.dataset == "mnist" else data.load_cifar10
+        images, _ = loader(args.data_root, split=args.split)
+    if args.n_images is not None:
+        if args.n_images > len(images):
+            raise InvalidParameterError(
+                f"--n-images must be at most {len(images)} (the size of the {args.dataset} {args.split} split), got {args.n_images}"
+            )
+        images = images[: args.n_images]
+    sigma_w2 = np.linspace(0.1, 2.5, n_sigma)
+    config = {
+        "noise": _noise_to_dict(noise),
+        "sigma_w2": [float(s) for s in sigma_w2],
+        "width": args.width,
+        "max_layers": args.max_layers,
+        "depth_factor": float(args.depth_factor),
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "n_images": int(len(images)),
+        "dataset": args.dataset,
+        "split": args.split,
+    }
+    name = results_name(config)
+    path = out_dir / name
+    dev = resolve_device(args.device)
+    stem = name[: -len(".json")]
+    checkpoint = ckpt_dir / f"{stem}.{dev.type}.npz"
+    with RunLock(ckpt_dir / f"{stem}.lock"):
+        for stale in clean_stale_temporaries(checkpoint) + clean_stale_temporaries(path):
+            print(f"removed the temporary file {stale} of an interrupted write", file=sys.stderr)
+        if path.exists() and not args.overwrite:
+            try:
+                load_result(path)
+            except DamagedFileError as exc:
+                move_aside(path, str(exc))
+            else:
+                checkpoint.unlink(missing_ok=True)
+                print(f"{path} already holds this configuration's result (--overwrite runs it again)")
+                return path
+        if checkpoint.exists():
+            print(f"resuming from the checkpoint {checkpoint}", file=sys.stderr)
+        start = time.perf_counter()
 
-    result = run_variance_depth(
-        images,
-        Dropout(keep_prob=args.keep_prob),
-        np.linspace(0.1, 2.5, check_int("--n-sigma-w2", args.n_sigma_w2, 1)),
-        width=args.width,
-        max_layers=args.max_layers,
-        depth_factor=args.depth_factor,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        device=args.device,
-        dataset=args.dataset,
-        progress=report,
-    )
-    wall = time.perf_counter() - start
-    result.config["split"] = args.split
-    path = save_result(
-        result, Path(args.out) / f"{args.dataset}.json", wall_s=wall,
-        command="python -m nsp_helpers.variance_depth " + " ".join(sys.argv[1:] if argv is None else argv),
-    )
+        def report(done, total):
+            if done == total or done % max(1, total // 20) == 0:
+                print(f"  batch {done}/{total}  ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+
+        result = run_variance_depth(
+            images, noise, sigma_w2, width=args.width, max_layers=args.max_layers, depth_factor=args.depth_factor,
+            batch_size=args.batch_size, seed=args.seed, device=dev, dataset=args.dataset, progress=report,
+            checkpoint=checkpoint, checkpoint_every=args.checkpoint_every, keep_checkpoint=True,
+        )
+        wall = time.perf_counter() - start
+        result.config["split"] = args.split
+        path = save_result(result, path, wall_s=wall, command=command)
+        # written, read back and compared; only then is the checkpoint removed
+        back = load_result(path)
+        if not np.array_equal(back.q, result.q, equal_nan=True):
+            raise StorageError(f"{path} does not read back as written; the checkpoint {checkpoint} is kept: run again", path)
+        checkpoint.unlink(missing_ok=True)
     print(f"wrote {path} ({wall:.1f} s on {result.config['device']})")
     return path
 
 
+def _cli(argv=None) -> int:
+    """``main`` for the shell: bad options, unwritable folders and missing data print one line, exit status 2."""
+    from .data import CorruptDataError, DataNotFoundError
+    from .storage import RunLockedError
+
+    try:
+        main(argv)
+    except (InvalidParameterError, StorageError, RunLockedError, DataNotFoundError, CorruptDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    sys.exit(_cli())

@@ -254,11 +254,13 @@ def test_cli_shards_merge_into_the_full_grid(tmp_path):
     assert train.main(args + ["--shard", "1/2"]) == 0
     assert train.main(args) == 0
     shards = sorted(out.glob("*_shard*of2.json"))
-    assert [p.name for p in shards] == ["synthetic_reconstruct_quick_shard0of2.json", "synthetic_reconstruct_quick_shard1of2.json"]
+    config = train.profile_config("quick", "synthetic", n_epochs=2, n_examples=120, width=8, depths=(1, 2), keep_probs=(0.5, 1.0), pool=1)
+    stem = f"synthetic_reconstruct_quick_{config.hash()}"  # names carry the hash of the whole configuration
+    assert [p.name for p in shards] == [f"{stem}_shard0of2.json", f"{stem}_shard1of2.json"]
     merged_path = tmp_path / "merged.json"
     assert train.main(["merge", *map(str, shards), "--out", str(merged_path)]) == 0
     merged = train.load_results(merged_path)
-    full = train.load_results(out / "synthetic_reconstruct_quick.json")
+    full = train.load_results(out / f"{stem}.json")
     assert [(c["depth"], c["keep_prob"]) for c in merged["cells"]] == [(1, 0.5), (1, 1.0), (2, 0.5), (2, 1.0)]
     assert len(merged["provenance"]["merged_from"]) == 2
     # without dropout, a cell does not depend on which networks share its run (init and batches are per cell)
@@ -390,8 +392,7 @@ def test_stored_mnist_results_match_the_quick_profile_and_support_the_chapter():
     from nsp_helpers.noise import Dropout
 
     res = train.stored_results("mnist", "reconstruct", profiles=("quick",))
-    if res is None:
-        pytest.skip("no stored quick-profile MNIST results")
+    assert res is not None, "the stored quick-profile MNIST results (results/trainable_depth) are missing"
     assert train.TrainConfig.from_dict(res["config"]) == train.profile_config("quick")
     assert res["provenance"]["command"].startswith("python -m nsp_helpers.train --profile quick")
     depths, keeps, val = train.results_grid(res, "val_loss")
@@ -410,8 +411,7 @@ def test_stored_mnist_classification_results_support_the_chapter():
     from nsp_helpers.noise import Dropout
 
     res = train.stored_results("mnist", "classify", profiles=("quick",))
-    if res is None:
-        pytest.skip("no stored quick-profile MNIST classification results")
+    assert res is not None, "the stored quick-profile MNIST classification results (results/trainable_depth) are missing"
     depths, keeps, acc = train.results_grid(res, "val_accuracy")
     inside = depths[:, None] <= 6 * np.asarray(theory.depth_scale(Dropout(keep_prob=keeps)))[None, :]
     chance = res["baselines"]["most frequent class (accuracy)"]
