@@ -85,6 +85,7 @@ __all__ = [
     "draw_weights_",
     "forward",
     "network_seeds",
+    "run_networks",
 ]
 
 #: default bound on the memory of the buffers of one chunk of networks in :func:`forward` (bytes)
@@ -304,7 +305,9 @@ def _run(stack: _Stack, h0, weights_at: Callable | None, *, noise_streams, gram_
             h = _affine_gram(x, stack.sigma_w2, stack.sigma_b2, fan_out, gram_streams)
         else:
             w, b = weights_at(layer, n)
-            if grad:
+            if isinstance(w, _SharedMatrix):  # one standard-normal matrix, each network's scale on its inputs
+                h = w.apply(x, b, grad)
+            elif grad:
                 h = torch.bmm(x, w) if b is None else torch.baddbmm(b, x, w)
             else:
                 # write over h (its values are in x by now), unless h is the caller's input
@@ -694,6 +697,49 @@ def forward(network, x, *, seed: int = 0, n_networks: int = 1, train: bool = Tru
                          device=str(dev))
 
 
+def run_networks(networks: Sequence[NoisyNetwork], seeds: Sequence[int], x, *, noise_seed, train: bool = True,
+                 on_layer=None, device=None, dtype=None):
+    """Run given networks together through freshly drawn weights (no chunking): the variance-depth experiment.
+
+    ``networks`` are single networks sorted deepest first (:class:`NoisyMLP`'s rules), ``seeds`` their weight
+    seeds: networks with equal seeds share their standard-normal weight matrices (common random numbers,
+    one matrix product per layer for all of them). ``noise_seed`` is a tuple of ints seeding the noise.
+    ``on_layer(layer, h, x, eps)`` as in :func:`_run`, with ``h`` in stack order. Returns the last layer.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> nets = [NoisyNetwork(Dropout(0.6), sw, width=20, n_layers=d, input_width=5, input_activation=False)
+    ...         for sw, d in [(1.0, 4), (2.0, 3)]]
+    >>> run_networks(nets, [7, 7], torch.rand(3, 5), noise_seed=(0, 1), device="cpu").shape
+    torch.Size([2, 3, 20])
+    """
+    stack = _Stack(list(networks), [int(s) for s in seeds])
+    dtype = torch.float32 if dtype is None else _check_dtype(dtype)
+    dev = resolve_device(device)
+    x0 = _check_inputs(x, stack.first.input_width, stack.n_networks, dtype, dev)
+    noise_streams = RandomStreams(*noise_seed, device=dev)
+    with torch.no_grad():
+        return _run(stack, x0, _DrawnWeights(stack, dtype, dev, keep=False), noise_streams=noise_streams, train=train,
+                    on_layer=on_layer)
+
+
+class _SharedMatrix:
+    """Networks that share their weight seed (common random numbers) share one standard-normal matrix ``z``:
+    ``h_g = (s_g x_g) z + b_g`` with ``s_g = sqrt(sigma_w2_g / fan_in)``, one matrix product for all of them."""
+
+    def __init__(self, z, scales):
+        self.z = z
+        self.scales = scales
+
+    def apply(self, x, b, grad: bool):
+        n, batch, fan_in = x.shape
+        scale = self.scales[:n].view(n, 1, 1)
+        xs = x * scale if grad else x.mul_(scale)
+        h = (xs.reshape(n * batch, fan_in) @ self.z).reshape(n, batch, -1)
+        return h if b is None else h + b
+
+
 class _DrawnWeights:
     """``weights_at`` for :func:`_run`: each layer's weights drawn when the loop reaches it.
 
@@ -708,6 +754,9 @@ class _DrawnWeights:
         self.kept = [] if keep else None
         self.buffers = _Buffers()
         self.draw_biases = bool(np.any(stack.sigma_b2 > 0))
+        # one shared standard-normal matrix per layer when every network has the same seed (and no biases)
+        self.shared = (not keep and stack.n_networks > 1 and len(set(stack.seeds)) == 1 and not self.draw_biases
+                       and stack.first.output_width is None)
 
     def __call__(self, layer, n):
         st = self.stack
@@ -719,6 +768,11 @@ class _DrawnWeights:
             fan_in = st.fan_in(layer)
             shape = (n, fan_in, st.first.width)
             layers = [layer] * n
+        if self.shared:
+            z = self.buffers.get("z", shape[1:], self.dtype, self.device)
+            draw_weights_(z, st.seeds[0], layer, 1.0)
+            scales = torch.as_tensor(np.sqrt(st.sigma_w2 / fan_in), dtype=self.dtype, device=self.device)
+            return _SharedMatrix(z, scales), None
         keep = self.kept is not None
         new = lambda name, shp: (torch.empty(shp, dtype=self.dtype, device=self.device) if keep  # noqa: E731
                                  else self.buffers.get(name, shp, self.dtype, self.device))

@@ -57,6 +57,7 @@ from .errors import (
     check_path,
     describe,
 )
+from .network import NoisyNetwork
 from .noise import Dropout, NoiseModel
 from .storage import (
     RunLock,
@@ -425,7 +426,13 @@ def run_variance_depth(
         raise InvalidParameterError("images must have a finite second moment")
     n_layers = layer_caps(sw, noise, q_in, max_layers=max_layers, depth_factor=depth_factor)
     depth = int(n_layers.max())
-    weight_seeds = [int(s) for s in np.random.SeedSequence([seed, 0]).generate_state(depth)]
+    # one network per weight variance, deepest first (a prefix of the stack runs each layer), one weight seed
+    order = np.argsort(-n_layers, kind="stable")
+    networks = [NoisyNetwork(noise, float(sw[i]), 0.0, "relu", width=width, n_layers=int(n_layers[i]), input_width=n_in,
+                             input_activation=False) for i in order]
+    from .forward import network_seeds
+
+    network_seed = network_seeds(seed, 1)[0]
     config = {
         "noise": _noise_to_dict(noise),
         "sigma_w2": [float(s) for s in sw],
@@ -454,10 +461,9 @@ def run_variance_depth(
         if state is not None:
             start = state[0]
             q_sum = torch.as_tensor(state[1], dtype=torch.float64, device=dev)
-    state = _ForwardState(dev)
     for b in range(start, n_batches):
         x = x_all[b * batch_size : (b + 1) * batch_size].to(dev)
-        q_sum += _batch_sums(x, b, noise, sw, n_layers, weight_seeds, width, seed, state)
+        q_sum += _batch_sums(x, b, networks, order, seed, network_seed, dev)
         done = b + 1
         if checkpoint is not None and (done % checkpoint_every == 0 or (keep_checkpoint and done == n_batches)):
             _save_checkpoint(checkpoint, identity, done, q_sum)
@@ -472,56 +478,30 @@ def run_variance_depth(
     return VarianceDepthResult(sw, noise, q, n_layers, q_in, int(n_images), width, dataset, config)
 
 
-class _ForwardState:
-    """What the batches share: the device, the generators and the buffers of the weight matrices."""
-
-    def __init__(self, dev):
-        import torch
-
-        self.dev = dev
-        self.gen_w = torch.Generator(device=dev)
-        self.gen_noise = torch.Generator(device=dev)
-        self.weights = {}
-
-
-def _batch_sums(x, batch_index: int, noise, sw, n_layers, weight_seeds, width: int, seed: int, state: "_ForwardState"):
+def _batch_sums(x, batch_index: int, networks, order, seed: int, network_seed: int, dev):
     r"""The forward pass of ONE batch: per-layer sums of squares of the pre-activations, shape ``(depth + 1, S)``.
 
     Row ``l`` holds :math:`\sum_{a,i} (h^l_{i,a})^2` of this batch for every weight variance (float64;
-    row 0 and the layers beyond a weight variance's cap are 0). The noise of batch ``b`` is seeded by
-    ``(seed, 1, b)`` and the weights of layer ``l`` by ``weight_seeds[l - 1]``, so a batch's sums do
-    not depend on the batches before it (which is what makes checkpoints exact).
+    row 0 and the layers beyond a weight variance's cap are 0). The networks run through the package's one
+    forward pass (:func:`nsp_helpers.forward.run_networks`), all weight variances sharing the weight seed
+    (one standard-normal matrix per layer); the noise of batch ``b`` is seeded by ``(seed, NOISE, b)``, so a
+    batch's sums do not depend on the batches before it (which is what makes checkpoints exact).
     """
     import torch
 
-    dev = state.dev
-    depth = len(weight_seeds)
-    sums = torch.zeros((depth + 1, len(sw)), dtype=torch.float64, device=dev)
-    state.gen_noise.manual_seed(int(np.random.SeedSequence([seed, 1, batch_index]).generate_state(1)[0]))
-    active = np.arange(len(sw))
-    h = x.expand(len(sw), *x.shape)  # layer 0: the input, for every weight variance
-    for layer in range(1, depth + 1):
-        post = h if layer == 1 else h.clamp_min(0)  # no ReLU on the input
-        post = noise.apply(post, generator=state.gen_noise)
-        fan_in = post.shape[-1]
-        scale = torch.as_tensor(np.sqrt(sw[active] / fan_in), dtype=torch.float32, device=dev)
-        post = post * scale[:, None, None]  # scale activations, not the shared weights
-        shape = (fan_in, width)
-        w = state.weights.get(shape)
-        if w is None:
-            w = state.weights[shape] = torch.empty(shape, dtype=torch.float32, device=dev)
-        state.gen_w.manual_seed(weight_seeds[layer - 1])
-        torch.randn(shape, generator=state.gen_w, out=w)
-        h = (post.reshape(-1, fan_in) @ w).reshape(len(active), -1, width)
-        # sum of squares in float64 (exact where a float32 h*h would overflow or underflow)
-        sq = torch.linalg.vector_norm(h, dim=(1, 2), dtype=torch.float64).square()
-        sums[layer, torch.as_tensor(active, device=dev)] += sq
-        keep = n_layers[active] > layer
-        if not keep.all():
-            if not keep.any():
-                break
-            h = h[torch.as_tensor(keep, device=dev)]
-            active = active[keep]
+    from . import _random
+    from .forward import run_networks
+
+    depth = networks[0].n_layers
+    sums = torch.zeros((depth + 1, len(networks)), dtype=torch.float64, device=dev)
+    index = torch.as_tensor(order, device=dev)
+
+    def on_layer(layer, h, xin, eps):
+        if layer != 0:  # sum of squares in float64 (exact where a float32 h*h would overflow or underflow)
+            sums[layer, index[: h.shape[0]]] += torch.linalg.vector_norm(h, dim=(1, 2), dtype=torch.float64).square()
+
+    run_networks(networks, [network_seed] * len(networks), x, noise_seed=(seed, _random.NOISE, batch_index),
+                 on_layer=on_layer, device=dev)
     return sums
 
 

@@ -40,12 +40,18 @@ def test_layer_caps_follow_the_larger_failure_depth():
 
 
 def test_mean_field_slope_and_first_layer():
-    """Width 500, fixed seed: q^1 = sigma_w2 mu2 q_in and the per-layer growth ln(sigma_w2 mu2 / 2)."""
+    """Width 1000, fixed seeds: q^1 = sigma_w2 mu2 q_in and the per-layer growth ln(sigma_w2 mu2 / 2).
+
+    One network's q^1 over these (strongly correlated) inputs deviates by about sqrt(2/N) = 4.5 % at width
+    1000, so q^1 is averaged over four networks (seeds): standard error about 2.2 %.
+    """
     noise = Dropout(keep_prob=0.6)
     sw = np.array([0.6, 1.2, 2.0])
-    r = vd.run_variance_depth(_inputs(n=16, d=200), noise, sw, width=500, max_layers=40, seed=1, device="cpu")
+    runs = [vd.run_variance_depth(_inputs(n=64, d=200), noise, sw, width=1000, max_layers=40, seed=s, device="cpu")
+            for s in (1, 2, 3, 4)]
+    r = runs[0]
     assert r.q.shape == (3, 41)
-    np.testing.assert_allclose(r.q[:, 1], sw * noise.mu2 * r.q_in, rtol=0.05)
+    np.testing.assert_allclose(np.mean([run.q[:, 1] for run in runs], axis=0), sw * noise.mu2 * r.q_in, rtol=0.05)
     slopes = np.polyfit(np.arange(1, 41), r.log_q[:, 1:].T, 1)[0]
     np.testing.assert_allclose(slopes, np.log(sw * noise.mu2 / 2), atol=0.02)
     np.testing.assert_allclose(r.log_q[:, 1:], r.theory_log_q()[:, 1:], atol=1.0)
