@@ -140,3 +140,12 @@ def test_licence_is_mit_and_names_the_books_authors():
     assert re.search(rf"Copyright \(c\) \d{{4}} {re.escape(config['author'])}", licence)
     assert load_cff()["license"] == "MIT"
     assert tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["license"] == "MIT"
+
+
+def test_citation_points_at_the_books_repository_and_site():
+    cff = load_cff()
+    url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"].rstrip("/")
+    assert cff["repository-code"] == cff["preferred-citation"]["repository-code"] == url
+    owner, name = url.removeprefix("https://github.com/").split("/")
+    pages = f"https://{owner}.github.io/{name}/"  # where .github/workflows/book.yml deploys the site
+    assert cff["url"] == cff["preferred-citation"]["url"] == pages
