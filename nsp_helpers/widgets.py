@@ -70,6 +70,7 @@ Introduced in the chapter *How to use this book* (``book/how_to_use.md``).
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import numbers
@@ -111,6 +112,36 @@ class SliderFigure(widgets.VBox):
         self._frames = list(frames)
         self._links = list(links)
         self._live = bool(live)
+
+    def shown_frame(self) -> bytes:
+        """The PNG bytes of the figure the widget shows now (the frame its stacks select).
+
+        Examples
+        --------
+        >>> import matplotlib.figure
+        >>> def dot(size):
+        ...     fig = matplotlib.figure.Figure(figsize=(1, 1))
+        ...     fig.add_subplot().plot([0], [0], "o", markersize=size)
+        ...     return fig
+        >>> box = slider_figure(dot, size=[2, 8], initial={"size": 8}, dpi=30)
+        >>> box.shown_frame() == box.frames[1].value, "image/png" in box._repr_mimebundle_()
+        (True, True)
+        """
+        node = self.children[-1]
+        while isinstance(node, widgets.Stack):
+            node = node.children[node.selected_index or 0]
+        return bytes(node.value)
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget, plus its shown frame as ``image/png`` for renderers without widgets.
+
+        Front ends that render widgets (JupyterLab, the HTML book) show the sliders; the PDF edition,
+        GitHub's notebook viewer and other static renderers fall back to the PNG of the figure shown.
+        """
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is not None:
+            data = {**data, "image/png": base64.b64encode(self.shown_frame()).decode("ascii")}
+        return data
 
     sliders = property(lambda self: list(self._sliders))
     frames = property(lambda self: list(self._frames))

@@ -81,6 +81,20 @@ def test_static_state_is_embeddable():
     assert "IPY_MODEL_" in text
 
 
+def test_static_renderers_get_the_shown_frame_as_png():
+    """Without widgets (the PDF edition, GitHub's viewer) the output is the PNG of the figure shown."""
+    import base64
+
+    box = nw.slider_figure(line_figure, slope=[-1, 1], offset=[0.0, 1.0], initial={"slope": 1, "offset": 1.0}, dpi=40)
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == box.frames[3].value  # row-major (slope, offset)
+    outer = box.children[-1]
+    outer.selected_index = 0
+    outer.children[0].selected_index = 0
+    assert base64.b64decode(box._repr_mimebundle_()["image/png"]) == box.frames[0].value
+
+
 def test_live_mode_recomputes_between_grid_points():
     calls = []
 

@@ -9,6 +9,9 @@
   extension turns it into MyST substitutions for the pages: ``{{ repository_link }}`` (a link to
   the repository), ``{{ binder_link }}`` (a link that opens the book on Binder) and
   ``{{ repository_url }}`` (the bare URL, as code).
+* The version is written in one place, ``nsp_helpers.__version__``: this extension makes it Sphinx's
+  ``release`` (the PDF's title page, the HTML pages' metadata) and the substitution
+  ``{{ nsp_version }}``.
 """
 
 from __future__ import annotations
@@ -77,10 +80,22 @@ def _substitutions(app: Sphinx, config) -> None:
     config.myst_substitutions = subs
 
 
+def _version(app: Sphinx | None, config) -> None:
+    """``release``/``version`` and ``{{ nsp_version }}`` from ``nsp_helpers.__version__``."""
+    import nsp_helpers
+
+    config.release = nsp_helpers.__version__
+    config.version = ".".join(nsp_helpers.__version__.split(".")[:2])
+    subs = dict(config.myst_substitutions or {})
+    subs.setdefault("nsp_version", nsp_helpers.__version__)
+    config.myst_substitutions = subs
+
+
 def setup(app: Sphinx) -> dict:
     app.add_role("chapter", ChapterRole())
     app.connect("env-get-outdated", _outdated)
     app.connect("env-merge-info", _merge)
     app.connect("env-purge-doc", _purge)
     app.connect("config-inited", _substitutions, priority=900)
+    app.connect("config-inited", _version, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

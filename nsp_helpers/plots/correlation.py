@@ -165,7 +165,7 @@ def correlation_dynamics_figure(keep_prob: float, c0: float, *, n_layers: int = 
     Returns
     -------
     matplotlib.figure.Figure
-        (a) the map :math:`c \mapsto c'` with the staircase :math:`c^0 \to c^1 \to \dots`;
+        Two panels: (a) the map :math:`c \mapsto c'` with the staircase :math:`c^0 \to c^1 \to \dots`;
         (b) :math:`c^l` against :math:`l` with the fixed point :math:`c^*` and the envelope
         :math:`c^* + (c^0 - c^*)\chi(c^*)^l`.
 

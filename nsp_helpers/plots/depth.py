@@ -243,7 +243,7 @@ def trainable_depth_rule_figure(keep_prob: float, *, n_layers: int = 40, multipl
     Returns
     -------
     matplotlib.figure.Figure
-        (a) :math:`\xi_c` and :math:`6\xi_c` against the keep probability, the chosen one marked;
+        Two panels: (a) :math:`\xi_c` and :math:`6\xi_c` against the keep probability, the chosen one marked;
         (b) :math:`|c^l - c^*|` of the iterated map from :math:`c^0 = 1` on a log axis, the decay
         :math:`e^{-l/\xi_c}` and the depth :math:`6\xi_c` where it has fallen by :math:`e^{-6}`.
 
