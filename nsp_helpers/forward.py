@@ -52,7 +52,7 @@ The weights of network :math:`g` at layer :math:`l` depend only on the network's
 weights for the same seed, whichever order and chunks they draw them in. Network seeds come from the
 call's seed (:func:`network_seeds`). Noise is drawn layer after layer from one stream per call (per
 chunk of networks in :func:`forward`), and ``method="gram"`` draws its :math:`Z` from another. Every
-tensor is filled by :class:`nsp_helpers._random.RandomStreams` (parallel streams on the CPU).
+tensor is filled by ``RandomStreams`` of ``nsp_helpers._random`` (parallel streams on the CPU).
 
 Dropout goes through :meth:`nsp_helpers.noise.NoiseModel.apply`, the one implementation of the noise
 (integer bit operations for dropout); without autograd it works in place on reused buffers.
@@ -344,7 +344,8 @@ def _as_noise_streams(generator, device):
 class NoisyMLP(torch.nn.Module):
     r"""Noisy networks as one batched ``torch.nn.Module``, the weights as parameters.
 
-    The torch-module view of :class:`~nsp_helpers.network.NoisyNetwork` (:meth:`NoisyNetwork.module`) and the
+    The torch-module view of :class:`~nsp_helpers.network.NoisyNetwork`
+    (:meth:`~nsp_helpers.network.NoisyNetwork.module`) and the
     trainer's model. Networks may differ in depth, noise level, :math:`\sigma_w^2` and :math:`\sigma_b^2`
     (they must share activation and widths) and must be given sorted deepest first. Hidden layer
     :math:`l` is one parameter of shape ``(n_l, fan_in, width)`` (``n_l``: networks with a layer
@@ -704,7 +705,8 @@ def run_networks(networks: Sequence[NoisyNetwork], seeds: Sequence[int], x, *, n
     ``networks`` are single networks sorted deepest first (:class:`NoisyMLP`'s rules), ``seeds`` their weight
     seeds: networks with equal seeds share their standard-normal weight matrices (common random numbers,
     one matrix product per layer for all of them). ``noise_seed`` is a tuple of ints seeding the noise.
-    ``on_layer(layer, h, x, eps)`` as in :func:`_run`, with ``h`` in stack order. Returns the last layer.
+    ``on_layer(layer, h, x, eps)`` sees every layer (``h`` in stack order, see :meth:`NoisyMLP.forward`).
+    Returns the last layer.
 
     Examples
     --------

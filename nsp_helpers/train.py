@@ -1391,7 +1391,7 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
 
     * the output folder is checked (a folder, writable) **before** training;
     * the results file and the checkpoint are named by a hash of the whole configuration
-      (:func:`results_name`); the checkpoint lives in ``checkpoint_dir`` (:func:`default_checkpoint_dir`),
+      (:func:`results_name`); the checkpoint lives in ``checkpoint_dir`` (:func:`nsp_helpers.storage.default_checkpoint_dir`),
       is written atomically after every epoch and resumed by re-running the same command;
     * a lock file beside it keeps a second process from running the same configuration at once;
     * a damaged checkpoint is moved aside (with a warning naming it) and training starts over;
@@ -1413,7 +1413,7 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
     device, progress, data
         As in :func:`train_grid`; ``progress`` also prints what happens to files.
     checkpoint_dir : path, optional
-        Default :func:`default_checkpoint_dir`.
+        Default :func:`nsp_helpers.storage.default_checkpoint_dir`.
     command : str, optional
         Command line recorded in the provenance (default: ``sys.argv``).
     overwrite : bool

@@ -15,6 +15,8 @@ page there (a glob), so the reference follows the package's module list by itsel
 * turns a docstring's ``References`` entries that its text never cites (``.. [1] ...`` with no
   ``[1]_``) into plain numbered paragraphs, which docutils would otherwise report as unreferenced
   citations;
+* resolves references to names that a subpackage re-exports (``nsp_helpers.theory.depth_scale``) to the
+  page of the module that defines them (``nsp_helpers.theory.variance``);
 * tells ``-n`` (nitpicky) builds which cross-references cannot be resolved offline: names from other
   libraries (numpy, torch, matplotlib, ipywidgets, scipy, and a few of the standard library's), which
   intersphinx would resolve but the book builds with no network. Names inside ``nsp_helpers`` are
@@ -45,7 +47,7 @@ EXTERNAL_PACKAGES = ("numpy", "torch", "matplotlib", "ipywidgets", "scipy")
 EXTERNAL_STDLIB = (r"pathlib\.Path", r"os\.PathLike", r"os\.replace", r"t\.Any")
 #: modules of the package that docstrings already refer to but that are not written yet (core redesign,
 #: issue 9): references to them are ignored only while the module cannot be found
-PENDING_MODULES = ("nsp_helpers.forward",)
+PENDING_MODULES = ()
 
 
 def _module_exists(name: str) -> bool:
@@ -140,8 +142,55 @@ def _nitpick_ignores(app: Sphinx, config) -> None:
     config.nitpick_ignore_regex = list(config.nitpick_ignore_regex or []) + patterns
 
 
+def _defining_name(target: str) -> str | None:
+    """The name under which the object ``target`` (e.g. ``nsp_helpers.theory.depth_scale``) is documented.
+
+    Subpackages re-export what their modules define (``nsp_helpers.theory.depth_scale`` is
+    ``nsp_helpers.theory.variance``'s, say); the reference documents each object once, where it is defined.
+    """
+    parts = target.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        attrs = parts[split:]
+        owner_path = []
+        try:
+            for name in attrs:
+                obj = getattr(obj, name)
+                owner_path.append(obj)
+        except AttributeError:
+            return None
+        # the first object along the path that knows where it is defined fixes the prefix
+        head = owner_path[0]
+        module = getattr(head, "__module__", None)
+        qualname = getattr(head, "__qualname__", None)
+        if not module or not qualname or not module.startswith("nsp_helpers"):
+            return None
+        real = ".".join([module, qualname, *attrs[1:]])
+        return None if real == target else real
+    return None
+
+
+def resolve_reexports(app, env, node, contnode):
+    """Resolve a reference to a re-exported name of ``nsp_helpers`` to the object's own page."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("nsp_helpers."):
+        return None
+    real = _defining_name(target)
+    if real is None:
+        return None
+    domain = env.get_domain("py")
+    new = node.deepcopy()
+    new["reftarget"] = real
+    return domain.resolve_xref(env, node.get("refdoc", ""), app.builder, node.get("reftype", "obj"), real, new,
+                               contnode)
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _nitpick_ignores)
+    app.connect("missing-reference", resolve_reexports)
     # before autosummary generates the pages (it runs at builder-inited, priority 500)
     app.connect("builder-inited", remove_stale_pages, priority=400)
     app.connect("autodoc-process-docstring", record_attributes, priority=400)

@@ -2,7 +2,7 @@ r"""Figures about depth scales (chapters *Depth scales*, ``book/depth_scales.md`
 a noisy edge of chaos*, ``book/edge_of_chaos.md``).
 
 Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
-changes no global plotting state. Simulation results are computed by :mod:`nsp_helpers.depth`, maps and
+changes no global plotting state. Simulation results are computed by :mod:`nsp_helpers.simulate`, maps and
 ridges by :mod:`nsp_helpers.theory`, and passed in.
 """
 
