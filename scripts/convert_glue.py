@@ -9,7 +9,7 @@ chapter is left as it is. What it changes, mechanically (book/how_to_use.md and 
 describe the forms):
 
 * the header: drops ``formats: md:myst,ipynb`` (pairing comes from jupytext.toml, which keeps notebooks
-  out of book/);
+  out of book/) and names the kernel as JupyterLab writes it back (``Python 3 (ipykernel)``);
 * ``from myst_nb import glue`` -> ``from nsp_helpers.glue import glue``;
 * ``{glue:text}`KEY:FMT``` -> ``{eval}`glue.text("KEY:FMT")```, ``{glue:md}`KEY``` ->
   ``{eval}`glue.md("KEY")```;
@@ -41,6 +41,7 @@ import nbformat
 from jupytext.config import load_jupytext_config
 
 ROOT = Path(__file__).resolve().parent.parent
+KERNEL_DISPLAY_NAME = "Python 3 (ipykernel)"
 
 INLINE_ROLE = re.compile(r"\{glue:(text|md)\}`([^`]+)`")
 OTHER_ROLE = re.compile(r"\{glue(?::any|:|:math)?\}`[^`]*`")
@@ -84,6 +85,8 @@ def convert_notebook(nb, name: str) -> tuple[list[str], list[str]]:
     jt = nb.metadata.get("jupytext", {})
     if "formats" in jt:
         del jt["formats"]
+    # the display name that JupyterLab writes back for ipykernel's python3 kernel
+    nb.metadata.setdefault("kernelspec", {}).update(display_name=KERNEL_DISPLAY_NAME, language="python", name="python3")
     cells = nb.cells
     i = 0
     while i < len(cells):

@@ -18,7 +18,8 @@ live figure, with no error under it, and the live figure is shown at the size it
 leaves the chapter unchanged and writes ``notebooks/NAME.ipynb``, never ``book/NAME.ipynb``.
 
 The environment is kept in ``~/.cache/nsp_helpers/binder-venv-<hash>`` (``NSP_BINDER_VENV_DIR``
-overrides the folder) and rebuilt when ``binder/``, ``requirements*.txt`` or the Python version change.
+overrides the folder) and rebuilt when ``binder/requirements.txt``, ``requirements*.txt`` or the Python
+version change; ``binder/postBuild`` runs every time.
 Chapters that still use myst-nb ``{glue:...}`` roles (not yet converted by
 ``scripts/convert_glue.py``) are expected failures of the lab test.
 """
@@ -101,7 +102,7 @@ def test_only_chapters_are_paired():
 
 def _requirements_hash() -> str:
     h = hashlib.sha256(f"{sys.version_info[:3]}".encode())
-    for rel in ("binder/requirements.txt", "binder/postBuild", "requirements.txt", "requirements-lab.txt"):
+    for rel in ("binder/requirements.txt", "requirements.txt", "requirements-lab.txt"):  # postBuild runs every time
         h.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes())
     return h.hexdigest()[:16]
 
@@ -249,7 +250,7 @@ JS_REPORT = """() => {
       }
       if (cell.executionCount === null) errors.push(`cell ${i} did not run`);
     } else if (cell.type === 'markdown') {
-      const source = cell.sharedModel.getSource().replace(/``.*?``/gs, '');
+      const source = cell.sharedModel.getSource().replace(/(?<!`)``(?!`)[\\s\\S]*?(?<!`)``(?!`)/g, '');  // ``code`` spans, not ``` fences
       const roles = (source.match(/\\{eval\\}`[^`]+`/g) || []).length;
       const results = cell.getMetadata('user_expressions') || [];
       if (results.length !== roles) errors.push(`markdown cell ${i}: ${results.length} of ${roles} {eval} roles evaluated`);
@@ -301,8 +302,8 @@ def move_first_slider(page, name):
     sizes = image.evaluate("img => [img.naturalWidth, img.clientWidth, Number(img.getAttribute('width'))]")
     handle = box.locator(".noUi-handle").first
     handle.focus()
-    handle.press("ArrowRight")
-    handle.press("End")
+    at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+    handle.press("ArrowLeft" if at_max else "ArrowRight")  # one step, as a reader would
     try:
         page.wait_for_function("([img, before]) => img.getAttribute('src') !== before",
                                arg=[image.element_handle(), before], timeout=120_000)
