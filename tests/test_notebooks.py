@@ -212,8 +212,15 @@ JS_WAIT_NOTEBOOK = """async (path) => {
     if (!app || !app.shell) { await new Promise(r => setTimeout(r, 200)); continue; }
     await app.restored;
     const w = app.shell.currentWidget;
-    if (w && w.context && w.context.path === path && w.content && w.content.model) {
+    if (w && w.context && w.context.path === path && w.content && w.content.model && w.sessionContext) {
       await w.context.ready; await w.sessionContext.ready;
+      // as a reader waits for the page to appear: every Markdown cell rendered by jupyterlab-myst (its
+      // {eval} roles are found in the rendered cell's MyST tree when Run All reaches it)
+      for (let j = 0; j < 600; j++) {
+        const md = w.content.widgets.filter(c => c.model.type === 'markdown');
+        if (md.length && md.every(c => c.mystModel && c.mystModel.mdast)) break;
+        await new Promise(r => setTimeout(r, 100));
+      }
       return {factory: w.context.factoryName || null, cells: w.content.model.cells.length};
     }
     await new Promise(r => setTimeout(r, 200));
