@@ -13,7 +13,7 @@ from .errors import InvalidParameterError, NoCriticalPointError
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "activations", "data", "depth", "device", "errors", "gradients", "init", "noise", "plots", "simulate", "storage",
+    "activations", "data", "depth", "device", "errors", "glue", "gradients", "init", "noise", "plots", "simulate", "storage",
     "theory", "train", "variance_depth", "widgets",
 }
 
