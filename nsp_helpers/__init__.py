@@ -13,8 +13,8 @@ from .errors import InvalidParameterError, NoCriticalPointError
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "activations", "analysis", "data", "device", "errors", "fits", "forward", "init", "network", "noise", "plots",
-    "simulate", "storage", "theory", "train", "variance_depth", "widgets",
+    "activations", "analysis", "data", "device", "errors", "fits", "forward", "glue", "init", "network", "noise",
+    "plots", "simulate", "storage", "theory", "train", "variance_depth", "widgets",
 }
 
 

@@ -7,7 +7,7 @@ values), and returns an ipywidgets box holding the slider(s) and the figure.
 API
 ---
 ``slider_figure(figure_fn, *, dpi=72, width=None, labels=None, formats=None, initial=None,
-max_frames=60, live=None, **grids) -> SliderFigure``
+max_frames=60, live=None, live_steps=100, grid_only=(), **grids) -> SliderFigure``
 
 * ``grids``: one or two keyword arguments, each a non-empty list of distinct values, e.g.
   ``keep_prob=[0.5, 0.7, 0.9]``. ``figure_fn`` is called with one value from each grid as keywords.
@@ -38,9 +38,14 @@ grids become continuous :class:`ipywidgets.FloatSlider` from the smallest to the
 (with ``live_steps`` steps); integer grids become :class:`ipywidgets.IntSlider` (step: the greatest
 common divisor of the gaps, so a depth grid ``[10, 20, 40]`` moves in steps of 10); other grids stay
 selection sliders. Moving a slider calls
-``figure_fn`` again at the new value, *including values between grid points*, so use it only with a
-``figure_fn`` that accepts any value in that range. Nothing is precomputed, there is no frame limit,
-and the figure is re-rendered into a single Image when the slider is released.
+``figure_fn`` again at the new value, *including values between grid points*. A grid named in
+``grid_only`` (``grid_only=True``: every grid) is for a ``figure_fn`` that can only take the grid's own
+values (data computed or stored at those values): its live slider snaps to the grid values, and a
+note under the sliders says so. Nothing is precomputed, there is no frame limit, and the figure is
+re-rendered into a single Image when the slider is released, at the size it is shown (``width`` CSS
+pixels, else the figure's own size at ``dpi``: never stretched). If ``figure_fn`` raises, the
+traceback appears in an output area under the figure (and the figure stays as it was), not only in
+the kernel's log.
 
 Every figure made by ``figure_fn`` is closed after rendering, so nothing leaks into the notebook's
 output or memory.
@@ -71,12 +76,13 @@ Introduced in the chapter *How to use this book* (``book/how_to_use.md``).
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 import numbers
 import os
 import warnings
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import ipywidgets as widgets
 
@@ -104,14 +110,17 @@ class SliderFigure(widgets.VBox):
         The client-side links (slider index -> Stack selected_index); empty in live mode.
     live : bool
         Whether the widget re-renders in the kernel (live mode) or shows precomputed frames.
+    output : ipywidgets.Output or None
+        Live mode: the area under the figure where an error of ``figure_fn`` is shown; else ``None``.
     """
 
-    def __init__(self, children, *, sliders, frames, links, live, **kwargs):
+    def __init__(self, children, *, sliders, frames, links, live, output=None, **kwargs):
         super().__init__(children=children, **kwargs)
         self._sliders = list(sliders)
         self._frames = list(frames)
         self._links = list(links)
         self._live = bool(live)
+        self._output = output
 
     def shown_frame(self) -> bytes:
         """The PNG bytes of the figure the widget shows now (the frame its stacks select).
@@ -147,6 +156,7 @@ class SliderFigure(widgets.VBox):
     frames = property(lambda self: list(self._frames))
     links = property(lambda self: list(self._links))
     live = property(lambda self: self._live)
+    output = property(lambda self: self._output)
     n_frames = property(lambda self: len(self._frames), doc="Number of precomputed frames (1 in live mode).")
 
 
@@ -226,6 +236,76 @@ def _live_default() -> bool:
     return os.environ.get("NSP_LIVE_WIDGETS", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG file, from its header."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _live_slider_figure(figure_fn, names, grid, start, labels, formats, snapped, *, dpi, width, live_steps, style,
+                        slider_layout) -> SliderFigure:
+    """The live-mode widget of :func:`slider_figure` (see its docstring)."""
+    import traceback
+
+    sliders = []
+    for name in names:
+        fmt = _formatter(name, formats)
+        desc = labels.get(name, name)
+        g = grid[name]
+        if name in snapped or not _is_numeric(g):
+            sliders.append(widgets.SelectionSlider(
+                options=[(fmt(v), v) for v in g], index=start[name], description=desc,
+                continuous_update=False, style=style, layout=slider_layout))
+        elif _is_integer(g):
+            lo, hi = min(g), max(g)
+            step = math.gcd(*(b - a for a, b in zip(sorted(g), sorted(g)[1:]))) if len(g) > 1 else 1
+            sliders.append(widgets.IntSlider(
+                value=g[start[name]], min=lo, max=hi, step=step, description=desc,
+                continuous_update=False, style=style, layout=slider_layout))
+        else:
+            lo, hi = min(g), max(g)
+            step = (hi - lo) / live_steps if hi > lo else 1.0
+            sliders.append(widgets.FloatSlider(
+                value=g[start[name]], min=lo, max=hi, step=step, description=desc,
+                continuous_update=False, readout_format=".4g", style=style, layout=slider_layout))
+
+    def render(values) -> bytes:
+        fig = figure_fn(**values)
+        render_dpi = dpi
+        if width is not None and hasattr(fig, "get_figwidth") and fig.get_figwidth() > 0:
+            render_dpi = min(600.0, width / fig.get_figwidth())  # drawn at the size it is shown: width px
+        return render_png(fig, dpi=render_dpi)
+
+    # shown at its own pixel size (or `width`), never stretched to the output's width; narrower screens shrink it
+    image_layout = widgets.Layout(max_width="100%", height="auto", align_self="flex-start")
+    image = widgets.Image(format="png", layout=image_layout)
+
+    def show(png: bytes) -> None:
+        image.value = png
+        image.width = str(width if width is not None else _png_size(png)[0])
+
+    show(render({n: s.value for n, s in zip(names, sliders)}))
+    output = widgets.Output(layout=widgets.Layout(max_width="100%"))
+
+    def update(_change=None):
+        output.outputs = ()  # clears the area in the front-end too
+        try:
+            show(render({n: s.value for n, s in zip(names, sliders)}))
+        except Exception:  # shown under the figure: a live callback's errors would otherwise only reach the log
+            output.append_stderr(traceback.format_exc())
+
+    for s in sliders:
+        s.observe(update, names="value")
+    children = list(sliders)
+    grid_note = [labels.get(n, n) for n in names if n in snapped and _is_numeric(grid[n])]
+    if grid_note:
+        text = html.escape(", ".join(grid_note))
+        children.append(widgets.HTML(
+            f"<small>{text}: the values of the grid only (the figure is made from data computed at those "
+            "values), not values in between.</small>"))
+    children += [image, output]
+    return SliderFigure(children, sliders=sliders, frames=[image], links=[], live=True, output=output)
+
+
 def slider_figure(
     figure_fn: Callable[..., object],
     *,
@@ -237,6 +317,7 @@ def slider_figure(
     max_frames: int = 60,
     live: bool | None = None,
     live_steps: int = 100,
+    grid_only: bool | Iterable[str] = (),
     **grids,
 ) -> SliderFigure:
     """A figure with one or two sliders that works live in a kernel and precomputed in the static book.
@@ -269,6 +350,10 @@ def slider_figure(
         variable ``NSP_LIVE_WIDGETS`` is ``1``.
     live_steps : int
         Number of steps of a live float slider between its smallest and largest grid value (>= 1).
+    grid_only : bool or iterable of str
+        Grids whose values ``figure_fn`` can only take from the grid itself (stored or precomputed data);
+        ``True`` for all grids. In live mode their sliders snap to the grid values and a note says so;
+        in precomputed mode every slider takes grid values only anyway.
     **grids : list
         One or two grids, each a non-empty list of distinct values.
 
@@ -281,7 +366,7 @@ def slider_figure(
     ------
     InvalidParameterError
         If there are not one or two grids, a grid is empty or has repeated values, a label, format or
-        initial value names an unknown grid, an initial value is not in its grid, the frame count
+        initial value or ``grid_only`` names an unknown grid, an initial value is not in its grid, the frame count
         exceeds ``max_frames``, ``dpi``/``width``/``max_frames``/``live_steps`` are out of range, or
         ``figure_fn`` does not return a Figure.
 
@@ -309,7 +394,14 @@ def slider_figure(
             f"grids: give one or two keyword grids (e.g. keep_prob=[0.5, 0.9]), got {len(grids)}: {sorted(grids)}"
         )
     labels, formats, initial = dict(labels or {}), dict(formats or {}), dict(initial or {})
-    for what, mapping in (("labels", labels), ("formats", formats), ("initial", initial)):
+    if grid_only is True or grid_only is False:
+        snapped = set(grids) if grid_only else set()
+    elif isinstance(grid_only, str):
+        snapped = {grid_only}
+    else:
+        snapped = set(grid_only)
+    for what, mapping in (("labels", labels), ("formats", formats), ("initial", initial),
+                          ("grid_only", dict.fromkeys(snapped))):
         unknown = sorted(set(mapping) - set(grids))
         if unknown:
             raise InvalidParameterError(f"{what} names unknown grid(s) {unknown}; the grids are {sorted(grids)}")
@@ -339,35 +431,8 @@ def slider_figure(
         return render_png(figure_fn(**values), dpi=dpi)
 
     if live:
-        sliders = []
-        for name in names:
-            fmt = _formatter(name, formats)
-            desc = labels.get(name, name)
-            g = grid[name]
-            if _is_integer(g):
-                lo, hi = min(g), max(g)
-                step = math.gcd(*(b - a for a, b in zip(sorted(g), sorted(g)[1:]))) if len(g) > 1 else 1
-                sliders.append(widgets.IntSlider(
-                    value=g[start[name]], min=lo, max=hi, step=step, description=desc,
-                    continuous_update=False, style=style, layout=slider_layout))
-            elif _is_numeric(g):
-                lo, hi = min(g), max(g)
-                step = (hi - lo) / live_steps if hi > lo else 1.0
-                sliders.append(widgets.FloatSlider(
-                    value=g[start[name]], min=lo, max=hi, step=step, description=desc,
-                    continuous_update=False, readout_format=".4g", style=style, layout=slider_layout))
-            else:
-                sliders.append(widgets.SelectionSlider(
-                    options=[(fmt(v), v) for v in g], index=start[name], description=desc,
-                    continuous_update=False, style=style, layout=slider_layout))
-        image = widgets.Image(value=render(**{n: s.value for n, s in zip(names, sliders)}), **image_kwargs)
-
-        def update(_change=None):
-            image.value = render(**{n: s.value for n, s in zip(names, sliders)})
-
-        for s in sliders:
-            s.observe(update, names="value")
-        return SliderFigure([*sliders, image], sliders=sliders, frames=[image], links=[], live=True)
+        return _live_slider_figure(figure_fn, names, grid, start, labels, formats, snapped, dpi=dpi, width=width,
+                                   live_steps=live_steps, style=style, slider_layout=slider_layout)
 
     n_frames = 1
     for name in names:

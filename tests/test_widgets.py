@@ -103,8 +103,9 @@ def test_live_mode_recomputes_between_grid_points():
         return line_figure(slope)
 
     box = nw.slider_figure(fig_fn, slope=[0.0, 2.0], live=True, live_steps=4)
-    slider, image = box.children
+    slider, image, output = box.children
     assert isinstance(slider, widgets.FloatSlider) and box.links == [] and box.live
+    assert box.frames == [image] and box.output is output and isinstance(output, widgets.Output)
     assert (slider.min, slider.max, slider.step) == (0, 2, 0.5)
     before = bytes(image.value)
     slider.value = 0.5  # between grid points
@@ -121,12 +122,60 @@ def test_live_mode_integer_and_text_grids():
         return line_figure(depth / 10)
 
     box = nw.slider_figure(fig_fn, depth=[10, 20, 40], name=["a", "b"], live=True)
-    depth, name, image = box.children
+    depth, name, image, _output = box.children
     assert isinstance(depth, widgets.IntSlider) and (depth.min, depth.max, depth.step) == (10, 40, 10)
     assert isinstance(name, widgets.SelectionSlider)
     depth.value = 30  # between grid points, still an integer
     name.value = "b"
     assert calls == [(10, "a"), (30, "a"), (30, "b")]
+
+
+def test_live_mode_grid_only_snaps_to_the_grid_and_says_so():
+    data = {0.6: 1.0, 0.9: 2.0}  # stored results: only the grid's values exist
+
+    box = nw.slider_figure(lambda keep_prob: line_figure(data[keep_prob]), keep_prob=[0.6, 0.9], live=True,
+                           grid_only=True, labels={"keep_prob": "keep probability"})
+    slider, note, image, _output = box.children
+    assert isinstance(slider, widgets.SelectionSlider) and slider.options == (("0.6", 0.6), ("0.9", 0.9))
+    assert "keep probability: the values of the grid only" in note.value
+    before = bytes(image.value)
+    slider.value = 0.9
+    assert bytes(image.value) != before and box.output.outputs == ()
+    # a grid left out of grid_only stays continuous
+    box = nw.slider_figure(line_figure, slope=[0.0, 1.0], offset=[0.0, 1.0], live=True, grid_only=["offset"])
+    assert [type(s).__name__ for s in box.sliders] == ["FloatSlider", "SelectionSlider"]
+    with pytest.raises(InvalidParameterError, match=r"grid_only names unknown grid\(s\) \['slop'\]"):
+        nw.slider_figure(line_figure, slope=[0.0, 1.0], live=True, grid_only=["slop"])
+
+
+def test_live_mode_shows_errors_under_the_figure():
+    def fig_fn(slope):
+        if slope > 1:
+            raise KeyError(slope)
+        return line_figure(slope)
+
+    box = nw.slider_figure(fig_fn, slope=[0.0, 2.0], live=True, live_steps=4)
+    slider, image, output = box.children
+    before = bytes(image.value)
+    slider.value = 1.5  # figure_fn fails: the traceback goes under the figure, the figure stays
+    assert bytes(image.value) == before
+    (err,) = output.outputs
+    assert err["name"] == "stderr" and "KeyError: 1.5" in err["text"]
+    slider.value = 0.5  # a value that works clears the error
+    assert output.outputs == () and bytes(image.value) != before
+
+
+def test_live_mode_draws_the_figure_at_the_size_it_is_shown():
+    box = nw.slider_figure(line_figure, slope=[0.0, 1.0], live=True, dpi=40)
+    (image,) = box.frames
+    png = Image.open(io.BytesIO(bytes(image.value)))
+    assert png.size == (60, 40) and image.width == "60", "natural size: 1.5 x 1 inch at 40 dpi"
+    assert image.layout.align_self == "flex-start" and image.layout.max_width == "100%", "never stretched"
+    box = nw.slider_figure(line_figure, slope=[0.0, 1.0], live=True, width=300)
+    (image,) = box.frames
+    assert Image.open(io.BytesIO(bytes(image.value))).size[0] == 300 and image.width == "300"
+    box.sliders[0].value = 0.5
+    assert Image.open(io.BytesIO(bytes(image.value))).size[0] == 300, "re-rendered at the shown width too"
 
 
 def test_live_mode_from_environment(monkeypatch):
