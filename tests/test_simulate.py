@@ -80,7 +80,7 @@ def test_input_pairs_have_exact_cosine_and_second_moment(c0):
     [
         (NoNoise(), 2.0, 0.0),  # He, critical without noise
         (Dropout(keep_prob=0.6), 1.2, 0.0),  # critical dropout
-        (Dropout(keep_prob=0.6), 1.2 * 1.15, 0.0),  # above criticality (Fig. 3)
+        (Dropout(keep_prob=0.6), 1.2 * 1.15**2, 0.0),  # above criticality (Fig. 3: 1.15 x critical sigma_w)
         (MultiplicativeGaussian(std=0.25), 2 / 1.0625, 0.1),
         (AdditiveGaussian(std=1.0), 2.0, 0.0),  # Fig. 2, ReLU with additive noise
         (MultiplicativePoisson(rate=1.0), 1.0, 0.0),

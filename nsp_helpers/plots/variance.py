@@ -101,11 +101,14 @@ def _legend_below(fig, axes, n_items: int):
 
 
 def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = None) -> list[dict]:
-    r"""Settings for a noisy ReLU network at and around its critical weight variance.
+    r"""Settings for a noisy ReLU network at and around its critical initialisation.
 
-    Returns one setting per factor :math:`f`, with :math:`\sigma_w^2 = f \cdot 2/\mu_2`
-    (:func:`nsp_helpers.theory.critical_weight_variance`), :math:`\sigma_b = 0`, and line styles that
-    tell critical (solid), above (dashed) and below (dotted) apart.
+    Returns one setting per factor :math:`f`, a multiple of the critical weight **standard deviation**
+    :math:`\sigma_w = \sqrt{2/\mu_2}` (:func:`nsp_helpers.theory.critical_weight_variance`), so that
+    :math:`\sigma_w^2 = f^2 \cdot 2/\mu_2` and every layer multiplies the variance by :math:`f^2`;
+    :math:`\sigma_b = 0`, and line styles tell critical (solid), above (dashed) and below (dotted) apart.
+    This is how Pretorius et al.'s Fig. 3 and their code (``1.15 * np.sqrt(2 / mu_2)``) move off
+    criticality.
 
     Introduced in the chapter *Critical initialisation*.
 
@@ -114,8 +117,8 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
     noise : NoiseModel
         A single level of multiplicative noise.
     factors : sequence of float, optional
-        Multiples of the critical weight variance (default ``(1.0, 1.15, 0.85)``, as for dropout in
-        Pretorius et al.'s Fig. 3).
+        Multiples :math:`f` of the critical :math:`\sigma_w` (default ``(1.0, 1.15, 0.85)``, as for
+        dropout in Pretorius et al.'s Fig. 3; ``(1.0, 1.25, 0.75)`` for their Gaussian noise).
     color : str, optional
         One colour for all the settings (default: the colour cycle).
 
@@ -132,24 +135,24 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
     Examples
     --------
     >>> from nsp_helpers.noise import Dropout
-    >>> [round(s["sigma_w2"], 3) for s in critical_settings(Dropout(keep_prob=0.6))]
-    [1.2, 1.38, 1.02]
+    >>> [round(s["sigma_w2"], 4) for s in critical_settings(Dropout(keep_prob=0.6))]  # 1.2 * f**2
+    [1.2, 1.587, 0.867]
     """
     if not isinstance(noise, NoiseModel) or noise.shape != ():
         raise InvalidParameterError(f"noise must be a single NoiseModel, got {noise!r}")
     factors = check_in_range("factors", factors, 0.0, np.inf, low_open=True).ravel()
     if factors.size == 0:
-        raise InvalidParameterError("factors must contain at least one multiple of the critical weight variance")
+        raise InvalidParameterError("factors must contain at least one multiple of the critical sigma_w")
     critical = float(theory.critical_weight_variance(noise))
     out = []
     for k, f in enumerate(factors):
         if np.isclose(f, 1.0):
             label, style = f"{noise.label}, critical $\\sigma_w^2$ = {critical:.3g}", "-"
         else:
-            label = f"{noise.label}, {f:g} $\\times$ critical"
+            label = f"{noise.label}, {f:g} $\\times$ critical $\\sigma_w$"
             style = "--" if f > 1 else ":"
-        setting = dict(sigma_w2=float(f) * critical, sigma_b2=0.0, noise=noise, activation="relu", label=label,
-                       linestyle=style)
+        setting = dict(sigma_w2=float(f) ** 2 * critical, sigma_b2=0.0, noise=noise, activation="relu",
+                       label=label, linestyle=style)
         if color is not None:
             setting["color"] = color
         out.append(setting)
@@ -570,7 +573,8 @@ def failure_depth_figure(
     Panel (b): those simulated :math:`q^l` (median over inputs and networks) on a logarithmic axis,
     with the theory :math:`q^0(\sigma_w^2\mu_2/2)^l` and a vertical line at :math:`L^*`.
 
-    Introduced in the chapter *Critical initialisation* (the dashed line of Pretorius et al. Fig. 6a).
+    Introduced in the chapter *Critical initialisation* (the theory curve of Pretorius et al. Fig. 6a, whose
+    dashed line marks the critical weight variance).
 
     Parameters
     ----------
