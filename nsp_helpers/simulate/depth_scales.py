@@ -118,6 +118,7 @@ def simulate_depth_scale(
     seed: int = 0,
     device=None,
     method: str = "auto",
+    shared_reference: bool = False,
 ) -> DepthScaleSimulation:
     r"""Simulate the decay of :math:`c^l` towards :math:`c^*` and fit the depth scale, per noise level.
 
@@ -152,6 +153,10 @@ def simulate_depth_scale(
     device : None, str or torch.device
     method : {"auto", "weights", "gram"}
         See :func:`nsp_helpers.simulate.propagate`.
+    shared_reference : bool
+        ``True``: ``n_pairs`` partners of one reference input per network (the design of Pretorius et
+        al.'s Fig. 4b; see :func:`nsp_helpers.simulate.simulate_correlation_dynamics`); ``False``
+        (default): ``n_pairs`` independent pairs.
 
     Returns
     -------
@@ -224,7 +229,8 @@ def simulate_depth_scale(
         if depth is None:
             depth = int(np.clip(math.ceil(xi[i] * math.log(max(gap, target) / target)) + 2, 3, 60))
         res = simulate_correlation_dynamics(c0, depth, q0[i], member, n_pairs=n_pairs, n_networks=n_networks,
-                                            seed=seed + i, device=device, method=method)
+                                            seed=seed + i, device=device, method=method,
+                                            shared_reference=shared_reference)
         fits.append(fit_depth_scale(res.c, c_star[i], z=z))
         curve = member.iterate_correlation(c0, depth)
         curves.append(np.abs(np.asarray(curve, dtype=float) - c_star[i]))
