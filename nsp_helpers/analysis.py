@@ -1,25 +1,46 @@
-r"""Analysis of stored training results: which depth-scale rule bounds the trainable region.
+r"""Analysis of simulations and stored training results: agreement with theory, and which depth-scale rule
+bounds the trainable region.
 
 This module sits above training (:mod:`nsp_helpers.train` writes the grids it reads) and below the
 figures. The boundary :math:`L = k\,\xi_c(p)` that the book draws over every trainable-depth grid is
-computed here, once (:func:`depth_scale_boundary`).
+computed here, once (:func:`depth_scale_boundary`); so are the spread of a grid over seeds
+(:func:`seed_grid`), the multiple :math:`k` that separates trainable from untrainable cells best
+(:func:`fit_depth_multiple`), the numbers the chapter states about a grid (:func:`boundary_summary`), and the
+test of simulated means against a mean-field prediction (:func:`agreement_test`).
 
 Introduced in the chapters *Trainable depth on real data* (``book/trainable_depth.md``) and
-*Backpropagation through noisy networks* (``book/gradients.md``).
+*Backpropagation through noisy networks* (``book/gradients.md``); :func:`agreement_test` in *The
+variance map* (``book/variance_map.md``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import theory
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_in_range, check_int
 from .noise import Dropout
 from .train import results_grid
 
-__all__ = ["RuleComparison", "depth_scale_boundary", "trainable_depth_rules"]
+__all__ = [
+    "AgreementTest",
+    "BoundarySummary",
+    "DepthMultipleFit",
+    "RuleComparison",
+    "SeedGrid",
+    "agreement_test",
+    "boundary_summary",
+    "classification_sentence",
+    "depth_scale_boundary",
+    "fit_depth_multiple",
+    "mean_results",
+    "seed_grid",
+    "trainable_cells",
+    "trainable_depth_rules",
+]
 
 
 def depth_scale_boundary(keep_prob, multiple: float = 6.0):
@@ -141,3 +162,531 @@ def trainable_depth_rules(results, metric: str = "train_loss", *, threshold=None
         agreement[name] = float((predicted == trainable).mean())
     return RuleComparison(depths=depths, keep_probs=keeps, trainable=trainable, threshold=threshold, rules=rules,
                           agreement=agreement)
+
+
+# ------------------------------------------------------------------------------------------------
+# simulated means against a mean-field prediction
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class AgreementTest:
+    """Result of :func:`agreement_test`.
+
+    Attributes
+    ----------
+    difference : numpy.ndarray, shape ``(n_quantities,)``
+        Mean over networks minus the prediction.
+    std_error : numpy.ndarray
+        Standard error of each mean, from the spread of the per-network values.
+    z : numpy.ndarray
+        ``difference / std_error``.
+    statistic : float
+        Hotelling's :math:`T^2` of all the quantities together.
+    p_value : float
+        Probability of a :math:`T^2` at least this large if the prediction were exact (:math:`F` test).
+    n_networks, n_quantities : int
+    """
+
+    difference: np.ndarray
+    std_error: np.ndarray
+    z: np.ndarray
+    statistic: float
+    p_value: float
+    n_networks: int
+    n_quantities: int
+
+    def consistent(self, level: float = 0.05) -> bool:
+        """Whether the differences are within sampling noise at significance ``level`` (``p_value >= level``)."""
+        return bool(self.p_value >= float(check_in_range("level", level, 0.0, 1.0, low_open=True, high_open=True)))
+
+
+def agreement_test(per_network, expected) -> AgreementTest:
+    r"""Test whether simulated means agree with a prediction, with networks as the independent replicates.
+
+    Introduced in the chapter *The variance map* (``book/variance_map.md``).
+
+    Parameters
+    ----------
+    per_network : array_like, shape ``(n_quantities, n_networks)`` or ``(n_networks,)``
+        One value per quantity and network (e.g. a network's mean :math:`q^1` over its inputs). Networks
+        must be independent and identically distributed; quantities measured in the same network may be
+        correlated (the test accounts for it).
+    expected : float or array_like, shape ``(n_quantities,)``
+        The predicted expectation of each quantity.
+
+    Returns
+    -------
+    AgreementTest
+
+    Notes
+    -----
+    With :math:`d_g` the vector of differences of network :math:`g`, :math:`\bar d` their mean and
+    :math:`S` their sample covariance over :math:`n` networks, Hotelling's statistic
+    :math:`T^2 = n\,\bar d^\top S^{-1} \bar d` gives
+    :math:`F = \frac{n - k}{k (n - 1)} T^2 \sim F(k, n - k)` for :math:`k` quantities if the prediction is
+    exact and the per-network values are Gaussian (a good approximation for means over many units). For one
+    quantity it is the two-sided :math:`t` test.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> samples = 1.0 + 0.1 * rng.standard_normal((2, 50))
+    >>> test = agreement_test(samples, [1.0, 1.0])
+    >>> test.consistent(), agreement_test(samples, [1.1, 1.0]).consistent()
+    (True, False)
+    """
+    from scipy.stats import f as f_distribution
+
+    values = np.asarray(per_network, dtype=float)
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2 or not np.all(np.isfinite(values)):
+        raise InvalidParameterError(f"per_network must be a finite 2-D array (n_quantities, n_networks), got shape {values.shape}")
+    k, n = values.shape
+    if n <= k:
+        raise InvalidParameterError(f"per_network needs more networks than quantities, got {n} networks for {k}")
+    expected = np.broadcast_to(np.asarray(expected, dtype=float), (k,))
+    d = values - expected[:, None]
+    mean = d.mean(axis=1)
+    cov = np.atleast_2d(np.cov(d, ddof=1))
+    se = np.sqrt(np.diag(cov) / n)
+    t2 = float(n * mean @ np.linalg.solve(cov, mean))
+    f_stat = (n - k) / (k * (n - 1)) * t2
+    return AgreementTest(difference=mean, std_error=se, z=mean / se, statistic=t2,
+                         p_value=float(f_distribution.sf(f_stat, k, n - k)), n_networks=n, n_quantities=k)
+
+
+# ------------------------------------------------------------------------------------------------
+# trainable depth over several seeds
+# ------------------------------------------------------------------------------------------------
+_BASELINE = {"reconstruct": "predict the mean image", "classify": "most frequent class (accuracy)"}
+
+
+@dataclass
+class SeedGrid:
+    """One metric of a trainable-depth grid, for every stored seed (:func:`seed_grid`).
+
+    Attributes
+    ----------
+    depths, keep_probs : numpy.ndarray
+        The grid.
+    values : numpy.ndarray, shape ``(n_seeds, n_depths, n_keep)``
+        The metric after the last epoch (``nan`` where a run diverged).
+    seeds : list of int
+    metric, task : str
+    baseline : float
+        The trivial predictor the metric has to beat: the mean image (reconstruction losses) or the most
+        frequent class (accuracy).
+    higher_is_better : bool
+        True for accuracy.
+    """
+
+    depths: np.ndarray
+    keep_probs: np.ndarray
+    values: np.ndarray
+    seeds: list
+    metric: str
+    task: str
+    baseline: float
+    higher_is_better: bool
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean over seeds, per cell."""
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(self.values, axis=0) if np.isfinite(self.values).any() else self.values[0]
+
+    @property
+    def spread(self) -> np.ndarray:
+        """Largest minus smallest value over seeds, per cell (0 for one seed)."""
+        return np.nanmax(self.values, axis=0) - np.nanmin(self.values, axis=0)
+
+    @property
+    def depth_over_xi(self) -> np.ndarray:
+        r""":math:`L/\xi_c(p)` of every cell, shape ``(n_depths, n_keep)`` (0 without dropout, where :math:`\xi_c = \infty`)."""
+        xi = np.atleast_1d(theory.depth_scale(Dropout(keep_prob=self.keep_probs)))
+        return self.depths[:, None] / xi[None, :]
+
+
+def seed_grid(results_list, metric: str = "val_loss", epoch: int = -1) -> SeedGrid:
+    """Stack one metric of the grids of several seeds (e.g. :func:`nsp_helpers.train.stored_seed_results`).
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Parameters
+    ----------
+    results_list : sequence of dict
+        Results of the same grid, task and data (one per seed).
+    metric : {"train_loss", "val_loss", "val_accuracy"}
+    epoch : int
+        See :func:`nsp_helpers.train.results_grid`.
+
+    Returns
+    -------
+    SeedGrid
+
+    Examples
+    --------
+    >>> def run(seed):
+    ...     cells = [{"depth": d, "keep_prob": p, "val_loss": [0.01 * d + seed]} for d in (2, 6) for p in (0.5, 1.0)]
+    ...     return {"cells": cells, "config": {"task": "reconstruct", "seed": seed},
+    ...             "baselines": {"predict the mean image": 0.05}}
+    >>> grid = seed_grid([run(0), run(1)])
+    >>> grid.values.shape, grid.seeds, grid.spread.tolist()
+    ((2, 2, 2), [0, 1], [[1.0, 1.0], [1.0, 1.0]])
+    """
+    results_list = list(results_list)
+    if not results_list or not all(isinstance(r, dict) for r in results_list):
+        raise InvalidParameterError("results_list must hold at least one results dict")
+    grids = [results_grid(r, metric, epoch) for r in results_list]
+    depths, keeps = grids[0][0], grids[0][1]
+    for d, k, _ in grids[1:]:
+        if not (np.array_equal(d, depths) and np.array_equal(k, keeps)):
+            raise InvalidParameterError("results_list must hold grids of the same depths and keep probabilities")
+    tasks = {r.get("config", {}).get("task", "reconstruct") for r in results_list}
+    if len(tasks) != 1:
+        raise InvalidParameterError(f"results_list must hold one task, got {sorted(tasks)}")
+    task = tasks.pop()
+    higher = metric == "val_accuracy"
+    key = _BASELINE[task] if task == "reconstruct" or higher else "uniform logits (loss)"
+    baselines = [float(r["baselines"][key]) for r in results_list]
+    if max(baselines) - min(baselines) > 1e-6 * max(1.0, abs(baselines[0])):
+        raise InvalidParameterError(f"results_list must share one validation split (baselines {baselines})")
+    seeds = [int(r.get("config", {}).get("seed", i)) for i, r in enumerate(results_list)]
+    return SeedGrid(depths=depths, keep_probs=keeps, values=np.stack([g[2] for g in grids]), seeds=seeds,
+                    metric=metric, task=task, baseline=baselines[0], higher_is_better=higher)
+
+
+def mean_results(results_list) -> dict:
+    """A results dict whose per-epoch series are the means over the given seeds (for the figure functions).
+
+    ``config``, ``baselines`` and the sizes are those of the first; ``seeds`` lists the seeds and
+    ``seed_provenance`` every run's provenance. A single run is returned as it is.
+
+    Examples
+    --------
+    >>> runs = [{"cells": [{"depth": 2, "keep_prob": 1.0, "val_loss": [v, v / 2]}], "config": {"seed": s}}
+    ...         for s, v in [(0, 0.2), (1, 0.4)]]
+    >>> m = mean_results(runs)
+    >>> m["cells"][0]["val_loss"], m["seeds"]
+    ([0.3, 0.15], [0, 1])
+    """
+    results_list = list(results_list)
+    if not results_list:
+        raise InvalidParameterError("results_list must hold at least one results dict")
+    if len(results_list) == 1:
+        return results_list[0]
+    first = results_list[0]
+    key = lambda c: (c["depth"], c["keep_prob"])  # noqa: E731
+    by_cell = [{key(c): c for c in r["cells"]} for r in results_list]
+    if any(set(b) != set(by_cell[0]) for b in by_cell[1:]):
+        raise InvalidParameterError("results_list must hold grids of the same cells")
+    cells = []
+    for c in first["cells"]:
+        merged = dict(c)
+        for name, series in c.items():
+            if isinstance(series, list):
+                stacked = np.array([[np.nan if v is None else v for v in b[key(c)][name]] for b in by_cell], dtype=float)
+                with np.errstate(invalid="ignore"):
+                    mean = np.nanmean(stacked, axis=0) if np.isfinite(stacked).any() else stacked[0]
+                merged[name] = [None if not np.isfinite(v) else float(v) for v in mean]
+        cells.append(merged)
+    out = {k: v for k, v in first.items() if k != "cells"}
+    out["cells"] = cells
+    out["seeds"] = [int(r.get("config", {}).get("seed", i)) for i, r in enumerate(results_list)]
+    out["seed_provenance"] = [r.get("provenance") for r in results_list]
+    return out
+
+
+def trainable_cells(grid: SeedGrid, fraction: float = 0.5):
+    """Which cells trained: better than the trivial baseline by ``fraction`` of the way to the grid's best cell.
+
+    Parameters
+    ----------
+    grid : SeedGrid
+    fraction : float, in (0, 1)
+        The threshold is ``baseline + fraction * (best - baseline)``, where ``best`` is the best cell of the
+        mean over seeds (the lowest loss, the highest accuracy): 0.5 is "closer to the best network of
+        the grid than to a network that ignores its input".
+
+    Returns
+    -------
+    trainable : numpy.ndarray of bool, shape ``(n_seeds, n_depths, n_keep)``
+        Per seed and cell (diverged cells are not trainable).
+    threshold : float
+
+    Examples
+    --------
+    >>> g = SeedGrid(np.array([2, 6]), np.array([1.0]), np.array([[[0.01], [0.05]]]), [0], "val_loss",
+    ...              "reconstruct", 0.05, False)
+    >>> trainable, threshold = trainable_cells(g)
+    >>> trainable[0, :, 0].tolist(), threshold
+    ([True, False], 0.03)
+    """
+    fraction = float(check_in_range("fraction", fraction, 0.0, 1.0, low_open=True, high_open=True))
+    mean = grid.mean
+    best = np.nanmax(mean) if grid.higher_is_better else np.nanmin(mean)
+    threshold = float(grid.baseline + fraction * (best - grid.baseline))
+    with np.errstate(invalid="ignore"):
+        trainable = grid.values > threshold if grid.higher_is_better else grid.values < threshold
+    return trainable & np.isfinite(grid.values), threshold
+
+
+@dataclass
+class DepthMultipleFit:
+    r"""Which multiple :math:`k` in :math:`L \le k\,\xi_c` separates trainable from untrainable cells best.
+
+    Attributes
+    ----------
+    k_low, k_high : float
+        Every :math:`k` in ``[k_low, k_high)`` misclassifies the fewest cells (``errors``); where several
+        separate ranges tie, the span from the lowest to the highest. ``k_high`` may be ``inf``.
+    k : float
+        Geometric midpoint of ``[k_low, k_high)`` (``nan`` if the range is unbounded or starts at 0).
+    errors, n_cells : int
+        Misclassified cells at the best :math:`k`, and all cells (seeds times grid cells).
+    errors_at_6 : int
+        Misclassified cells with :math:`k = 6`.
+    interval : (float, float)
+        Bootstrap confidence interval of ``k`` (cells and seeds resampled with replacement).
+    level : float
+        Its confidence level.
+    per_seed : list of (float, float)
+        ``(k_low, k_high)`` of each seed's grid alone.
+    threshold, fraction : float
+        The trainability threshold of :func:`trainable_cells`.
+    depth_over_xi, trainable : numpy.ndarray
+        :math:`L/\xi_c` of every cell and whether it trained, flattened over seeds and cells.
+    """
+
+    k_low: float
+    k_high: float
+    k: float
+    errors: int
+    n_cells: int
+    errors_at_6: int
+    interval: tuple
+    level: float
+    per_seed: list
+    threshold: float
+    fraction: float
+    depth_over_xi: np.ndarray = field(repr=False)
+    trainable: np.ndarray = field(repr=False)
+
+    def errors_at(self, k) -> np.ndarray:
+        """Misclassified cells of the rule :math:`L \\le k\\,\\xi_c`, for each ``k``."""
+        k = np.atleast_1d(np.asarray(k, dtype=float))
+        predicted = self.depth_over_xi[None, :] <= k[:, None]
+        return (predicted != self.trainable[None, :]).sum(axis=1)
+
+
+def _best_multiple(x: np.ndarray, y: np.ndarray):
+    """The span of thresholds k (rule: trainable iff x <= k, k > 0) with the fewest errors, and that count."""
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    edges = np.unique(x[x > 0])
+    # k in [edges[i], edges[i+1]) predicts trainable exactly the cells with x <= edges[i]; k in (0, edges[0]): x == 0
+    counts_le = np.searchsorted(x, np.concatenate([[0.0], edges]), side="right")
+    trainable_le = np.concatenate([[0], np.cumsum(y)])[counts_le]
+    untrainable_le = counts_le - trainable_le
+    errors = untrainable_le + (y.sum() - trainable_le)
+    best = errors.min()
+    tied = np.flatnonzero(errors == best)
+    lefts = np.concatenate([[0.0], edges])
+    rights = np.concatenate([edges, [np.inf]])
+    return float(lefts[tied[0]]), float(rights[tied[-1]]), int(best)
+
+
+def _midpoint(low: float, high: float) -> float:
+    return math.sqrt(low * high) if 0 < low and math.isfinite(high) else float("nan")
+
+
+def fit_depth_multiple(grid: SeedGrid, *, fraction: float = 0.5, n_boot: int = 2000, level: float = 0.95,
+                       seed: int = 0) -> DepthMultipleFit:
+    r"""Fit the multiple :math:`k` of the rule "trainable iff :math:`L \le k\,\xi_c(p)`" to a grid of several seeds.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Parameters
+    ----------
+    grid : SeedGrid
+        Critically initialised dropout ReLU networks, one cell per depth and keep probability, per seed.
+    fraction : float
+        Trainability threshold (:func:`trainable_cells`).
+    n_boot : int
+        Bootstrap resamples of the cells (all seeds' cells pooled, drawn with replacement).
+    level : float
+        Confidence level of the bootstrap interval (percentiles of the resampled midpoints ``k``).
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    DepthMultipleFit
+
+    Notes
+    -----
+    The rule predicts a cell trainable when :math:`x = L/\xi_c(p) \le k` (always without dropout, where
+    :math:`\xi_c = \infty` and :math:`x = 0`). The number of misclassified cells is a step function of
+    :math:`k` that changes only at the cells' values of :math:`x`, so the best :math:`k` is a range between
+    two cells, found exactly; its width is one measure of the uncertainty (all :math:`k` in it fit equally
+    well), the bootstrap interval of its midpoint another.
+
+    Examples
+    --------
+    >>> depths, keeps = np.array([2, 6, 10, 14, 18]), np.array([0.5, 0.8, 0.9, 1.0])
+    >>> xi = theory.depth_scale(Dropout(keep_prob=keeps))
+    >>> loss = np.where(depths[:, None] <= 8 * xi[None, :], 0.01, 0.05)[None]  # trainable below 8 xi_c
+    >>> g = SeedGrid(depths, keeps, loss, [0], "val_loss", "reconstruct", 0.05, False)
+    >>> fit = fit_depth_multiple(g, n_boot=200)
+    >>> fit.errors, fit.k_low <= 8 < fit.k_high
+    (0, True)
+    """
+    n_boot = check_int("n_boot", n_boot, 1)
+    level = float(check_in_range("level", level, 0.0, 1.0, low_open=True, high_open=True))
+    seed = check_int("seed", seed, 0)
+    trainable, threshold = trainable_cells(grid, fraction)
+    x_cell = grid.depth_over_xi
+    x = np.broadcast_to(x_cell, trainable.shape).ravel()
+    y = trainable.ravel()
+    low, high, errors = _best_multiple(x, y)
+    per_seed = [_best_multiple(x_cell.ravel(), t.ravel())[:2] for t in trainable]
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, x.size, x.size)
+        boot[b] = _midpoint(*_best_multiple(x[idx], y[idx])[:2])
+    tail = 100 * (1 - level) / 2
+    finite = boot[np.isfinite(boot)]
+    interval = ((float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail))) if finite.size
+                else (float("nan"), float("nan")))
+    fit = DepthMultipleFit(k_low=low, k_high=high, k=_midpoint(low, high), errors=errors, n_cells=int(y.size),
+                           errors_at_6=0, interval=interval, level=level, per_seed=per_seed, threshold=threshold,
+                           fraction=float(fraction), depth_over_xi=x.copy(), trainable=y.copy())
+    fit.errors_at_6 = int(fit.errors_at(6.0)[0])
+    return fit
+
+
+# ------------------------------------------------------------------------------------------------
+# what a chapter says about a grid
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class BoundarySummary:
+    r"""Numbers about a grid and the curve :math:`L = k\,\xi_c` (:func:`boundary_summary`).
+
+    Attributes
+    ----------
+    depths, keep_probs, values : numpy.ndarray
+        The grid (``values``: one metric, e.g. the mean over seeds).
+    baseline : float
+    higher_is_better : bool
+    multiple : float
+    inside : numpy.ndarray of bool
+        Cells on or below the curve.
+    """
+
+    depths: np.ndarray
+    keep_probs: np.ndarray
+    values: np.ndarray
+    baseline: float
+    higher_is_better: bool
+    multiple: float
+    inside: np.ndarray
+
+    @property
+    def n_inside(self) -> int:
+        return int(self.inside.sum())
+
+    @property
+    def n_outside(self) -> int:
+        return int((~self.inside).sum())
+
+    @property
+    def median_inside(self) -> float:
+        return float(np.nanmedian(self.values[self.inside]))
+
+    @property
+    def median_outside(self) -> float:
+        return float(np.nanmedian(self.values[~self.inside])) if self.n_outside else float("nan")
+
+    def n_outside_better_than(self, level: float) -> int:
+        """Cells above the curve whose value is better than ``level`` (above it for accuracy, below for losses)."""
+        v = self.values[~self.inside]
+        with np.errstate(invalid="ignore"):
+            return int(np.sum(v > level) if self.higher_is_better else np.sum(v < level))
+
+    def _best(self, mask):
+        v = np.where(mask & np.isfinite(self.values), self.values, -np.inf if self.higher_is_better else np.inf)
+        i = np.unravel_index(np.argmax(v) if self.higher_is_better else np.argmin(v), v.shape)
+        return float(self.values[i]), int(self.depths[i[0]]), float(self.keep_probs[i[1]])
+
+    @property
+    def best(self):
+        """``(value, depth, keep_prob)`` of the best cell."""
+        return self._best(np.ones_like(self.inside))
+
+    @property
+    def best_outside(self):
+        """``(value, depth, keep_prob)`` of the best cell above the curve."""
+        return self._best(~self.inside)
+
+    def gain(self, value: float) -> float:
+        """How far ``value`` beats the baseline: the fraction of the baseline loss removed (losses), or the
+        accuracy above the baseline's (accuracy)."""
+        return float(value - self.baseline) if self.higher_is_better else float(1.0 - value / self.baseline)
+
+
+def boundary_summary(depths, keep_probs, values, baseline: float, *, multiple: float = 6.0,
+                     higher_is_better: bool = False) -> BoundarySummary:
+    r"""Summarise a grid against the curve :math:`L = k\,\xi_c(p)` (:func:`depth_scale_boundary`).
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Examples
+    --------
+    >>> s = boundary_summary([2, 40], [0.5, 1.0], [[0.02, 0.01], [0.05, 0.02]], 0.05)
+    >>> s.n_inside, s.n_outside, s.best, s.best_outside
+    (3, 1, (0.01, 2, 1.0), (0.05, 40, 0.5))
+    """
+    depths = np.asarray(depths)
+    keeps = np.asarray(keep_probs, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if values.shape != (depths.size, keeps.size):
+        raise InvalidParameterError(f"values must have shape (n_depths, n_keep) = {(depths.size, keeps.size)}, got {values.shape}")
+    limit = np.atleast_1d(depth_scale_boundary(keeps, multiple))
+    inside = depths[:, None] <= limit[None, :]
+    return BoundarySummary(depths=depths, keep_probs=keeps, values=values, baseline=float(baseline),
+                           higher_is_better=bool(higher_is_better), multiple=float(multiple), inside=inside)
+
+
+def classification_sentence(summary: BoundarySummary, profile: str, n_epochs: int, n_seeds: int = 1,
+                            levels=(0.2, 0.5)) -> str:
+    r"""The chapter's paragraph about a classification grid (Markdown), every number from ``summary``.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Examples
+    --------
+    >>> s = boundary_summary([2, 40], [0.5, 1.0], [[0.9, 0.95], [0.6, 0.93]], 0.1, higher_is_better=True)
+    >>> print(classification_sentence(s, "medium", 20))  # doctest: +NORMALIZE_WHITESPACE
+    Stored MNIST classification results (`medium` profile, 20 epochs, 1 seed) are shown below. The median
+    validation accuracy is 93.0 % for the cells on or below $6\xi_c$ and 60.0 % above it; always answering
+    the most frequent class would give 10.0 %. Of the 1 cells above the curve, 1 exceed 20 % and 1 exceed
+    50 % (the best: 60.0 % at $L$ = 40, $p$ = 0.5). Without dropout the worst depth still reaches 93.0 %.
+    """
+    if not summary.higher_is_better:
+        raise InvalidParameterError("summary must be of an accuracy grid (higher_is_better=True)")
+    pct = lambda v: f"{100 * v:.1f} %"  # noqa: E731
+    seeds = f"{n_seeds} seed" + ("" if n_seeds == 1 else "s, averaged")
+    text = (f"Stored MNIST classification results (`{profile}` profile, {n_epochs} epochs, {seeds}) are shown "
+            f"below. The median validation accuracy is {pct(summary.median_inside)} for the cells on or below "
+            f"${summary.multiple:g}\\xi_c$ and {pct(summary.median_outside)} above it; always answering the most "
+            f"frequent class would give {pct(summary.baseline)}.")
+    if summary.n_outside:
+        counts = " and ".join(f"{summary.n_outside_better_than(level)} exceed {100 * level:g} %" for level in levels)
+        value, depth, keep = summary.best_outside
+        text += (f" Of the {summary.n_outside} cells above the curve, {counts} (the best: {pct(value)} at "
+                 f"$L$ = {depth}, $p$ = {keep:g}).")
+    no_dropout = summary.keep_probs == 1.0
+    if no_dropout.any():
+        text += f" Without dropout the worst depth still reaches {pct(np.nanmin(summary.values[:, no_dropout]))}."
+    return text

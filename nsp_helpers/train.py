@@ -143,6 +143,7 @@ __all__ = [
     "write_results",
     "load_results",
     "stored_results",
+    "stored_seed_results",
     "results_dir",
     "merge_results",
     "results_grid",
@@ -1269,6 +1270,58 @@ def stored_results(dataset: str = "mnist", task: str = "reconstruct", *, root=No
         results.setdefault("profile", profile)
         return results
     return None
+
+
+def stored_seed_results(dataset: str = "mnist", task: str = "reconstruct", profile: str = "medium", *, root=None) -> list:
+    """Every stored seed of one profile: the runs whose configuration is the profile's own but for ``seed``.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``), which shows
+    the spread across seeds (:func:`nsp_helpers.analysis.seed_grid`).
+
+    Files are found as by :func:`stored_results`; where several files hold the same seed (a file
+    written before configuration hashes and a newer one), the most recently finished is used.
+
+    Parameters
+    ----------
+    dataset, task : str
+        See :class:`TrainConfig`.
+    profile : str
+        One of :data:`PROFILES`.
+    root : path, optional
+        Folder of results files (default :func:`results_dir`).
+
+    Returns
+    -------
+    list of dict
+        One results dict per seed, sorted by seed (empty when none is stored); each has ``"path"`` and
+        ``"profile"``.
+
+    Examples
+    --------
+    >>> stored_seed_results("synthetic", root="no/such/folder")
+    []
+    """
+    dataset = check_choice("dataset", dataset, DATASETS)
+    task = check_choice("task", task, TASKS)
+    profile = check_choice("profile", profile, tuple(PROFILES))
+    root = check_path("root", root) if root is not None else results_dir()
+    if not root.is_dir():
+        return []
+    canonical = profile_config(profile, dataset, task).to_dict()
+    pattern = re.compile(rf"{re.escape(dataset)}_{re.escape(task)}_{re.escape(profile)}(_[0-9a-f]{{10}})?\.json")
+    by_seed: dict[int, dict] = {}
+    for path in sorted(root.iterdir()):
+        if not pattern.fullmatch(path.name):
+            continue
+        results = load_results(path) | {"path": str(path), "profile": profile}
+        config = results["config"]
+        if {k: v for k, v in config.items() if k != "seed"} != {k: v for k, v in canonical.items() if k != "seed"}:
+            continue
+        seed = int(config["seed"])
+        finished = str(results.get("provenance", {}).get("finished", ""))
+        if seed not in by_seed or finished > str(by_seed[seed].get("provenance", {}).get("finished", "")):
+            by_seed[seed] = results
+    return [by_seed[seed] for seed in sorted(by_seed)]
 
 
 def merge_results(results_list) -> dict:
