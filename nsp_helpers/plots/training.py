@@ -14,7 +14,7 @@ from ..errors import InvalidParameterError, check_in_range
 from ..noise import Dropout
 from ..theory import depth_scale
 
-__all__ = ["trainable_depth_heatmap_figure", "training_curves_figure"]
+__all__ = ["depth_multiple_figure", "trainable_depth_heatmap_figure", "training_curves_figure"]
 
 #: Axis and colour-bar labels of the recorded metrics.
 METRIC_LABELS = {
@@ -189,4 +189,77 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
         ax.set_title(f"keep probability p = {keep:g}", fontsize="medium")
     axes[0].set_ylabel(METRIC_LABELS.get(metric, metric))
     axes[-1].legend(fontsize="x-small", ncol=2, loc="upper right")
+    return fig
+
+
+def depth_multiple_figure(grids, fits, *, titles=None):
+    r"""Every cell of trainable-depth grids against :math:`L/\xi_c`, one dot per seed, with the fitted multiple :math:`k`.
+
+    One panel per grid. The horizontal axis is :math:`L/\xi_c(p)` (logarithmic; cells without dropout,
+    :math:`\xi_c = \infty`, are drawn at the left edge), the vertical axis the metric; filled dots are the
+    cells counted as trainable (:func:`nsp_helpers.analysis.trainable_cells`), open dots the others, and the
+    dots of one cell (its seeds) are joined by a vertical line, so its length is the spread over seeds. The
+    horizontal line is the trainability threshold, the shaded band the range of :math:`k` with the fewest
+    misclassified cells, the hatched band its bootstrap interval, and the dashed line :math:`k = 6`.
+
+    Introduced in the chapter *Trainable depth on real data*.
+
+    Parameters
+    ----------
+    grids : dict of str to SeedGrid
+        Panel title -> grid (:func:`nsp_helpers.analysis.seed_grid`).
+    fits : dict of str to DepthMultipleFit
+        The fit of each grid (:func:`nsp_helpers.analysis.fit_depth_multiple`), same keys.
+    titles : dict, optional
+        Panel titles (default: the keys).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from nsp_helpers import analysis
+    >>> depths, keeps = np.array([2, 10, 40]), np.array([0.5, 0.9, 1.0])
+    >>> grid = analysis.SeedGrid(depths, keeps, np.array([[[0.01, 0.01, 0.01], [0.05, 0.02, 0.01], [0.05, 0.05, 0.02]]]),
+    ...                          [0], "val_loss", "reconstruct", 0.05, False)
+    >>> fig = depth_multiple_figure({"demo": grid}, {"demo": analysis.fit_depth_multiple(grid, n_boot=50)})
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(grids, dict) or not grids or set(grids) != set(fits):
+        raise InvalidParameterError("grids and fits must be dicts with the same, non-empty keys")
+    fig = Figure(figsize=(5.0 * len(grids), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(grids), squeeze=False)[0]
+    for ax, (name, grid) in zip(axes, grids.items()):
+        fit = fits[name]
+        x = grid.depth_over_xi
+        finite = x[x > 0]
+        left = float(finite.min()) / 2.5 if finite.size else 0.1
+        shown = np.where(x > 0, x, left)
+        trainable = fit.trainable.reshape(grid.values.shape)
+        for d in range(x.shape[0]):
+            for k in range(x.shape[1]):
+                v = grid.values[:, d, k]
+                ax.plot([shown[d, k]] * 2, [np.nanmin(v), np.nanmax(v)], color="0.6", lw=0.8, zorder=1)
+        xs = np.broadcast_to(shown, grid.values.shape)
+        ax.plot(xs[trainable], grid.values[trainable], "o", ms=3.5, color="C0", label="trainable", zorder=2)
+        ax.plot(xs[~trainable], grid.values[~trainable], "o", ms=3.5, mfc="white", color="C3",
+                label="not trainable", zorder=2)
+        ax.axhline(fit.threshold, color="0.3", lw=0.8, ls=":", label="threshold")
+        ax.axhline(grid.baseline, color="0.5", lw=0.8, ls="-.", label="trivial predictor")
+        high = fit.k_high if np.isfinite(fit.k_high) else float(finite.max()) * 2
+        ax.axvspan(max(fit.k_low, left), high, color="C2", alpha=0.25, lw=0,
+                   label=f"best $k$: [{fit.k_low:.3g}, {fit.k_high:.3g})")
+        if np.all(np.isfinite(fit.interval)):
+            ax.axvspan(*fit.interval, facecolor="none", edgecolor="C2", hatch="///", lw=0,
+                       label=f"{100 * fit.level:.0f} % bootstrap interval")
+        ax.axvline(6.0, color="k", ls="--", lw=1, label="$k = 6$")
+        ax.set_xscale("log")
+        ax.set_xlabel(r"$L/\xi_c$ (left edge: no dropout, $\xi_c = \infty$)")
+        ax.set_ylabel(METRIC_LABELS.get(grid.metric, grid.metric))
+        ax.set_title((titles or {}).get(name, name), fontsize="medium")
+        ax.legend(fontsize="x-small", loc="best")
     return fig
