@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "activations", "analysis", "data", "device", "errors", "fits", "forward", "glue", "init", "network", "noise",
-    "plots", "simulate", "storage", "theory", "train", "variance_depth", "widgets",
+    "plots", "reproduction", "simulate", "storage", "theory", "train", "variance_depth", "widgets",
 }
 
 

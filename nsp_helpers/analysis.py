@@ -38,6 +38,7 @@ __all__ = [
     "fit_depth_multiple",
     "mean_results",
     "seed_grid",
+    "spread_sentence",
     "trainable_cells",
     "trainable_depth_rules",
 ]
@@ -690,3 +691,36 @@ def classification_sentence(summary: BoundarySummary, profile: str, n_epochs: in
     if no_dropout.any():
         text += f" Without dropout the worst depth still reaches {pct(np.nanmin(summary.values[:, no_dropout]))}."
     return text
+
+
+def spread_sentence(reconstruction: SeedGrid, classification: SeedGrid) -> str:
+    """The chapter's sentence about the spread of the two grids over seeds (Markdown).
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``).
+
+    Examples
+    --------
+    >>> rec = SeedGrid(np.array([2, 6]), np.array([1.0]), np.array([[[0.01], [0.05]], [[0.02], [0.05]]]), [0, 1],
+    ...                "val_loss", "reconstruct", 0.05, False)
+    >>> cls = SeedGrid(rec.depths, rec.keep_probs, np.array([[[0.9], [0.1]], [[0.8], [0.1]]]), [0, 1],
+    ...                "val_accuracy", "classify", 0.1, True)
+    >>> print(spread_sentence(rec, cls))  # doctest: +NORMALIZE_WHITESPACE
+    Across the 2 seeds, the validation loss of a cell varies by a median of 10.0 % of the mean-image loss
+    (at most 20.0 %, at $L$ = 2, $p$ = 1), its accuracy by a median of 5.0 percentage points (at most 10.0,
+    at $L$ = 2, $p$ = 1).
+    """
+    n = len(reconstruction.seeds)
+    if n < 2 or len(classification.seeds) < 2:
+        return "With one seed per cell there is no spread across seeds to show yet."
+
+    def worst(grid, scale):
+        spread = grid.spread / scale
+        d, k = np.unravel_index(np.nanargmax(spread), spread.shape)
+        return (float(np.nanmedian(spread)), float(spread[d, k]), int(grid.depths[d]), float(grid.keep_probs[k]))
+
+    r_med, r_max, r_depth, r_keep = worst(reconstruction, reconstruction.baseline)
+    c_med, c_max, c_depth, c_keep = worst(classification, 1.0)
+    return (f"Across the {n} seeds, the validation loss of a cell varies by a median of {100 * r_med:.1f} % of the "
+            f"mean-image loss (at most {100 * r_max:.1f} %, at $L$ = {r_depth}, $p$ = {r_keep:g}), its accuracy by a "
+            f"median of {100 * c_med:.1f} percentage points (at most {100 * c_max:.1f}, at $L$ = {c_depth}, "
+            f"$p$ = {c_keep:g}).")

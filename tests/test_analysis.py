@@ -150,3 +150,13 @@ def test_stored_seed_results_finds_every_seed_of_a_profile(tmp_path):
     found = train.stored_seed_results("synthetic", profile="quick", root=tmp_path)
     assert [r["config"]["seed"] for r in found] == [0, 1, 2]
     assert found[0]["path"].endswith("_0123456789.json") and all(r["profile"] == "quick" for r in found)
+
+
+def test_spread_sentence_with_one_and_three_seeds():
+    runs, _ = synthetic_runs(8.0)
+    cls_runs, _ = synthetic_runs(8.0, task="classify")
+    three = analysis.spread_sentence(analysis.seed_grid(runs, "val_loss"), analysis.seed_grid(cls_runs, "val_accuracy"))
+    assert three.startswith("Across the 3 seeds")
+    one = analysis.spread_sentence(analysis.seed_grid(runs[:1], "val_loss"),
+                                   analysis.seed_grid(cls_runs[:1], "val_accuracy"))
+    assert "no spread" in one
