@@ -88,6 +88,8 @@ class NoiseModel:
         return _scalar_or_array(np.broadcast_to(np.asarray(self._mu4(), dtype=float), self.shape).copy())
 
     def _mu4(self):
+        if self.kind == "multiplicative":  # a new multiplicative model must say what its fourth moment is
+            raise NotImplementedError(f"{type(self).__name__} does not define its fourth moment (_mu4)")
         return 1.0
 
     @property
