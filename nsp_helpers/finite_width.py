@@ -40,7 +40,8 @@ Conventions
 -----------
 * ``noise`` is a multiplicative :class:`~nsp_helpers.noise.NoiseModel` (or none); it may be a family,
   and every argument broadcasts. A ``NoisyNetwork`` may be passed instead of ``noise``; its
-  ``sigma_w2``, ``sigma_b2`` and ``activation`` are then used (omit those arguments).
+  ``sigma_w2``, ``sigma_b2`` and ``activation`` are then used (omit those arguments), not its width or
+  depth (pass those).
 * ``sigma_w2=None`` is the critical value :math:`1/(m_2\mu_2)` (ReLU: :math:`2/\mu_2`); ``sigma_b2``
   must be 0 (or ``None``): a bias breaks the multiplicative structure.
 * ``activation`` is ``"relu"`` or ``"linear"``.
@@ -141,6 +142,17 @@ def _check_ints(name, value, low):
     if np.any(arr < low):
         raise InvalidParameterError(f"{name} must be >= {low}, got {arr[arr < low].ravel()[0]}")
     return arr.astype(np.int64)
+
+
+def _check_network_inputs(noise):
+    """A NoisyNetwork whose inputs skip phi or the noise has a different first step: refuse it."""
+    if not isinstance(noise, NoiseModel) and hasattr(noise, "input_activation"):
+        if not (noise.input_activation and noise.noise_on_input):
+            raise InvalidParameterError(
+                "the depth formulas assume inputs that pass through the activation and the noise like every layer "
+                "(NoisyNetwork(input_activation=True, noise_on_input=True)), got input_activation="
+                f"{noise.input_activation}, noise_on_input={noise.noise_on_input}"
+            )
 
 
 def _resolve(noise, sigma_w2, sigma_b2, activation):
@@ -551,6 +563,7 @@ def log_q_cumulants(n_layers, width, noise, sigma_w2=None, sigma_b2=None, activa
     measure = _choice("measure", measure, _MEASURES)
     n_layers = _check_ints("n_layers", n_layers, 1 if measure == "conditional" else 0)
     width = _check_ints("width", width, 1)
+    _check_network_inputs(noise)
     step = layer_log_cumulants(width, noise, sigma_w2, sigma_b2, activation, method=method)
     a = (measure == "empirical") - (inputs == "fixed_norm")
     chi = _chi2_log_cumulants(width, method)
@@ -641,33 +654,38 @@ def width_for_spread(max_std, n_layers, noise, sigma_w2=None, sigma_b2=None, act
     """
     method = _check_method(method)
     max_std = float(check_in_range("max_std", max_std, 0.0, np.inf, low_open=True))
-    n_layers = int(_check_ints("n_layers", n_layers, 1))
-    if np.ndim(n_layers) != 0:
-        raise InvalidParameterError("n_layers must be a single integer here")
+    n_layers = _check_ints("n_layers", n_layers, 1)
+    if n_layers.ndim != 0:
+        raise InvalidParameterError(f"n_layers must be a single integer here, got shape {n_layers.shape}")
+    n_layers = int(n_layers)
+    _check_network_inputs(noise)
     noise, sw2, name = _resolve(noise, sigma_w2, sigma_b2, activation)
     if noise.shape != () or np.ndim(sw2) != 0:
         raise InvalidParameterError("width_for_spread takes a single noise level and sigma_w2, not a family")
-    kwargs = dict(method=method, inputs=inputs, measure=measure)
+    inputs = _choice("inputs", inputs, _INPUTS)
+    measure = _choice("measure", measure, _MEASURES)
+    target = max_std**2
 
     def variance(n):
-        return log_q_cumulants(n_layers, n, noise, float(sw2), None, name, **kwargs).variance
+        return log_q_cumulants(n_layers, n, noise, float(sw2), None, name, method=method, inputs=inputs,
+                               measure=measure).variance
 
     kappa = float(unit_relative_variance(noise, name))
-    a = (measure == "empirical") - (_choice("inputs", inputs, _INPUTS) == "fixed_norm")
-    guess = max(1, math.ceil((n_layers * kappa + 2 * a) / max_std**2 - 1e-9))
+    a = (measure == "empirical") - (inputs == "fixed_norm")
+    guess = max(1, math.ceil((n_layers * kappa + 2 * a) / target - 1e-9))
     if method == "leading":
         return guess
+    if variance(1) <= target:
+        return 1
     hi = guess
-    while variance(hi) > max_std**2:
+    while variance(hi) > target:
         hi *= 2
-    lo = max(1, hi // 2) if hi > guess else max(1, guess // 2)
-    while lo > 1 and variance(lo) <= max_std**2:
-        lo //= 2
-    if variance(lo) <= max_std**2:
-        return lo
-    while hi - lo > 1:  # variance(lo) > s^2 >= variance(hi)
+    lo = max(1, min(guess, hi // 2))
+    while variance(lo) <= target:  # stops: variance(1) > target
+        lo = max(1, lo // 2)
+    while hi - lo > 1:  # variance(lo) > target >= variance(hi)
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if variance(mid) <= max_std**2 else (mid, hi)
+        lo, hi = (lo, mid) if variance(mid) <= target else (mid, hi)
     return hi
 
 

@@ -267,6 +267,10 @@ def test_a_noisy_network_can_stand_for_noise_and_sigma_w2():
     assert fw.layer_log_cumulants(128, net) == fw.layer_log_cumulants(128, Dropout(0.5), 1.0)
     with pytest.raises(InvalidParameterError, match="omit them"):
         fw.layer_log_cumulants(128, net, sigma_w2=1.0)
+    data_inputs = NoisyNetwork(Dropout(keep_prob=0.5), input_activation=False)
+    with pytest.raises(InvalidParameterError, match="input_activation=False"):
+        fw.log_q_cumulants(10, 128, data_inputs)
+    assert fw.layer_log_cumulants(128, data_inputs) == fw.layer_log_cumulants(128, net)   # one step is unaffected
 
 
 @pytest.mark.parametrize(
@@ -286,6 +290,7 @@ def test_a_noisy_network_can_stand_for_noise_and_sigma_w2():
         (lambda: fw.log_q_quantiles(1.0, 5, 32, NoNoise()), r"probabilities must be in \(0, 1\)"),
         (lambda: fw.width_for_spread(0.0, 5, NoNoise()), r"max_std must be in \(0, inf\)"),
         (lambda: fw.width_for_spread(0.1, 5, Dropout([0.5, 0.6])), r"single noise level"),
+        (lambda: fw.width_for_spread(0.1, [5, 6], NoNoise()), r"n_layers must be a single integer"),
         (lambda: fw.unit_relative_variance(0.5), r"bare number is ambiguous"),
     ],
 )
