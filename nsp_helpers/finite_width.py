@@ -325,7 +325,8 @@ def _discrete(key):
         return np.array([0.0, 1.0 / p]), np.array([1.0 - p, p])
     if kind == "poisson":
         lam = key[1]
-        k = np.arange(0, int(math.ceil(lam + 20.0 * math.sqrt(lam) + 50.0)))
+        spread = 20.0 * math.sqrt(lam) + 50.0  # the pmf outside is below 1e-40
+        k = np.arange(max(0, math.floor(lam - spread)), math.ceil(lam + spread))
         pmf = np.exp(k * math.log(lam) - lam - special.gammaln(k + 1.0))
         return k / lam, pmf
     return None
@@ -373,7 +374,10 @@ def _deficit(ln_a, key, w):
     disc = _discrete(key)
     if disc is not None:
         values, probs = disc
-        return w * np.sum(probs * _one_minus_rsqrt(np.exp(ln_a)[:, None] * values**2), axis=1)
+        a = np.exp(ln_a)
+        step = max(1, 2_000_000 // values.size)  # bounded memory for Poisson noise of a large rate
+        return w * np.concatenate([np.sum(probs * _one_minus_rsqrt(a[i:i + step, None] * values**2), axis=1)
+                                   for i in range(0, a.size, step)])
     lattice, values = _continuous_lattice(key)
     j = np.round((ln_a - lattice[0]) / _H).astype(int)
     if j.min() < 0 or j.max() >= lattice.size:  # outside the cached lattice: compute directly
@@ -383,7 +387,7 @@ def _deficit(ln_a, key, w):
 
 @functools.lru_cache(maxsize=4096)
 def _exact_log_ratio(key, p_zero, width, activation):
-    r"""Cumulants of ln R, R = Ybar / E[Y], given R > 0 (the exact part of one step), and P(R = 0)."""
+    r"""Mean, variance and third cumulant of ln R, R = Ybar / E[Y], given R > 0 (the random part of a step)."""
     m2, _, w = _HOMOGENEOUS[activation]
     mean_y = m2 * (1.0 if key[0] == "none" else _mu2_of_key(key))
     # u = ln t with t the argument of R's Laplace transform; ln a = u - ln(N E[Y]) lies on the lattice h Z

@@ -8,9 +8,10 @@
    previous one (given x^{l-1}, the h^l_i are i.i.d. N(0, sigma_w^2 mean_j (x^{l-1}_j)^2): N normals per
    layer and no weight matrix), in float64.
 
-Tolerances are in standard errors of the simulated statistic (fixed seeds); the fast tests run in a few
-seconds, the full grid (widths 32-2048, depths to 200, four noise models) is marked slow. Set
-NSP_FINITE_WIDTH_TABLE=path.json to have the slow test write its agreement table.
+Tolerances are in standard errors of the simulated statistic (fixed seeds; 4 in the fast tests, 4.5 for
+the 560 comparisons of the slow grid). The fast tests take about ten seconds; the full grid (widths
+32-2048, depths to 200, four noise models, 2000 networks each; about ten minutes on one CPU core) is
+marked slow. Set NSP_FINITE_WIDTH_TABLE=path.json to have it write its agreement table.
 """
 
 import json
@@ -307,11 +308,17 @@ GRID_NETWORKS = 2000
 
 @pytest.mark.slow
 def test_agreement_grid_widths_32_to_2048_depths_to_200():
-    """Every simulated mean, variance and 5/50/95 % quantile of ln q within 4 standard errors of the exact theory."""
+    """Simulated mean, variance and 5/50/95 % quantiles of ln q against the exact theory, in standard errors.
+
+    112 cells (4 noise models x 7 widths x 4 depths) x 5 statistics = 560 comparisons: each within 4.5
+    standard errors (a family-wise false-alarm rate of about 0.5 % if the theory is right), and no
+    statistic biased on average by more than one standard error (the average z-score of a statistic over
+    the cells has a standard error of about 0.25, the four depths of a network being correlated).
+    """
     rows, started = [], time.time()
-    for name, noise in SAME_MU2.items():
+    for k, (name, noise) in enumerate(SAME_MU2.items()):
         for width in GRID_WIDTHS:
-            samples = simulate_log_q(noise, width, GRID_DEPTHS, GRID_NETWORKS, seed=1000 + width)
+            samples = simulate_log_q(noise, width, GRID_DEPTHS, GRID_NETWORKS, seed=100 * width + k)
             for depth in GRID_DEPTHS:
                 sample = samples[depth]
                 z, theory, quantiles = _compare(sample, depth, width, noise)
@@ -332,4 +339,6 @@ def test_agreement_grid_widths_32_to_2048_depths_to_200():
         with open(path, "w") as f:
             json.dump({"wall_time_s": round(time.time() - started, 1), "torch": torch.__version__, "rows": rows}, f, indent=1)
     worst = max(rows, key=lambda r: max(abs(v) for v in r["z_scores"].values()))
-    assert max(abs(v) for v in worst["z_scores"].values()) < 4, worst
+    assert max(abs(v) for v in worst["z_scores"].values()) < 4.5, worst
+    for stat in rows[0]["z_scores"]:
+        assert abs(np.mean([r["z_scores"][stat] for r in rows])) < 1.0, stat
