@@ -13,8 +13,8 @@ from .errors import InvalidParameterError, NoCriticalPointError
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "activations", "data", "depth", "device", "errors", "gradients", "init", "noise", "plots", "simulate", "storage",
-    "theory", "train", "variance_depth", "widgets",
+    "activations", "data", "depth", "device", "errors", "finite_width", "gradients", "init", "noise", "plots", "simulate",
+    "storage", "theory", "train", "variance_depth", "widgets",
 }
 
 

@@ -32,7 +32,7 @@ variance is
           \quad(\text{ReLU: } 6\mu_4/\mu_2^2 - 1),
 
 and to leading order in :math:`1/N` each step has mean :math:`\ln(\sigma_w^2 m_2 \mu_2) - \kappa/(2N)`
-and variance :math:`\kappa/N` (5/N without noise, Hanin & Nica 2019; :math:`(6/p - 1)/N` for dropout).
+and variance :math:`\kappa/N` (5/N without noise, Hanin & Nica 2020; :math:`(6/p - 1)/N` for dropout).
 ``method="exact"`` gives the exact cumulants of a step instead, from the Laplace transform of one unit's
 term (see :func:`layer_log_cumulants`).
 
