@@ -25,7 +25,7 @@ LAYERS = [
     {"forward"},  # the one noisy forward pass (torch)
     {"simulate", "data", "init"},  # Monte Carlo measurement; data; torch.nn.init companion
     {"train", "variance_depth"},  # experiments with runs, results and command lines
-    {"analysis"},  # analysis of stored training results (above training)
+    {"analysis", "reproduction"},  # analysis of stored training results (above training); the reproduction report
     {"plots", "widgets", "glue"},  # what the chapters show
 ]
 #: imports that go up, on purpose: a NoisyNetwork's mean-field, forward-pass and torch-module views
