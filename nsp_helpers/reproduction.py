@@ -251,7 +251,7 @@ def _variance_depth_setting() -> str:
 _FIG23 = {"ch2_n_networks": 50, "ch2_n_inputs_map": 30, "ch2_n_inputs_dynamics": 50}
 _FIG3 = {"ch3_n_networks": 50, "ch3_n_inputs_map": 30, "ch3_n_inputs_dynamics": 50}
 _FIG4 = {"ch4_n_networks": 50, "ch4_n_pairs_map": 50, "ch4_n_c0": 51, "ch4_n_pairs_dynamics": 100}
-_FIG5 = {"ch5_n_networks": 50, "ch5_n_pairs": 100, "ch5_n_levels": 22}
+_FIG5 = {"ch5_n_networks": 50, "ch5_n_pairs": 50, "ch5_n_levels": 22}
 
 #: The registry: every figure panel and quantitative claim of Pretorius et al. (2018).
 ENTRIES = (
@@ -286,7 +286,8 @@ ENTRIES = (
           keys=("ch4_chi_gauss2",)),
     Entry("Fig. 5a, b", "depth scales for dropout p = 0.1 … 0.9: fits of ln|cˡ − c*| against ξ_c",
           "'simulation' = the iterated mean-field map (the authors' code)",
-          "simulated networks: 50 × (1 reference + 100 copies), width 1000, fit window above the noise floor",
+          "simulated networks: 50 networks × 50 pairs of identical inputs, width 1000, fit window above the "
+          "noise floor",
           "same size", "depth_scales", "fig-ch5-fig5", why="we fit simulated networks, not the iterated map",
           keys=("ch5_mean_abs_rel",), expected=_FIG5),
     Entry("Fig. 5c, d", "depth scales for Gaussian σ = 0.1 … 1.9, step 0.15", "as Fig. 5a, b", "as Fig. 5a, b",
