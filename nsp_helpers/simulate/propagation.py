@@ -1076,10 +1076,11 @@ def simulate_correlation_dynamics(
 def scaled(cpu_value: Any, gpu_value: Any, device=None) -> Any:
     """The simulation size to use on the current device: ``gpu_value`` on a GPU, else ``cpu_value``.
 
-    Chapters call it so that they run in about a minute on a 2-core CPU and use the paper's full
-    sizes automatically when a GPU is present.
+    Chapters whose experiments are too large for a 2-core CPU call it, so that they run in about a minute
+    there and at larger sizes automatically when a GPU is present. (Pretorius et al.'s Figs. 2-5 need it
+    no longer: the exact Gram sampler runs them at the paper's sizes on a CPU.)
 
-    Introduced in the chapter *The variance map* (``book/variance_map.md``).
+    Used in the chapter *Variance depth on real data* (``book/variance_depth.md``).
 
     Parameters
     ----------
