@@ -333,8 +333,8 @@ def _as_array_or_self(value):
 #: of depths and keep probabilities but shrinks everything else so that the MNIST grid trains on a
 #: 2-core CPU in minutes (width 64, images average-pooled to half resolution, 4000 examples, 5 epochs
 #: of batch 64, Adam instead of SGD so that a few hundred steps separate trainable from untrainable
-#: networks); ``medium`` is the same at width 128 for 20 epochs, about a quarter of an hour per run on a
-#: 2-core CPU (the wall times are in the provenance of the stored files).
+#: networks); ``medium`` is the same at width 128 for 20 epochs (the wall time of every stored run is in
+#: its provenance; on a 2-core CPU it depends on how busy the machine is).
 PROFILES = {
     "paper": dict(width=1000, optimizer="sgd", lr=1e-3, batch_size=128, n_epochs=200, n_examples=None),
     "medium": dict(width=128, optimizer="adam", lr=1e-3, batch_size=64, n_epochs=20, n_examples=4000, pool=2),
