@@ -94,8 +94,9 @@ def chapter_slug(docname: str) -> str:
     return posixpath.basename(docname).replace("_", "-")
 
 
-def meta_text(difficulty: int, minutes: int) -> str:
-    return f"{'★' * difficulty} {LEVELS[difficulty]} · about {minutes} min"
+def meta_nodes(difficulty: int, minutes: int) -> list:
+    """``★★ intermediate · about 15 min``, the words in italics (the stars upright: the PDF's italic font has none)."""
+    return [nodes.Text(f"{'★' * difficulty} "), nodes.emphasis(text=f"{LEVELS[difficulty]} · about {minutes} min")]
 
 
 # ------------------------------------------------------------------------------------------ exercises
@@ -129,8 +130,7 @@ class _ExerciseMeta:
         for node in result:
             if isinstance(node, EXERCISE_NODES) and difficulty is not None:
                 section = next(c for c in node.children if isinstance(c, nodes.section))
-                line = nodes.paragraph("", "", nodes.emphasis(text=meta_text(difficulty, minutes)),
-                                       classes=["nsp-exercise-meta"])
+                line = nodes.paragraph("", "", *meta_nodes(difficulty, minutes), classes=["nsp-exercise-meta"])
                 section.insert(0, line)
         return result
 
@@ -440,7 +440,7 @@ class FillCoursePages(SphinxPostTransform):
                 self.env.get_domain("math").data["has_equations"][self.env.docname] = True
         if with_time and exercise["difficulty"]:
             out.append(nodes.Text(" — "))
-            out.append(nodes.emphasis(text=meta_text(exercise["difficulty"], exercise["minutes"])))
+            out += meta_nodes(exercise["difficulty"], exercise["minutes"])
         return out
 
     def described(self) -> dict:
@@ -519,7 +519,8 @@ class FillCoursePages(SphinxPostTransform):
                 cell_prereq,
                 nodes.paragraph("", "", *[n.deepcopy() for n in info["covers"]]),
             ])
-        return [_table(header, rows, classes=["nsp-course-chapters"])]
+        return [_table(header, rows, classes=["nsp-course-chapters"], widths=[3, 17, 9, 8, 9, 10, 44],
+                       given=self.app.builder.format == "latex")]
 
     def syllabus(self, node):
         described = self._described
@@ -562,7 +563,8 @@ class FillCoursePages(SphinxPostTransform):
             intro += self.doc_link(docname)
             intro += nodes.Text(f" takes {weeks} weeks")
         intro += nodes.Text(f". {_fmt_minutes(total)[0].upper()}{_fmt_minutes(total)[1:]} of reading in all.")
-        return [intro, _table(header, rows, classes=["nsp-course-syllabus"])]
+        return [intro, _table(header, rows, classes=["nsp-course-syllabus"], widths=[7, 30, 10, 53],
+                              given=self.app.builder.format == "latex")]
 
 
 def syllabus_plan(reading: dict) -> list[tuple]:
@@ -603,12 +605,13 @@ def syllabus_plan(reading: dict) -> list[tuple]:
     return plan
 
 
-def _table(header: list[str], rows: list[list], classes=()) -> nodes.table:
-    table = nodes.table(classes=["colwidths-auto", *classes])
+def _table(header: list[str], rows: list[list], classes=(), widths=None, given=False) -> nodes.table:
+    """A table; ``given`` uses ``widths`` (relative column widths: the PDF), else the browser sizes the columns."""
+    table = nodes.table(classes=["colwidths-given" if given else "colwidths-auto", *classes])
     group = nodes.tgroup(cols=len(header))
     table += group
-    for _ in header:
-        group += nodes.colspec(colwidth=1)
+    for width in widths or [1] * len(header):
+        group += nodes.colspec(colwidth=width)
     head = nodes.thead()
     group += head
     row = nodes.row()
