@@ -37,14 +37,15 @@ the build read (so they are complete by construction and follow the chapters whe
     its number (as the chapter prints it), title, difficulty and time, linked to it.
 ``{course-chapters}``
     One row per chapter: reading time (from the words and display equations of its prose), compute time
-    (from the build's execution statistics, as on the execution statistics page), exercises,
-    prerequisites and what it covers. The content is YAML: ``name: {covers: ..., prerequisites: [..]}``
-    for each chapter (names relative to the course page, like ``{doc}``); a chapter with exercises that
-    it does not describe is a warning.
+    (from the build's execution statistics, as on the execution statistics page), exercises and
+    prerequisites. The content is YAML: ``name: {covers: ..., prerequisites: [..]}`` for each chapter
+    (names relative to the course page, like ``{doc}``); a chapter with exercises that it does not describe
+    is a warning.
 ``{course-syllabus}``
     A week-by-week plan: a chapter whose reading time is about k times the median chapter's gets k weeks,
-    cut between its sections so that each week reads about as much; each week's problem set is the
-    exercises of the chapter it finishes.
+    cut between its sections so that each week reads about as much; the first week of a chapter says what
+    it covers (from ``{course-chapters}``); each week's problem set is the exercises of the chapter it
+    finishes.
 
 Chapters are the documents with exercises and those ``{course-chapters}`` describes, in the order of the
 table of contents. Pages with these directives are read again whenever any page changes.
@@ -496,7 +497,7 @@ class FillCoursePages(SphinxPostTransform):
                 logger.warning(f"course-chapters: the chapter {docname} is not described (what it covers, its "
                                "prerequisites): add it to the directive's content", location=node)
         number = {d: k for k, d in enumerate(chapters, start=1)}
-        header = ["", "Chapter", "Reading", "Compute", "Exercises", "Prerequisites", "What it covers"]
+        header = ["", "Chapter", "Reading", "Compute", "Exercises", "Prerequisites"]
         rows = []
         for docname in chapters:
             info = described.get(docname, {"covers": [], "prerequisites": []})
@@ -517,9 +518,8 @@ class FillCoursePages(SphinxPostTransform):
                 nodes.paragraph(text=_fmt_seconds(_compute_seconds(self.env, docname))),
                 nodes.paragraph(text=f"{len(items)} ({sum(e['minutes'] or 0 for e in items)} min)" if items else "—"),
                 cell_prereq,
-                nodes.paragraph("", "", *[n.deepcopy() for n in info["covers"]]),
             ])
-        return [_table(header, rows, classes=["nsp-course-chapters"], widths=[3, 17, 9, 8, 9, 10, 44],
+        return [_table(header, rows, classes=["nsp-course-chapters"], widths=[4, 40, 14, 12, 14, 16],
                        given=self.app.builder.format == "latex")]
 
     def syllabus(self, node):
@@ -530,18 +530,23 @@ class FillCoursePages(SphinxPostTransform):
         reading = getattr(self.env, "nsp_reading", {})
         exercises = getattr(self.env, "nsp_exercises", {})
         plan = syllabus_plan({d: reading.get(d, {"words": 0, "equations": 0, "sections": []}) for d in chapters})
-        header = ["Week", "Read and discuss", "Reading", "Problem set"]
-        rows = []
+        weeks_list = nodes.bullet_list(classes=["nsp-course-syllabus"])
         for week, (docname, first, last, minutes, final) in enumerate(plan, start=1):
             sections = reading[docname]["sections"]
-            what = nodes.paragraph("", "", self.doc_link(docname))
+            what = nodes.paragraph("", "", nodes.strong(text=f"Week {week}: "), self.doc_link(docname))
             if not (first == 0 and last == len(sections) - 1):
                 a, b = sections[first], sections[last]
-                what += nodes.Text(": ")
-                what += self.anchor_link(docname, a["id"], [nodes.Text("start" if first == 0 else a["title"])])
+                what += nodes.Text(", from ")
+                what += self.anchor_link(docname, a["id"], [nodes.Text("its start" if first == 0 else a["title"])])
                 what += nodes.Text(" to ")
                 what += self.anchor_link(docname, b["id"], [nodes.Text(b["title"])])
-            problems = nodes.paragraph()
+            what += nodes.Text(f" ({_fmt_minutes(minutes)} of reading).")
+            covers = described.get(docname, {}).get("covers") if first == 0 else None
+            if covers:
+                what += nodes.Text(" ")
+                what += [n.deepcopy() for n in covers]
+                what += nodes.Text(".")
+            problems = nodes.paragraph("", "", nodes.emphasis(text="Problem set: "))
             items = exercises.get(docname, []) if final else []
             if items:
                 for k, exercise in enumerate(items):
@@ -549,10 +554,10 @@ class FillCoursePages(SphinxPostTransform):
                         problems += nodes.Text("; ")
                     problems += self.exercise_entry(docname, exercise, with_time=False)
                     problems += nodes.Text(f" {'★' * (exercise['difficulty'] or 0)}")
-                problems += nodes.Text(f" (about {sum(e['minutes'] or 0 for e in items)} min)")
+                problems += nodes.Text(f"; {_fmt_minutes(sum(e['minutes'] or 0 for e in items))} in all.")
             else:
-                problems += nodes.Text("— (the chapter goes on next week)" if not final else "—")
-            rows.append([nodes.paragraph(text=str(week)), what, nodes.paragraph(text=_fmt_minutes(minutes)), problems])
+                problems += nodes.Text("none this week, the chapter goes on next week." if not final else "none.")
+            weeks_list += nodes.list_item("", what, problems)
         total = sum(p[3] for p in plan)
         intro = nodes.paragraph()
         intro += nodes.Text(f"{_count(len(plan), 'week')} for {_count(len(chapters), 'chapter')}")
@@ -563,8 +568,7 @@ class FillCoursePages(SphinxPostTransform):
             intro += self.doc_link(docname)
             intro += nodes.Text(f" takes {weeks} weeks")
         intro += nodes.Text(f". {_fmt_minutes(total)[0].upper()}{_fmt_minutes(total)[1:]} of reading in all.")
-        return [intro, _table(header, rows, classes=["nsp-course-syllabus"], widths=[7, 30, 10, 53],
-                              given=self.app.builder.format == "latex")]
+        return [intro, weeks_list]
 
 
 def syllabus_plan(reading: dict) -> list[tuple]:
