@@ -476,13 +476,35 @@ def agreement_table(widths, depths, n_networks, *, noises=None, seed: int = 0, d
     }
 
 
-def load_agreement_table(path) -> dict:
-    """Read a table written by :func:`main` (``results/finite_width/agreement_chapter.json``).
+def load_agreement_table(path=None):
+    """Read a table written by :func:`main`; ``None`` if the default file is absent.
 
     Introduced in the chapter *Beyond both papers: how wide is wide enough?* (``book/finite_width.md``).
+
+    Parameters
+    ----------
+    path : path, optional
+        Default: the repository's ``results/finite_width/agreement_chapter.json`` (``None`` is returned if
+        it is absent; an explicit path must exist).
+
+    Returns
+    -------
+    dict or None
+
+    Examples
+    --------
+    >>> table = load_agreement_table()
+    >>> table is None or table["format"] == "nsp_helpers.simulate.finite_width agreement/1"
+    True
     """
+    from pathlib import Path
+
     from ..storage import read_json
 
+    if path is None:
+        path = Path(__file__).resolve().parents[2] / "results" / "finite_width" / "agreement_chapter.json"
+        if not path.is_file():
+            return None
     table = read_json(path, "finite-width agreement table")
     if not isinstance(table, dict) or table.get("format") != "nsp_helpers.simulate.finite_width agreement/1":
         raise InvalidParameterError(f"{path} is not an agreement table of nsp_helpers.simulate.finite_width")
@@ -507,15 +529,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    started = time.time()
-    table = agreement_table(args.widths, args.depths, args.n_networks, seed=args.seed, device=args.device,
-                            progress=lambda line: print(line, flush=True))
     from ..device import resolve_device
     from ..storage import code_version, device_description, write_json_atomic
 
+    started, version = time.time(), code_version()  # the code that runs, before it runs
+    table = agreement_table(args.widths, args.depths, args.n_networks, seed=args.seed, device=args.device,
+                            progress=lambda line: print(line, flush=True))
     table["provenance"] = {
         "command": "python -m nsp_helpers.simulate.finite_width " + " ".join(sys.argv[1:] if argv is None else argv),
-        "code_version": code_version(), "torch": torch.__version__, "python": platform.python_version(),
+        "code_version": version, "torch": torch.__version__, "python": platform.python_version(),
         "device": device_description(resolve_device(args.device)), "wall_time_s": round(time.time() - started, 1),
     }
     write_json_atomic(table, args.out)
