@@ -241,7 +241,8 @@ def finite_width_spread(depths, keep_probs, width, *, multiple: float = 6.0) -> 
     steps = (depths - 1)[:, None]
     cum = fw.log_q_cumulants(steps, width, noise, inputs="gaussian")
     median = fw.log_q_quantiles(0.5, steps, width, noise, inputs="gaussian")
-    dead = 1.0 - np.asarray(fw.survival_probability(depths[:, None], width, noise))
+    per_layer = np.asarray(fw.layer_death_probability(width, noise))
+    dead = -np.expm1(depths[:, None] * np.log1p(-per_layer))  # 1 - (1 - P0)^L, accurate for tiny P0
     return FiniteWidthSpread(width=int(width), depths=depths, keep_probs=keeps, std=np.sqrt(np.asarray(cum.variance)),
                              median=np.asarray(median), dead=dead,
                              boundary=np.atleast_1d(depth_scale_boundary(keeps, multiple)), multiple=multiple)

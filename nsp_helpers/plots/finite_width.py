@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..activations import get_activation
 from ..errors import InvalidParameterError, check_in_range, check_int
 from ..noise import Dropout, MultiplicativeGaussian, MultiplicativeLaplace, MultiplicativePoisson, NoiseModel, NoNoise
 from ..theory import depth_scale
@@ -96,9 +97,10 @@ def _marker_layers(n_layers: int, n_points: int) -> np.ndarray:
 
 def _gain(network) -> float:
     """The mean-field gain per layer, sigma_w^2 mu_2 E[phi(z)^2] (ReLU: 1/2, linear: 1)."""
-    m2 = {"relu": 0.5, "linear": 1.0}.get(network.activation)
+    name = get_activation(network.activation).name
+    m2 = {"relu": 0.5, "linear": 1.0}.get(name)
     if m2 is None:
-        raise InvalidParameterError(f"the finite-width figures need a ReLU or linear network, got {network.activation!r}")
+        raise InvalidParameterError(f"the finite-width figures need a ReLU or linear network, got {name!r}")
     return float(network.sigma_w2) * m2 * float(network.noise.mu2)
 
 
@@ -260,7 +262,7 @@ def spread_scaling_figure(simulations, depths=(10, 25, 50, 100, 200)):
             noises.append(key)
         colour = f"C{noises.index(key)}"
         use = depths[(depths >= 1) & (depths <= sim.n_layers)]
-        kappa = float(fw.unit_relative_variance(net.noise, net.activation))
+        kappa = float(fw.unit_relative_variance(net.noise, get_activation(net.activation).name))
         x = np.sqrt(use * kappa / sim.width)
         y = np.array([np.std(r[np.isfinite(r)], ddof=1) for r in sim.log_q[use]])
         exact = np.sqrt(np.asarray(fw.log_q_cumulants(use, sim.width, net).variance))
@@ -307,7 +309,7 @@ def same_mu2_figure(simulations, *, probabilities=(0.05, 0.5, 0.95), n_points: i
     for k, sim in enumerate(sims):
         net, colour, layers = sim.network, f"C{k}", sim.layers
         quant = _theory_quantiles(probs, layers, net)
-        kappa = float(fw.unit_relative_variance(net.noise, net.activation))
+        kappa = float(fw.unit_relative_variance(net.noise, get_activation(net.activation).name))
         label = f"{noise_label(net.noise)} (κ = {kappa:g})"
         _draw_bands(ax, layers, quant, probs, colour, label=label, alpha=0.07, edges=True)
         at = _marker_layers(sim.n_layers, n_points)
