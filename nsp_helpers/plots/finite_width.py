@@ -565,7 +565,7 @@ def trainable_depth_spread_figure(spreads, departures=None, *, vmax=None):
                         color="white" if norm(v) < 0.55 else "black")
         fine = np.linspace(sp.keep_probs.min(), sp.keep_probs.max(), 200)
         boundary = sp.multiple * np.asarray(depth_scale(Dropout(keep_prob=fine)))
-        ax.plot(fine, np.where(boundary <= ye[-1], boundary, np.nan), color="white", ls="--", lw=1.5,
+        ax.plot(fine, np.where(boundary <= ye[-1], boundary, np.nan), color="C1", ls="--", lw=1.8,
                 label=f"{sp.multiple:g}" + r"$\xi_c$")
         if departures is not None and k == 0:
             for row in departures.departure_rows():
