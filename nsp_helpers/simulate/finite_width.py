@@ -300,7 +300,7 @@ class LogQAgreement:
 
     @property
     def max_error_in_sd(self) -> float:
-        """The largest |simulated - theory| of the quantiles and the mean, in units of the theory's standard deviation."""
+        """The largest absolute deviation of the quantiles and the mean from the theory, in standard deviations."""
         err_q = np.abs(self.simulated - self.theory) / self.theory_std[:, None]
         err_m = np.abs(self.sim_mean - self.theory_mean) / self.theory_std
         return float(max(err_q.max(), err_m.max()))
@@ -312,7 +312,7 @@ class LogQAgreement:
 
     @property
     def max_survival_z(self) -> float:
-        """The largest |surviving fraction - theory| in binomial standard errors (0 when no network can die)."""
+        """The largest deviation of the surviving fraction from the theory, in binomial standard errors."""
         p = self.survival
         se = np.sqrt(np.maximum(p * (1 - p), 0.0) / self.n_networks)
         diff = np.abs(self.alive / self.n_networks - p)
