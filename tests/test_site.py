@@ -4,8 +4,9 @@ For every page of the built site: it loads with no console error and no JavaScri
 goes to any host other than the local test server (every request is routed and anything else is
 aborted and reported); no resource is missing; the math is typeset by MathJax (served by the site
 itself) and no raw TeX is left in the text; every slider of every widget, moved with the keyboard,
-changes the figure shown (the visible image's bytes change), with no kernel. A screenshot of each
-chapter page is saved under ``test-artifacts/``.
+changes the figure shown (the visible image's bytes change), with no kernel; the course page's
+exercise index links every exercise shown on the chapter pages. A screenshot of each chapter page is
+saved under ``test-artifacts/``.
 
 The tests are marked ``site`` and are skipped, with the reason, when there is no built site
 (``_build/html/index.html``) or no Chromium. ``.ci/run`` builds the book first, so they run there.
@@ -251,6 +252,38 @@ def test_page(open_page, page_path):
         page.screenshot(path=str(ARTIFACTS / (page_path.replace("/", "__").removesuffix(".html") + ".png")))
     problems += log.problems()
     assert not problems, f"{page_path} ({n_sliders} sliders):\n  " + "\n  ".join(problems)
+
+
+INDEX_LINKS = """() => Array.from(document.querySelectorAll('.nsp-exercise-index a[href*="#ex-"]'))
+    .filter(a => a.offsetParent !== null).map(a => a.href)"""
+PAGE_EXERCISES = """() => Array.from(document.querySelectorAll('div.exercise[id^="ex-"]'))
+    .filter(el => el.offsetParent !== null).map(el => el.id)"""
+
+
+@pytest.mark.skipif(not (SITE / "book" / "course.html").is_file(), reason="no course page in the built site")
+def test_course_index_lists_every_exercise(open_page):
+    """The exercise index of the course page, as a reader sees it, links every exercise of every page, once."""
+    page, log = open_page("book/course.html")
+    links = [urlparse(href) for href in page.evaluate(INDEX_LINKS)]
+    linked = [(u.path.lstrip("/"), u.fragment) for u in links]
+    assert len(linked) == len(set(linked)), "an exercise is listed twice"
+    shown = []
+    for path in site_pages():
+        if path == "book/course.html" or not path.startswith("book/") or path.startswith("book/api/"):
+            continue
+        if 'class="exercise' not in (SITE / path).read_text(encoding="utf-8", errors="replace"):
+            continue
+        chapter, chapter_log = open_page(path)
+        ids = chapter.evaluate(PAGE_EXERCISES)
+        assert ids, f"{path}: its exercises are not shown"
+        shown += [(path, i) for i in ids]
+        assert not chapter_log.problems(), chapter_log.problems()
+    assert shown, "no page of the site shows an exercise"
+    missing = sorted(set(shown) - set(linked))
+    stray = sorted(set(linked) - set(shown))
+    assert not missing, f"the course page's exercise index misses {len(missing)} exercise(s): {missing}"
+    assert not stray, f"the exercise index links to what is not an exercise: {stray}"
+    assert not log.problems(), log.problems()
 
 
 def test_site_has_pages():
