@@ -13,7 +13,7 @@ from .errors import InvalidParameterError, NoCriticalPointError
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "activations", "analysis", "data", "device", "errors", "fits", "forward", "glue", "init", "network", "noise",
+    "activations", "analysis", "data", "device", "errors", "fits", "forward", "glue", "gradient_runs", "init", "network", "noise",
     "plots", "simulate", "storage", "theory", "train", "variance_depth", "widgets",
 }
 

@@ -466,9 +466,13 @@ def _statistics(net: NoisyNetwork, state: dict, networks: slice, tied: bool, bac
     ib = ia + 1
 
     def stack(values):
-        return torch.stack(values).double().cpu().numpy()
+        return torch.stack(values).cpu().numpy()
 
-    hs_d = [h.detach() for h in hs[1:]]
+    # products and means in float64: deep gradients of float32 networks reach 1e-30, whose squares
+    # (and the pair products) would underflow float32
+    deltas = [d.double() for d in deltas]
+    xs = [x.double() for x in xs]
+    hs_d = [h.detach().double() for h in hs[1:]]
     return {
         "g_aa": stack([(d * d).mean(-1) * (x * x).mean(-1) for d, x in zip(deltas, xs)]),
         "g_ab": stack([(d[:, ia] * d[:, ib]).mean(-1) * (x[:, ia] * x[:, ib]).mean(-1) for d, x in zip(deltas, xs)]),
