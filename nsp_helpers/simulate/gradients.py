@@ -61,8 +61,9 @@ Introduced in the chapter *Backpropagation through noisy networks* (``book/gradi
 
 References
 ----------
-.. [1] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
-   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [1] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
 .. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein. *Deep information propagation.*
    ICLR 2017.
 .. [3] G. Yang. *Scaling limits of wide neural networks with weight sharing: Gaussian process
