@@ -377,12 +377,14 @@ def _command_line() -> str:
 
 
 def run(config: GradientRunConfig, out_dir=None, *, checkpoint_dir=None, progress: bool = True, command: str | None = None,
-        overwrite: bool = False) -> Path:
+        overwrite: bool = False, version: str | None = None) -> Path:
     """Compute one setting and write its results file with provenance (what the command line does).
 
     The file (:meth:`GradientRunConfig.name`) is written atomically, read back and compared before the
     checkpoint is removed; a file of the same configuration that exists is kept (``overwrite`` computes
-    it again). A lock keeps two processes from computing one configuration at once.
+    it again). A lock keeps two processes from computing one configuration at once. ``version`` is the
+    code version recorded (default: :func:`nsp_helpers.storage.code_version` when the call starts; the
+    command line takes it once, when it starts, so that later edits of the checkout are not recorded).
 
     Examples
     --------
@@ -417,12 +419,13 @@ def run(config: GradientRunConfig, out_dir=None, *, checkpoint_dir=None, progres
                     print(f"{path} exists (--overwrite computes it again)", file=sys.stderr)
                 return path
         started = _dt.datetime.now(_dt.timezone.utc)
+        version = code_version() if version is None else str(version)
         results = compute_run(config, checkpoint=ckpt, progress=progress)
         import torch
 
         results["provenance"] = {
             "command": command or _command_line(),
-            "code_version": code_version(),
+            "code_version": version,
             "torch": torch.__version__,
             "numpy": np.__version__,
             "python": platform.python_version(),
@@ -696,9 +699,10 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(check_int("--threads", args.threads, 1, 4096))
     check_writable_dir("--out", out)
+    version = code_version()  # the code imported now computes every setting, whatever happens to the checkout
     for c in configs:
         path = run(c, out, checkpoint_dir=args.checkpoint_dir, progress=not args.no_progress, command=command,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, version=version)
         if not args.no_progress:
             print(f"results: {path}", file=sys.stderr, flush=True)
     return 0
