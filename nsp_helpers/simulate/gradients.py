@@ -455,7 +455,7 @@ def _statistics(net: NoisyNetwork, state: dict, networks: slice, tied: bool, bac
         w_back = torch.empty((m, width, width), dtype=h_out.dtype, device=h_out.device)
         for layer in range(n_layers - 1, 0, -1):  # delta^{layer} from delta^{layer+1}
             for g in range(m):  # fresh weights with the forward ones' distribution, per network and layer
-                draw_weights_(w_back[g], back_seeds[networks.start + g], layer + 1, w_std)
+                draw_weights_(w_back[g], back_seeds[networks.start + g], layer + 1, w_std, net.weights)
             h_l = hs[layer]
             factor = act.grad(h_l)
             if not additive and eps_list[layer] is not None:
