@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "activations", "analysis", "data", "device", "errors", "fits", "forward", "glue", "gradient_runs", "init", "network", "noise",
-    "plots", "simulate", "storage", "theory", "train", "variance_depth", "widgets",
+    "plots", "simulate", "storage", "theory", "train", "trainable_length", "variance_depth", "widgets",
 }
 
 

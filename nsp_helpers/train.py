@@ -1608,13 +1608,14 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
         if ckpt.exists():
             _say(f"resuming from the checkpoint {ckpt}", progress)
         started = _dt.datetime.now(_dt.timezone.utc)
+        version = code_version()  # the code that trains (edits of the checkout while it runs are not it)
         results = train_grid(config, data, cells=cells, device=dev, checkpoint=ckpt, progress=progress, keep_checkpoint=True)
         results["profile"] = profile
         if shard is not None:
             results["shard"] = list(shard)
         results["provenance"] = {
             "command": command or _command_line(),
-            "code_version": code_version(),
+            "code_version": version,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "device": results["device"],

@@ -1,0 +1,163 @@
+r"""Huang et al.'s trainable-length experiment on the batched trainer: tanh dropout networks over :math:`(\sigma_w^2, L)`.
+
+Huang et al. (2020) trained fully connected tanh networks with dropout on MNIST and CIFAR-10 for every
+weight variance :math:`\sigma_w^2 \in \{1.0, 1.1, \dots, 4.0\}` and depth :math:`L \in \{10, 20, \dots, 250\}`
+(width 400, :math:`\sigma_b^2 = 0.05`, orthogonal or Gaussian weights, plain SGD with learning rate 0.003
+on minibatches of 1000 for 1,000 to 10,000 steps), drew the accuracy as a heat map and compared it with
+:math:`12\xi_1`, :math:`6\xi_2` and :math:`12\xi_2`. This module runs that experiment with
+:mod:`nsp_helpers.train` (a :class:`~nsp_helpers.train.TrainConfig` with ``sigma_w2s``, ``activation="tanh"``,
+``weights`` and a step budget ``steps_per_epoch``) and names two settings:
+
+* ``paper``: their setting, all four keep probabilities :math:`\rho \in \{1, 0.99, 0.98, 0.95\}`,
+  3,000 steps of SGD (``--weights gaussian --epochs 100`` gives their 10,000-step Gaussian panel):
+  3,100 networks of up to 250 layers, a job for GPUs (``--shard k/n``);
+* ``cpu``: the same experiment shrunk to run on one CPU core in about ten minutes of CPU time:
+  :math:`\rho \in \{1, 0.95\}`, seven weight variances, ten depths, width 48, MNIST average-pooled to
+  14 x 14 pixels, 6,000 examples, 300 SGD steps of batch 100 at learning rate 0.03 (the same product of
+  learning rate and steps as their 3,000 steps at 0.003).
+
+Differences from their code that do not change what is measured: depth counts the hidden tanh layers
+(their ``_Layer`` counts weight matrices, one more); the read-out is linear with the cross-entropy of its
+logits (theirs is a softmax of tanh outputs); accuracy is measured on held-out validation images without
+dropout (theirs: the last training minibatch, with dropout).
+
+``python -m nsp_helpers.trainable_length --profile cpu`` trains and stores the grid in
+``results/trainable_length/`` (resumable, with provenance; see :func:`nsp_helpers.train.run`);
+:func:`stored_results` loads it and :func:`nsp_helpers.analysis.trainable_length_rules` compares it with
+the rules.
+
+Introduced in the chapter *Trainable length after Huang et al.* (``book/trainable_length.md``).
+
+References
+----------
+.. [1] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from . import train
+from .errors import InvalidParameterError, check_choice, check_int, check_path
+from .storage import check_writable_dir
+
+__all__ = ["PROFILES", "profile_config", "results_dir", "stored_results", "main"]
+
+#: The profiles (fields of :class:`nsp_helpers.train.TrainConfig`; dataset and task are added).
+PROFILES = {
+    "paper": dict(depths=tuple(range(10, 251, 10)), keep_probs=(1.0, 0.99, 0.98, 0.95),
+                  sigma_w2s=tuple(round(1.0 + 0.1 * i, 10) for i in range(31)), width=400, activation="tanh",
+                  sigma_b2=0.05, weights="orthogonal", optimizer="sgd", lr=0.003, batch_size=1000, steps_per_epoch=100,
+                  n_epochs=30, n_examples=None, pool=1),
+    "cpu": dict(depths=(10, 20, 30, 45, 60, 80, 110, 150, 200, 250), keep_probs=(1.0, 0.95),
+                sigma_w2s=(1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0), width=48, activation="tanh", sigma_b2=0.05,
+                weights="orthogonal", optimizer="sgd", lr=0.03, batch_size=100, steps_per_epoch=30, n_epochs=10,
+                n_examples=6000, pool=2),
+}
+
+
+def profile_config(profile: str = "cpu", dataset: str = "mnist", **overrides) -> train.TrainConfig:
+    """The :class:`~nsp_helpers.train.TrainConfig` of a profile (classification), with overrides.
+
+    Examples
+    --------
+    >>> cfg = profile_config("paper")
+    >>> cfg.n_networks, cfg.width, cfg.lr, cfg.batch_size, cfg.n_epochs * cfg.steps_per_epoch, cfg.weights
+    (3100, 400, 0.003, 1000, 3000, 'orthogonal')
+    >>> profile_config("cpu").n_networks
+    140
+    """
+    check_choice("profile", profile, tuple(PROFILES))
+    fields = set(train.TrainConfig.__dataclass_fields__) - {"dataset", "task"}
+    for key in overrides:
+        if key not in fields:
+            raise InvalidParameterError(f"overrides must be TrainConfig fields ({', '.join(sorted(fields))}), got {key!r}")
+    settings = dict(PROFILES[profile], dataset=dataset, task="classify")
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return train.TrainConfig(**settings)
+
+
+def results_dir() -> Path:
+    """The repository's ``results/trainable_length`` folder."""
+    return Path(__file__).resolve().parent.parent / "results" / "trainable_length"
+
+
+def stored_results(profile: str = "cpu", dataset: str = "mnist", *, root=None):
+    """The stored grid of a profile (its own configuration first, then the most recently finished), or ``None``.
+
+    Examples
+    --------
+    >>> stored_results(root="no/such/folder") is None
+    True
+    """
+    profile = check_choice("profile", profile, tuple(PROFILES))
+    dataset = check_choice("dataset", dataset, train.DATASETS)
+    root = results_dir() if root is None else check_path("root", root)
+    if not root.is_dir():
+        return None
+    pattern = re.compile(rf"{re.escape(dataset)}_classify_{re.escape(profile)}_[0-9a-f]{{10}}\.json")
+    found = [train.load_results(p) | {"path": str(p)} for p in sorted(root.iterdir()) if pattern.fullmatch(p.name)]
+    if not found:
+        return None
+    canonical = profile_config(profile, dataset).to_dict()
+    found.sort(key=lambda r: (r["config"] == canonical, str(r.get("provenance", {}).get("finished", ""))), reverse=True)
+    return found[0] | {"profile": profile}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m nsp_helpers.trainable_length",
+        description="Huang et al.'s trainable-length grid (tanh dropout networks over sigma_w2 and depth), trained by "
+        "nsp_helpers.train and stored in results/trainable_length/; re-running an interrupted command resumes it.",
+    )
+    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    p.add_argument("--dataset", choices=("mnist", "cifar10", "synthetic"), default="mnist")
+    p.add_argument("--out", default=None, help="output folder (default: the repository's results/trainable_length)")
+    p.add_argument("--shard", default=None, help="train slice k of n of the grid, 'k/n'")
+    p.add_argument("--device", default=None)
+    p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    g = p.add_argument_group("overrides of the profile (recorded in the results and in the file name's hash)")
+    g.add_argument("--keep-probs", type=train.comma_separated_floats)
+    g.add_argument("--sigma-w2s", type=train.comma_separated_floats)
+    g.add_argument("--depths", type=train.comma_separated_ints)
+    g.add_argument("--weights", choices=train.WEIGHT_KINDS)
+    g.add_argument("--epochs", type=int, dest="n_epochs", help="recorded epochs (steps = epochs x steps-per-epoch)")
+    g.add_argument("--steps-per-epoch", type=int)
+    g.add_argument("--width", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--n-examples", type=int)
+    return p
+
+
+def main(argv=None) -> int:
+    """Command-line entry point (``python -m nsp_helpers.trainable_length``)."""
+    command = None if argv is None else shlex.join(["python", "-m", "nsp_helpers.trainable_length", *argv])
+    if command is None:
+        command = shlex.join(["python", "-m", "nsp_helpers.trainable_length", *sys.argv[1:]])
+    args = _parser().parse_args(argv)
+    overrides = {k: getattr(args, k) for k in ("keep_probs", "sigma_w2s", "depths", "weights", "n_epochs", "steps_per_epoch",
+                                               "width", "lr", "seed", "n_examples")}
+    config = profile_config(args.profile, args.dataset, **overrides)
+    out = check_writable_dir("--out", results_dir() if args.out is None else args.out)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(check_int("--threads", args.threads, 1, 4096))
+    path = train.run(config, out, profile=args.profile, shard=args.shard, device=args.device, checkpoint_dir=args.checkpoint_dir,
+                     progress=not args.no_progress, command=command, overwrite=args.overwrite)
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
