@@ -80,6 +80,7 @@ from .gradients import (
     gradient_slope,
     gradient_slopes,
     linear_network_closed_forms,
+    linear_tied_excess,
 )
 from .edge_of_chaos import (
     DepthScaleRidge,
@@ -115,6 +116,7 @@ __all__ = [
     "gradient_slopes",
     "LinearClosedForms",
     "linear_network_closed_forms",
+    "linear_tied_excess",
     "linear_network_depth_scale",
     "depth_scale_map",
     "noiseless_edge_of_chaos",
