@@ -386,9 +386,11 @@ def critical_grid_multiple(results, metric: str = "train_loss", *, threshold=Non
                            seed: int = 0) -> MultipleFit:
     r"""The best multiple of :math:`\xi_c` for a critical dropout ReLU grid of *Trainable depth* (``book/trainable_depth.md``).
 
-    The cells and their trainability are those of :func:`trainable_depth_rules`; :math:`\xi_1 = \infty` there,
-    so only :math:`\xi_c` can bound the region. Without dropout :math:`\xi_c = \infty` (every depth predicted
-    trainable).
+    A loss (``"train_loss"``, ``"val_loss"``) judges cells as :func:`trainable_depth_rules` does (below the
+    midpoint of the grid's range by default); ``"val_accuracy"`` counts a cell as trained above the midpoint
+    between always predicting the most frequent class and the grid's best accuracy. :math:`\xi_1 = \infty`
+    for these networks, so only :math:`\xi_c` can bound the region; without dropout :math:`\xi_c = \infty`
+    (every depth predicted trainable).
 
     Examples
     --------
@@ -397,10 +399,22 @@ def critical_grid_multiple(results, metric: str = "train_loss", *, threshold=Non
     >>> critical_grid_multiple(res, n_boot=20).agreement
     1.0
     """
-    cmp = trainable_depth_rules(results, metric, threshold=threshold)
-    xi = np.atleast_1d(theory.depth_scale(Dropout(keep_prob=cmp.keep_probs)))
-    L = np.broadcast_to(cmp.depths[:, None], cmp.trainable.shape)
-    return fit_depth_scale_multiple(L, np.broadcast_to(xi[None, :], L.shape), cmp.trainable, n_boot=n_boot, seed=seed)
+    if isinstance(metric, str) and metric.endswith("accuracy"):
+        depths, keeps, values = results_grid(results, metric=metric)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            raise InvalidParameterError(f"results must hold finite values of {metric!r}")
+        if threshold is None:
+            chance = float((results.get("baselines") or {}).get("most frequent class (accuracy)", 0.1))
+            threshold = 0.5 * (chance + finite.max())
+        threshold = float(check_in_range("threshold", threshold, -np.inf, np.inf))
+        trainable = np.isfinite(values) & (values > threshold)
+    else:
+        cmp = trainable_depth_rules(results, metric, threshold=threshold)
+        depths, keeps, trainable = cmp.depths, cmp.keep_probs, cmp.trainable
+    xi = np.atleast_1d(theory.depth_scale(Dropout(keep_prob=keeps)))
+    L = np.broadcast_to(depths[:, None], trainable.shape)
+    return fit_depth_scale_multiple(L, np.broadcast_to(xi[None, :], L.shape), trainable, n_boot=n_boot, seed=seed)
 
 
 __all__ += ["MultipleFit", "TrainableLengthComparison", "fit_depth_scale_multiple", "huang_depth_scales",
