@@ -207,20 +207,21 @@ class GradientRunConfig:
                             width=self.width, n_layers=self.n_layers)
 
 
-def _paper(backward: str) -> list:
+def _paper(backward: str, keep_probs=PAPER_KEEP_PROBS) -> list:
     return [GradientRunConfig(act, sw, 0.1, keep, backward=backward)
-            for act, sw in PAPER_SIGMA_W2.items() for keep in PAPER_KEEP_PROBS]
+            for act, sw in PAPER_SIGMA_W2.items() for keep in keep_probs]
 
 
 #: The stored settings, by group. ``paper``: Huang et al.'s three activations and five keep
-#: probabilities, tied weights; ``gia``: the same with independent backward weights; ``widths``: tanh,
+#: probabilities, tied weights; ``gia``: the same at :math:`\rho = 0.6` and 0.9 with independent backward
+#: weights; ``widths``: tanh,
 #: :math:`\rho = 0.9`, at the other widths of their universality figure (500 is in ``paper``);
 #: ``linear``: their linear networks (:math:`\sigma_w^2 = 0.5`), tied and independent; ``critical_relu``:
 #: the critically initialised noisy ReLU network of the book (:math:`\rho = 0.9`, :math:`\sigma_w^2 =
 #: 2\rho`, no biases) at three widths, tied, and at width 500 independent.
 RUN_SETS = {
     "paper": _paper("tied"),
-    "gia": _paper("independent"),
+    "gia": _paper("independent", (0.6, 0.9)),
     "widths": [GradientRunConfig("tanh", 1.4, 0.1, 0.9, width=w) for w in (300, 700, 900)],
     "linear": [GradientRunConfig("linear", 0.5, 0.1, keep, backward=b) for b in BACKWARDS for keep in PAPER_KEEP_PROBS],
     "critical_relu": [GradientRunConfig("relu", 1.8, 0.0, 0.9, width=w) for w in (300, 500, 900)]
@@ -591,6 +592,26 @@ class GradientRun:
         boots = boots[np.isfinite(boots)]
         stderr = float(boots.std(ddof=1)) if boots.size > 1 else float("nan")
         return RateFit(rate=rate, stderr=stderr, first_layer=first, last_layer=last, n_points=n_points)
+
+    def fit_significant_rate(self, name: str = "g_ab", z: float = 3.0) -> RateFit:
+        r"""Decay rate of the mean of ``name`` over the layers next to the output where it is significant.
+
+        The window is :meth:`significant_layers` (the output layer itself left out, as its backward
+        signal is the loss's own); the standard error comes from the per-layer standard errors of the
+        mean, propagated as if the layers were independent (:func:`nsp_helpers.fits.fit_log_decay`).
+        ``nan`` with fewer than two layers.
+        """
+        from .fits import fit_log_decay
+
+        n = self.significant_layers(name, z)
+        L = self.config.n_layers
+        first, last = L - n + 1, L - 1
+        if last - first + 1 < 2:
+            return RateFit(rate=float("nan"), stderr=float("nan"), first_layer=first, last_layer=last, n_points=max(0, last - first + 1))
+        window = slice(first - 1, last)
+        m, se = self.curve(name)[window], self.standard_error(name)[window]
+        fit = fit_log_decay(self.layers[window], m, sigma_log=se / m)
+        return RateFit(rate=fit.slope, stderr=fit.slope_stderr, first_layer=first, last_layer=last, n_points=fit.n_points)
 
     def universality(self, name: str = "g_aa", *, n_boot: int = 200, seed: int = 0) -> PowerLawFit:
         r"""Variance against mean over networks of ``name`` at the stored layers, :math:`V = A|m|^k`,

@@ -260,12 +260,14 @@ def linear_excess_figure(pairs: dict, predicted: dict, *, closed=None, forward_r
 
 
 def tied_universality_figure(panels: dict):
-    r"""Variance against mean over initialisations, one panel per statistic, one point per stored layer.
+    r"""Variance against mean over initialisations, one panel per entry, one point per stored layer.
 
     Parameters
     ----------
     panels : dict
-        Panel title -> ``{label: PowerLawFit}`` (:meth:`nsp_helpers.gradient_runs.GradientRun.universality`).
+        Panel title -> ``{label: PowerLawFit or list of PowerLawFit}``
+        (:meth:`nsp_helpers.gradient_runs.GradientRun.universality`); a list (e.g. the keep probabilities
+        of one activation) is drawn in one colour and labelled with the range of its exponents.
 
     Examples
     --------
@@ -275,21 +277,29 @@ def tied_universality_figure(panels: dict):
     1
     """
     if not isinstance(panels, dict) or not panels:
-        raise InvalidParameterError("panels must be a non-empty dict: title -> {label: PowerLawFit}")
-    fig, axes = _figure(1, len(panels), width=4.2, height=3.6)
-    for ax, (title, fits) in zip(axes[0], panels.items()):
-        ratios = []
-        for i, (label, fit) in enumerate(fits.items()):
-            ok = (fit.mean > 0) & (fit.variance > 0)
-            ax.plot(fit.mean[ok], fit.variance[ok], "o", ms=2.2, color=f"C{i % 10}", alpha=0.6,
-                    label=f"{label}: $k = {fit.exponent:.3f} \\pm {fit.stderr:.3f}$")
-            ratios.append(fit.variance[ok] / fit.mean[ok] ** 2)
-        m = np.concatenate([f.mean[(f.mean > 0) & (f.variance > 0)] for f in fits.values()])
+        raise InvalidParameterError("panels must be a non-empty dict: title -> {label: PowerLawFit or list}")
+    fig, axes = _figure(1, len(panels), width=3.9, height=3.6)
+    for ax, (title, groups) in zip(axes[0], panels.items()):
+        ratios, means = [], []
+        for i, (label, fits) in enumerate(groups.items()):
+            fits = fits if isinstance(fits, (list, tuple)) else [fits]
+            ks = [f.exponent for f in fits]
+            for j, fit in enumerate(fits):
+                ok = (fit.mean > 0) & (fit.variance > 0)
+                if len(fits) == 1:
+                    text = f"{label}: $k = {fit.exponent:.3f} \\pm {fit.stderr:.3f}$"
+                else:
+                    text = f"{label}: $k$ = {min(ks):.2f} to {max(ks):.2f}"
+                ax.plot(fit.mean[ok], fit.variance[ok], "o", ms=2.0, color=f"C{i % 10}", alpha=0.55,
+                        label=text if j == 0 else None)
+                ratios.append(fit.variance[ok] / fit.mean[ok] ** 2)
+                means.append(fit.mean[ok])
+        m = np.concatenate(means)
         grid = np.geomspace(m.min(), m.max(), 50)
         ax.plot(grid, np.median(np.concatenate(ratios)) * grid**2, "k--", lw=1.1, label=r"$V \propto m^2$")
         ax.set(xscale="log", yscale="log", xlabel="mean over initialisations $m$", ylabel="variance $V$")
         ax.set_title(title, loc="left", fontsize="medium")
-        ax.legend(fontsize=5.5 if len(fits) > 6 else "x-small", loc="upper left")
+        ax.legend(fontsize="x-small", loc="upper left")
     return fig
 
 
