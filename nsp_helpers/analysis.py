@@ -259,7 +259,7 @@ def fit_depth_scale_multiple(depths, depth_scale, trainable, *, n_boot: int = 50
     boots = np.array([_best_multiple(ratio[idx], t[idx])[0] for idx in rng.integers(0, L.size, (n_boot, L.size))])
     finite = boots[np.isfinite(boots)]
     stderr = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
-    interval = tuple(float(v) for v in np.percentile(boots, [16, 84])) if boots.size else (float("nan"),) * 2
+    interval = tuple(float(v) for v in np.percentile(boots, [16, 84], method="nearest")) if boots.size else (float("nan"),) * 2
     return MultipleFit(multiple=k, stderr=stderr, interval=interval, best_range=(low, high), agreement=agreement,
                        n_cells=int(L.size))
 
