@@ -43,11 +43,14 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import train
 from .errors import InvalidParameterError, check_choice, check_int, check_path
 from .storage import check_writable_dir
 
-__all__ = ["PROFILES", "profile_config", "results_dir", "stored_results", "critical_grids", "main"]
+__all__ = ["PROFILES", "PUBLISHED_PANELS", "profile_config", "results_dir", "stored_results", "critical_grids",
+           "read_published_heatmap", "fit_published", "write_published_fits", "stored_published_fits", "main"]
 
 #: The profiles (fields of :class:`nsp_helpers.train.TrainConfig`; dataset and task are added).
 PROFILES = {
@@ -134,6 +137,114 @@ def critical_grids(task: str = "reconstruct", profile: str = "medium", dataset: 
     return sorted(by_config.values(), key=lambda r: r["config"]["seed"])
 
 
+#: The accuracy maps of Huang et al.'s Fig. 7 as stored in their repository (``data/heatmap/``), as their
+#: figure code reads them: panel -> folder, file prefix, keep probability, description, and the stride of
+#: the rows that hold the accuracies (their CIFAR-10 files log every step).
+PUBLISHED_PANELS = {
+    "a": ("heatmap_s2_gau_l1", "tanh2_gau_L", 1.0, "Gaussian, SGD, 2,000 steps", 1),
+    "b": ("heatmap_s1_gau_RMP", "tanh2_orth_L", 1.0, "Gaussian, RMSProp, 1,000 steps", 1),
+    "c": ("heatmap", "tanh2_orth_L", 1.0, "orthogonal, SGD, 2,000 steps", 1),
+    "d": ("heatmap_cifar", "tanh2_orth_L", 1.0, "orthogonal, SGD, 3,000 steps, CIFAR-10", 3000),
+    "e": ("heatmap_r99_s3", "tanh2_orth_r99_L", 0.99, "orthogonal, SGD, 3,000 steps", 1),
+    "f": ("heatmap_r98_s3_l2", "tanh2_orth_r98_L", 0.98, "orthogonal, SGD, 3,000 steps", 1),
+    "g": ("heatmap_r98_s10_Gau", "tanh2_orth_r98_L", 0.98, "Gaussian, SGD, 10,000 steps", 1),
+    "h": ("heatmap_r95_RMP", "tanh2_orth_L", 0.95, "orthogonal, SGD, 3,000 steps", 1),
+}
+PUBLISHED_REPOSITORY = "https://github.com/WeiHuang05/Mean-field-theory-for-deep-dropout-networks"
+PUBLISHED_FORMAT = "nsp_helpers.trainable_length.published/1"
+
+
+def read_published_heatmap(root, panel: str):
+    """One accuracy map of Huang et al.'s repository: ``(depths, sigma_w2s, accuracy)``.
+
+    ``root`` is a copy of their repository (or of its ``data/heatmap`` folder's parent ``data``'s parent).
+    Depths are converted to hidden layers (their ``L`` counts weight matrices: ``L - 1`` hidden layers);
+    the accuracy is that of the last training minibatch, as they stored it; missing files are ``nan``.
+    """
+    folder, prefix, _, _, every = PUBLISHED_PANELS[check_choice("panel", panel, tuple(PUBLISHED_PANELS))]
+    base = check_path("root", root) / "data" / "heatmap" / folder
+    if not base.is_dir():
+        raise InvalidParameterError(f"root must be a copy of {PUBLISHED_REPOSITORY} (no {base})")
+    depths = np.arange(10, 251, 10)
+    sigma_w2s = np.round(np.linspace(1.0, 4.0, 31), 10)
+    accuracy = np.full((depths.size, sigma_w2s.size), np.nan)
+    for i, depth in enumerate(depths):
+        path = base / f"{prefix}{depth}.csv"
+        if not path.is_file():
+            continue
+        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        values = [float(r[1]) for j, r in enumerate(rows, 1) if j % every == 0]
+        accuracy[i, : min(len(values), sigma_w2s.size)] = values[: sigma_w2s.size]
+    return depths - 1, sigma_w2s, accuracy
+
+
+def fit_published(root, *, n_boot: int = 500, seed: int = 0) -> dict:
+    """The rules and the best multiples of :math:`\\xi_1` and :math:`\\xi_2` for every published map.
+
+    A cell counts as trained above the midpoint between chance (0.1) and the map's best accuracy.
+    Returns ``{panel: {...}}`` (JSON-ready) with the agreement of ``12·xi_1``, ``6·xi_2``, ``12·xi_2`` and,
+    per depth scale, the best multiple, its bootstrap standard error, its 16-84 % interval and its agreement.
+    """
+    from . import analysis
+
+    out, cache = {}, {}
+    for panel, (_, _, keep, what, _) in PUBLISHED_PANELS.items():
+        depths, sws, acc = read_published_heatmap(root, panel)
+        ok = np.isfinite(acc)
+        threshold = 0.5 * (0.1 + float(np.nanmax(acc)))
+        trained = ok & (acc > threshold)
+        if keep not in cache:
+            cache[keep] = analysis.huang_depth_scales(sws, keep)
+        scales = cache[keep]
+        L = np.broadcast_to(depths[:, None], acc.shape)
+        entry = {"keep_prob": keep, "setting": what, "n_cells": int(ok.sum()), "threshold": round(threshold, 6),
+                 "trained_fraction": round(float(trained[ok].mean()), 6), "agreement": {}, "fits": {}}
+        for rule, k, scale in (("12·xi_1", 12, "xi_1"), ("6·xi_2", 6, "xi_2"), ("12·xi_2", 12, "xi_2")):
+            predicted = L <= k * np.broadcast_to(scales[scale][None, :], acc.shape)
+            entry["agreement"][rule] = round(float((predicted == trained)[ok].mean()), 6)
+        for scale, xi in scales.items():
+            fit = analysis.fit_depth_scale_multiple(L[ok], np.broadcast_to(xi[None, :], acc.shape)[ok], trained[ok],
+                                                    n_boot=n_boot, seed=seed)
+            entry["fits"][scale] = {"multiple": round(fit.multiple, 6), "stderr": round(fit.stderr, 6),
+                                    "interval": [round(v, 6) for v in fit.interval],
+                                    "agreement": round(fit.agreement, 6)}
+        out[panel] = entry
+    return out
+
+
+def write_published_fits(root, out=None, *, commit: str | None = None, command: str | None = None) -> Path:
+    """Fit every published map (:func:`fit_published`) and store the fits (not their data) with provenance
+    in ``results/trainable_length/huang2020_published_fits.json``."""
+    import datetime as _dt
+
+    from .storage import code_version, write_json_atomic
+
+    fits = fit_published(root)
+    path = (results_dir() if out is None else check_path("out", out))
+    path = check_writable_dir("out", path) / "huang2020_published_fits.json"
+    record = {"format": PUBLISHED_FORMAT, "panels": fits,
+              "provenance": {"source": PUBLISHED_REPOSITORY + "/tree/" + (commit or "unknown") + "/data/heatmap",
+                             "command": command or shlex.join(["python", "-m", "nsp_helpers.trainable_length", *sys.argv[1:]]),
+                             "code_version": code_version(),
+                             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}}
+    return write_json_atomic(record, path)
+
+
+def stored_published_fits(*, root=None):
+    """The stored fits of Huang et al.'s published maps (:func:`write_published_fits`), or ``None``."""
+    from .storage import read_json
+
+    path = (results_dir() if root is None else check_path("root", root)) / "huang2020_published_fits.json"
+    if not path.is_file():
+        return None
+    record = read_json(path, f"{PUBLISHED_FORMAT} file")
+    if record.get("format") != PUBLISHED_FORMAT or not isinstance(record.get("panels"), dict):
+        from .errors import DamagedFileError
+
+        raise DamagedFileError(f"{path} is not a {PUBLISHED_FORMAT} file", path)
+    return record
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m nsp_helpers.trainable_length",
@@ -160,6 +271,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float)
     g.add_argument("--seed", type=int)
     g.add_argument("--n-examples", type=int)
+    p.add_argument("--fit-published", metavar="PATH", default=None,
+                   help="instead of training: fit the accuracy maps stored in a copy of Huang et al.'s repository at PATH "
+                        "and store the fits (not the data) in results/trainable_length/")
+    p.add_argument("--published-commit", default=None, help="the commit of that copy (recorded in the provenance)")
     return p
 
 
@@ -169,6 +284,10 @@ def main(argv=None) -> int:
     if command is None:
         command = shlex.join(["python", "-m", "nsp_helpers.trainable_length", *sys.argv[1:]])
     args = _parser().parse_args(argv)
+    if args.fit_published is not None:
+        path = write_published_fits(args.fit_published, args.out, commit=args.published_commit, command=command)
+        print(f"fits: {path}")
+        return 0
     overrides = {k: getattr(args, k) for k in ("keep_probs", "sigma_w2s", "depths", "weights", "n_epochs", "steps_per_epoch",
                                                "width", "lr", "seed", "n_examples")}
     config = profile_config(args.profile, args.dataset, **overrides)

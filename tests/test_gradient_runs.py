@@ -205,3 +205,36 @@ def test_stored_runs_support_the_chapter():
             continue
         for name in gr.CURVES:
             assert run.fit_rate(name, n_boot=20).rate == pytest.approx(rate1, rel=0.05), (run, name)
+
+
+def test_fit_published_reads_their_layout(tmp_path):
+    """A fake copy of Huang et al.'s repository: maps made by the rule 8 xi_2 are fitted back."""
+    sws = np.round(np.linspace(1.0, 4.0, 31), 10)
+    scales = {}
+    for panel, (folder, prefix, keep, _, every) in trainable_length.PUBLISHED_PANELS.items():
+        base = tmp_path / "data" / "heatmap" / folder
+        base.mkdir(parents=True, exist_ok=True)
+        xi = scales.setdefault(keep, analysis.huang_depth_scales(sws, keep)["xi_2"])
+        for depth in range(10, 251, 10):
+            lines = [f"{s} {0.9 if depth - 1 <= 8 * x else 0.1}" for s, x in zip(sws, xi)]
+            if every > 1:
+                lines = [line for line in lines for _ in range(every)]
+            (base / f"{prefix}{depth}.csv").write_text("\n".join(lines) + "\n")
+    fits = trainable_length.fit_published(tmp_path, n_boot=20)
+    assert sorted(fits) == list("abcdefgh")
+    for entry in fits.values():
+        assert entry["fits"]["xi_2"]["agreement"] == 1.0
+    path = trainable_length.write_published_fits(tmp_path, tmp_path / "out", commit="abc")
+    assert trainable_length.stored_published_fits(root=tmp_path / "out")["provenance"]["source"].endswith("abc/data/heatmap")
+    with pytest.raises(InvalidParameterError, match="root"):
+        trainable_length.read_published_heatmap(tmp_path / "nothing", "a")
+
+
+PUBLISHED = trainable_length.stored_published_fits()
+
+
+@pytest.mark.skipif(PUBLISHED is None, reason="no stored fits of the published maps")
+def test_stored_published_fits_cover_every_panel():
+    assert sorted(PUBLISHED["panels"]) == list("abcdefgh")
+    assert PUBLISHED["provenance"]["source"].startswith(trainable_length.PUBLISHED_REPOSITORY)
+    assert "modified" not in PUBLISHED["provenance"]["code_version"]
