@@ -613,6 +613,32 @@ class GradientRun:
         fit = fit_log_decay(self.layers[window], m, sigma_log=se / m)
         return RateFit(rate=fit.slope, stderr=fit.slope_stderr, first_layer=first, last_layer=last, n_points=fit.n_points)
 
+    def log_spread(self, name: str = "g_aa", first_back: int = 20, *, n_boot: int = 200, seed: int = 0) -> RateFit:
+        r"""How fast the networks spread apart: the slope :math:`s^2` of the variance over networks of
+        :math:`\ln g` (one value per network) against the number of layers :math:`n` back from the output,
+        over the stored layers with :math:`n \ge` ``first_back``, with a bootstrap standard error.
+
+        If each network's :math:`\ln g` is its mean plus a random walk with variance :math:`s^2` per layer,
+        then :math:`V/m^2 = e^{s_0^2 + s^2 n} - 1`, and a line :math:`V \propto m^k` through layers where
+        :math:`\ln m` changes by ``rate`` per layer has :math:`k \approx 2 - s^2/\text{rate}`
+        (:meth:`universality`). Returned as a :class:`RateFit` whose ``rate`` is :math:`s^2`.
+        """
+        name = check_choice("name", name, ("g_aa", "abs_ab"))
+        n_back = self.config.n_layers - self.kept_layers
+        keep = n_back >= check_int("first_back", first_back, 0)
+        logs = np.log(self.per_network[name][keep])
+        x = n_back[keep].astype(float)
+
+        def slope(v):
+            var = v.var(axis=1, ddof=1)
+            return float(np.polyfit(x, var, 1)[0]) if x.size >= 2 else float("nan")
+
+        s2 = slope(logs)
+        rng = np.random.default_rng(check_int("seed", seed, 0))
+        boots = [slope(logs[:, rng.integers(0, logs.shape[1], logs.shape[1])]) for _ in range(check_int("n_boot", n_boot, 2))]
+        return RateFit(rate=s2, stderr=float(np.std(boots, ddof=1)), first_layer=int(self.kept_layers[keep].min()),
+                       last_layer=int(self.kept_layers[keep].max()), n_points=int(keep.sum()))
+
     def universality(self, name: str = "g_aa", *, n_boot: int = 200, seed: int = 0) -> PowerLawFit:
         r"""Variance against mean over networks of ``name`` at the stored layers, :math:`V = A|m|^k`,
         least squares in :math:`(\ln|m|, \ln V)`, with a bootstrap (over networks) standard error of

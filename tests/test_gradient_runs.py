@@ -238,3 +238,14 @@ def test_stored_published_fits_cover_every_panel():
     assert sorted(PUBLISHED["panels"]) == list("abcdefgh")
     assert PUBLISHED["provenance"]["source"].startswith(trainable_length.PUBLISHED_REPOSITORY)
     assert "modified" not in PUBLISHED["provenance"]["code_version"]
+
+
+def test_log_spread_measures_a_random_walk_of_log_gradients():
+    rng = np.random.default_rng(4)
+    n_layers, n_networks, s2 = 60, 400, 0.01
+    steps = rng.normal(0.0, np.sqrt(s2), (n_layers, n_networks))
+    walk = np.cumsum(steps[::-1], axis=0)[::-1]  # variance grows with the layers back from the output
+    run = _synthetic_run(lambda l: np.ones_like(l, dtype=float), np.ones(n_networks), n_layers=n_layers, stride=3)
+    run.per_network["g_aa"] = np.exp(-0.2 * run.kept_layers[:, None] + walk[run.kept_layers - 1])
+    fit = run.log_spread("g_aa", first_back=0, n_boot=30)
+    assert fit.rate == pytest.approx(s2, rel=0.2) and fit.stderr < 0.3 * s2
