@@ -77,6 +77,7 @@ __all__ = [
     "GradientRun",
     "RateFit",
     "PowerLawFit",
+    "SpreadFit",
     "RUN_SETS",
     "PAPER_KEEP_PROBS",
     "PAPER_SIGMA_W2",
@@ -497,6 +498,30 @@ class PowerLawFit:
     variance: np.ndarray
 
 
+@dataclass
+class SpreadFit:
+    r"""The variance over networks of :math:`\ln g` against the layers back from the output
+    (:meth:`GradientRun.log_spread`).
+
+    Attributes
+    ----------
+    per_layer, per_layer_stderr : float
+        Growth per layer of :math:`\operatorname{Var}\ln g` (least-squares slope) and its standard error.
+    predicted_exponent, predicted_exponent_stderr : float
+        The exponent :math:`k` of :math:`V \propto m^k` that log-normal gradients with the measured
+        :math:`\operatorname{Var}\ln g` would show.
+    n_back, log_variance : numpy.ndarray
+        Layers back from the output and :math:`\operatorname{Var}\ln g` at the stored layers.
+    """
+
+    per_layer: float
+    per_layer_stderr: float
+    predicted_exponent: float
+    predicted_exponent_stderr: float
+    n_back: np.ndarray
+    log_variance: np.ndarray
+
+
 def _curve_of(values: np.ndarray, name: str) -> np.ndarray:
     """The per-layer curve of per-network values ``(layers, networks)``."""
     if name == "g_ab_rms":
@@ -613,31 +638,37 @@ class GradientRun:
         fit = fit_log_decay(self.layers[window], m, sigma_log=se / m)
         return RateFit(rate=fit.slope, stderr=fit.slope_stderr, first_layer=first, last_layer=last, n_points=fit.n_points)
 
-    def log_spread(self, name: str = "g_aa", first_back: int = 20, *, n_boot: int = 200, seed: int = 0) -> RateFit:
-        r"""How fast the networks spread apart: the slope :math:`s^2` of the variance over networks of
-        :math:`\ln g` (one value per network) against the number of layers :math:`n` back from the output,
-        over the stored layers with :math:`n \ge` ``first_back``, with a bootstrap standard error.
+    def log_spread(self, name: str = "g_aa", *, n_boot: int = 200, seed: int = 0) -> SpreadFit:
+        r"""How far apart the networks' gradients are: the variance over networks of :math:`\ln g` at every
+        stored layer, its growth per layer, and the exponent of :meth:`universality` it implies.
 
-        If each network's :math:`\ln g` is its mean plus a random walk with variance :math:`s^2` per layer,
-        then :math:`V/m^2 = e^{s_0^2 + s^2 n} - 1`, and a line :math:`V \propto m^k` through layers where
-        :math:`\ln m` changes by ``rate`` per layer has :math:`k \approx 2 - s^2/\text{rate}`
-        (:meth:`universality`). Returned as a :class:`RateFit` whose ``rate`` is :math:`s^2`.
+        If :math:`g` is log-normal over initialisations with :math:`\operatorname{Var}\ln g = v_n` at
+        :math:`n` layers back from the output, then :math:`V/m^2 = e^{v_n} - 1`, so
+        :math:`\ln V = 2\ln m + \ln(e^{v_n} - 1)`: a line through :math:`\ln V` against :math:`\ln m` has a
+        slope :math:`k \ne 2` wherever :math:`v_n` changes with depth. ``predicted_exponent`` is the slope of
+        :math:`2\ln m + \ln(e^{v_n} - 1)` against :math:`\ln m` over the stored layers (:meth:`universality`
+        fits :math:`\ln V` itself). ``per_layer`` is the slope of :math:`v_n` against :math:`n` (least squares).
+        Standard errors: bootstrap over networks.
         """
         name = check_choice("name", name, ("g_aa", "abs_ab"))
-        n_back = self.config.n_layers - self.kept_layers
-        keep = n_back >= check_int("first_back", first_back, 0)
-        logs = np.log(self.per_network[name][keep])
-        x = n_back[keep].astype(float)
+        values = self.per_network[name]
+        n_back = (self.config.n_layers - self.kept_layers).astype(float)
 
-        def slope(v):
-            var = v.var(axis=1, ddof=1)
-            return float(np.polyfit(x, var, 1)[0]) if x.size >= 2 else float("nan")
+        def fit(v):
+            logv = np.log(v).var(axis=1, ddof=1)
+            m = v.mean(axis=1)
+            ok = np.isfinite(logv) & (logv > 0) & np.isfinite(m) & (m > 0)
+            growth = float(np.polyfit(n_back[ok], logv[ok], 1)[0])
+            k = float(np.polyfit(np.log(m[ok]), 2 * np.log(m[ok]) + np.log(np.expm1(logv[ok])), 1)[0])
+            return growth, k, logv
 
-        s2 = slope(logs)
+        growth, k, logv = fit(values)
         rng = np.random.default_rng(check_int("seed", seed, 0))
-        boots = [slope(logs[:, rng.integers(0, logs.shape[1], logs.shape[1])]) for _ in range(check_int("n_boot", n_boot, 2))]
-        return RateFit(rate=s2, stderr=float(np.std(boots, ddof=1)), first_layer=int(self.kept_layers[keep].min()),
-                       last_layer=int(self.kept_layers[keep].max()), n_points=int(keep.sum()))
+        boots = np.array([fit(values[:, rng.integers(0, values.shape[1], values.shape[1])])[:2]
+                          for _ in range(check_int("n_boot", n_boot, 2))])
+        se = boots.std(axis=0, ddof=1)
+        return SpreadFit(per_layer=growth, per_layer_stderr=float(se[0]), predicted_exponent=k,
+                         predicted_exponent_stderr=float(se[1]), n_back=n_back, log_variance=logv)
 
     def universality(self, name: str = "g_aa", *, n_boot: int = 200, seed: int = 0) -> PowerLawFit:
         r"""Variance against mean over networks of ``name`` at the stored layers, :math:`V = A|m|^k`,

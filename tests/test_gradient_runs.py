@@ -240,12 +240,17 @@ def test_stored_published_fits_cover_every_panel():
     assert "modified" not in PUBLISHED["provenance"]["code_version"]
 
 
-def test_log_spread_measures_a_random_walk_of_log_gradients():
+def test_log_spread_of_log_normal_gradients_predicts_the_exponent():
     rng = np.random.default_rng(4)
-    n_layers, n_networks, s2 = 60, 400, 0.01
-    steps = rng.normal(0.0, np.sqrt(s2), (n_layers, n_networks))
-    walk = np.cumsum(steps[::-1], axis=0)[::-1]  # variance grows with the layers back from the output
-    run = _synthetic_run(lambda l: np.ones_like(l, dtype=float), np.ones(n_networks), n_layers=n_layers, stride=3)
-    run.per_network["g_aa"] = np.exp(-0.2 * run.kept_layers[:, None] + walk[run.kept_layers - 1])
-    fit = run.log_spread("g_aa", first_back=0, n_boot=30)
-    assert fit.rate == pytest.approx(s2, rel=0.2) and fit.stderr < 0.3 * s2
+    n_layers, n_networks, width = 80, 3000, 50
+    run = _synthetic_run(lambda l: np.ones_like(l, dtype=float), np.ones(n_networks), n_layers=n_layers, stride=4)
+    n_back = n_layers - run.kept_layers
+    v = (1.0 + 0.2 * n_back) / width  # Var ln g grows by 0.2/N per layer
+    ln_m = -0.05 * n_back
+    z = rng.standard_normal((n_back.size, n_networks))
+    run.per_network["g_aa"] = np.exp(ln_m[:, None] - v[:, None] / 2 + np.sqrt(v)[:, None] * z)
+    fit = run.log_spread("g_aa", n_boot=20)
+    assert fit.per_layer == pytest.approx(0.2 / width, rel=0.15)
+    measured = run.universality("g_aa", n_boot=20)
+    assert fit.predicted_exponent == pytest.approx(measured.exponent, abs=0.05)
+    assert measured.exponent < 1.9  # V/m^2 grows while m shrinks: k < 2
