@@ -5,7 +5,7 @@ figures. The boundary :math:`L = k\,\xi_c(p)` that the book draws over every tra
 computed here, once (:func:`depth_scale_boundary`).
 
 Introduced in the chapters *Trainable depth on real data* (``book/trainable_depth.md``) and
-*Backpropagation through noisy networks* (``book/gradients.md``).
+*Trainable length after Huang et al.* (``book/trainable_length.md``).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class RuleComparison:
 def trainable_depth_rules(results, metric: str = "train_loss", *, threshold=None, multiples=(6.0, 12.0)) -> RuleComparison:
     r"""Compare depth-scale rules with a trainable-depth grid of critical dropout ReLU networks.
 
-    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+    Introduced in the chapter *Trainable length after Huang et al.* (``book/trainable_length.md``).
 
     Parameters
     ----------

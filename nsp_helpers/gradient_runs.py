@@ -33,7 +33,7 @@ spread of that slope over bootstrap resamples of the networks (using the per-net
 stored at every ``stride``-th layer counted from the output). The same bootstrap gives the uncertainty
 of the universality exponent :math:`k` of :math:`V \propto m^k` (:meth:`GradientRun.universality`).
 
-Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+Introduced in the chapter *Gradients with tied weights at full size* (``book/tied_gradients.md``).
 
 References
 ----------
@@ -542,7 +542,7 @@ def _slope(layers, values) -> tuple[float, int]:
 class GradientRun:
     """One stored setting (:func:`load_run`): its configuration, per-layer curves and per-network values.
 
-    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+    Introduced in the chapter *Gradients with tied weights at full size* (``book/tied_gradients.md``).
     """
 
     def __init__(self, raw: dict, path: Path | None = None):

@@ -492,7 +492,8 @@ def _statistics(net: NoisyNetwork, state: dict, networks: slice, tied: bool, bac
 def universality(stats: GradientStatistics, statistic: str = "g_aa") -> UniversalityFit:
     r"""Variance against mean of a gradient statistic over initialisations, with a power-law fit.
 
-    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+    Huang et al.'s variance-against-mean plot for one simulation; the stored runs of the chapter *Gradients with
+    tied weights at full size* (``book/tied_gradients.md``) use :meth:`nsp_helpers.gradient_runs.GradientRun.universality`.
 
     Parameters
     ----------
