@@ -198,13 +198,22 @@ def test_stored_gradient_runs_are_complete_and_carry_provenance():
 
 @pytest.mark.skipif(not STORED["paper"], reason="no stored gradient runs")
 def test_stored_runs_support_the_chapter():
-    """What book/tied_gradients.md states: every statistic decays at -ln chi_1 (within a few per cent)."""
+    """What book/tied_gradients.md states: the statistics decay at -ln chi_1 (g_aa always within 5 %, nearly all
+    others too), and no pair statistic decays at the GIA pair rate -ln chi(c*) when there is dropout."""
+    rel, gap = [], []
     for run in STORED["paper"]:
-        rate1 = -math.log(run.theory().chi_single)
-        if abs(rate1) < 0.05:
-            continue
+        th = run.theory()
+        rate1, rate2 = -math.log(th.chi_single), -math.log(th.chi_pair)
         for name in gr.CURVES:
-            assert run.fit_rate(name, n_boot=20).rate == pytest.approx(rate1, rel=0.05), (run, name)
+            rate = run.fit_rate(name, n_boot=20).rate
+            if abs(rate1) > 0.05:
+                rel.append(abs(rate - rate1) / abs(rate1))
+                if name == "g_aa":
+                    assert rel[-1] < 0.05, run
+            if run.config.keep_prob < 1:
+                gap.append(abs(rate - rate2) / abs(rate2))
+    assert np.mean(np.array(rel) < 0.05) > 0.9
+    assert min(gap) > 0.2
 
 
 def test_fit_published_reads_their_layout(tmp_path):
