@@ -59,8 +59,9 @@ References
 ----------
 .. [1] A. Pretorius, E. van Biljon, S. Kroon, H. Kamper. *Critical initialisation for deep signal
    propagation in noisy rectifier neural networks.* NeurIPS 2018, arXiv:1811.00293.
-.. [2] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
-   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [2] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
 """
 
 from __future__ import annotations

@@ -63,8 +63,9 @@ References
    ICLR 2017.
 .. [3] A. Pretorius, E. van Biljon, S. Kroon, H. Kamper. *Critical initialisation for deep signal
    propagation in noisy rectifier neural networks.* NeurIPS 2018, arXiv:1811.00293.
-.. [4] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
-   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [4] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
 .. [5] Y. Cho, L. K. Saul. *Kernel methods for deep learning.* NIPS 2009.
 """
 
@@ -81,6 +82,7 @@ from .gradients import (
     gradient_slope,
     gradient_slopes,
     linear_network_closed_forms,
+    linear_tied_excess,
 )
 from .edge_of_chaos import (
     DepthScaleRidge,
@@ -118,6 +120,7 @@ __all__ = [
     "gradient_slopes",
     "LinearClosedForms",
     "linear_network_closed_forms",
+    "linear_tied_excess",
     "linear_network_depth_scale",
     "depth_scale_map",
     "noiseless_edge_of_chaos",
