@@ -470,7 +470,9 @@ def describe(fig) -> str:
         elif len(panels) > 1:
             text = "Panel " + text
         parts.append(text)
-    fig_entries = [plain_text(t.get_text()) for leg in fig.legends for t in leg.get_texts()]
+    fig_entries = [text for leg in fig.legends for t in leg.get_texts() if (text := plain_text(t.get_text()))]
+    if len(fig_entries) > 8:  # a long legend is for the eye; the caption says what the marks mean
+        fig_entries = []
     head = f"Figure in {len(panels)} panels." if len(panels) > 1 else "Figure:"
     suptitle = plain_text(fig._suptitle.get_text()) if getattr(fig, "_suptitle", None) is not None else ""
     text = head + (f" {suptitle}." if suptitle else "") + " " + ". ".join(parts) + "."
