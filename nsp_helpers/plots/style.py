@@ -54,6 +54,8 @@ import math
 import re
 from contextlib import contextmanager
 
+import numpy as np
+
 from matplotlib.figure import Figure
 
 from ..errors import check_in_range
@@ -612,7 +614,9 @@ def finish(fig):
     * tick labels of every axes at :data:`SMALL_FONT_SIZE` (also those matplotlib makes while drawing);
     * the colour cycle (``"C0"``, ``"C1"``, ...) resolved to :data:`COLOURS`, so the figure looks the same
       wherever it is rendered;
-    * an opaque white background.
+    * an opaque white background;
+    * tick labels of logarithmic axes written for readers (``0.5``, ``2``, ``1000``; ``10⁻⁶`` far from 1),
+      and ticks at whole numbers on axes of layers and epochs.
 
     Parameters
     ----------
@@ -631,6 +635,13 @@ def finish(fig):
         fig.set_facecolor("white")
         for ax in fig.axes:
             ax.tick_params(which="both", labelsize=max(SMALL_FONT_SIZE, MIN_FONT_SIZE))
+            for axis in (ax.xaxis, ax.yaxis):  # 0.5, 2, 1000 rather than 5 x 10^-1; 10^-6 where it must
+                if axis.get_scale() == "log" and type(axis.get_major_formatter()).__name__ == "LogFormatterSciNotation":
+                    _reader_log_formatters(axis)
+                elif axis.get_scale() == "linear" and _COUNTED.match(axis.get_label_text()):
+                    from matplotlib.ticker import MaxNLocator
+
+                    axis.set_major_locator(MaxNLocator(integer=True))  # layers and epochs are whole numbers
         for text in fig.findobj(Text):
             if text.get_fontsize() < MIN_FONT_SIZE:
                 text.set_fontsize(MIN_FONT_SIZE)
@@ -644,6 +655,45 @@ def finish(fig):
                 if isinstance(value, str) and re.fullmatch(r"C\d+", value):
                     set_(to_rgba(value))
     return fig
+
+
+#: axis labels of quantities that are counted (ticks at whole numbers only)
+_COUNTED = re.compile(r"^(layer\b|layers back|depth \$L\$|epoch)")
+
+
+def _log_tick_label(value: float, decades: float, minor: bool) -> str:
+    """A tick label of a logarithmic axis: ``0.2``, ``5``, ``1000`` in a reader's range, ``10⁻⁶`` outside it.
+
+    Minor ticks (2 and 5 times a power of ten) are labelled only on axes spanning about one decade,
+    where the decades alone would leave too few labels.
+    """
+    if not np.isfinite(value) or value <= 0:
+        return ""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = value / 10.0**exponent
+    if minor and (decades > 1.5 or not any(abs(mantissa - m) < 1e-6 for m in (2, 3, 5))):
+        return ""
+    if 1e-3 <= value < 1e4:
+        return f"{value:g}"
+    if abs(mantissa - 1) < 1e-6:
+        return f"$10^{{{exponent}}}$"
+    return f"${mantissa:g}\\times 10^{{{exponent}}}$"
+
+
+def _reader_log_formatters(axis):
+    from matplotlib.ticker import Formatter
+
+    class ReaderLogFormatter(Formatter):
+        def __init__(self, minor: bool):
+            self.minor = minor
+
+        def __call__(self, value, pos=None):
+            low, high = sorted(abs(v) for v in self.axis.get_view_interval())
+            decades = math.log10(high / low) if low > 0 else np.inf
+            return _log_tick_label(value, decades, self.minor)
+
+    axis.set_major_formatter(ReaderLogFormatter(False))
+    axis.set_minor_formatter(ReaderLogFormatter(True))
 
 
 def figure_function(fn):
