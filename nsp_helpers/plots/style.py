@@ -212,12 +212,9 @@ def number(value, spec: str = ".3g") -> str:
         return "n/a"
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
-    text = format(int(round(value)) if spec.endswith("d") else value, spec)
-    match = re.fullmatch(r"(-?[\d.]+)e([+-]\d+)", text)
-    if match:
-        mantissa, exponent = match.group(1), int(match.group(2))
-        text = f"{mantissa} × 10{str(exponent).translate(_SUP)}" if exponent else mantissa
-    return text.replace("-", "−")
+    from ..glue import for_readers
+
+    return for_readers(format(int(round(value)) if spec.endswith("d") else value, spec)).replace("-", "−")
 
 
 def colour(k: int) -> str:
