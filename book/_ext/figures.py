@@ -8,6 +8,8 @@ variants (panels side by side; panels stacked for narrow windows) written into t
   myst-nb names the images it writes), so that a page loads only the variant the window shows;
 * adds the stylesheet ``nsp-figures.css``: pictures fit the column and are never stretched, and in the
   dark theme a figure keeps its white background (the theme's light card around outputs) at full size;
+  code wraps at the column's width, and a display equation wider than the column scrolls in its own
+  box rather than widening the page;
 * gives every image of a notebook output an alternative text: an image inside a captioned figure that
   has none (or only its file name, Sphinx's default) gets the caption's text;
 * fails a strict build (a warning) where a notebook output shows a figure or a slider that is not in a
@@ -30,7 +32,11 @@ logger = logging.getLogger(__name__)
 
 CSS_FILE = "nsp-figures.css"
 CSS = """\
-/* Written by book/_ext/figures.py: the book's figures (nsp_helpers/plots/style.py). */
+/* Written by book/_ext/figures.py: the book's figures (nsp_helpers/plots/style.py), and what fits the column. */
+/* code wraps at the column's width rather than scrolling (as the PDF edition wraps it) */
+.bd-content div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+/* a display equation wider than the column scrolls inside its own box, never the page */
+.bd-content mjx-container[display="true"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
 picture.nsp-figure { display: block; max-width: 100%; }
 picture.nsp-figure img { display: block; max-width: 100%; height: auto; margin: 0; }
 figure picture.nsp-figure img { margin-left: auto; margin-right: auto; }
