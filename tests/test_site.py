@@ -1,4 +1,4 @@
-"""Browser tests of the built HTML book: every page in headless Chromium, with the network cut off.
+r"""Browser tests of the built HTML book: every page in headless Chromium, with the network cut off.
 
 For every page of the built site: it loads with no console error and no JavaScript error; no request
 goes to any host other than the local test server (every request is routed and anything else is

@@ -117,6 +117,8 @@ LN_FLOAT32_MAX = math.log(FLOAT32_MAX)
 LN_FLOAT32_TINY = math.log(FLOAT32_TINY)
 
 #: The book's matplotlib settings, applied while a figure function runs and while a figure is rendered.
+#:
+#: :meta hide-value:
 RC = {
     "figure.dpi": CSS_PX_PER_INCH,
     "savefig.dpi": CSS_PX_PER_INCH * RESOLUTION,
