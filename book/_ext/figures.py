@@ -33,8 +33,10 @@ logger = logging.getLogger(__name__)
 CSS_FILE = "nsp-figures.css"
 CSS = """\
 /* Written by book/_ext/figures.py: the book's figures (nsp_helpers/plots/style.py), and what fits the column. */
-/* code wraps at the column's width rather than scrolling (as the PDF edition wraps it) */
+/* code wraps at the column's width rather than scrolling (as the PDF edition wraps it), inline code
+   (a long file name) too, rather than widening the page on a phone */
 .bd-content div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.bd-content code.literal, .bd-content code.literal span.pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 /* a display equation wider than the column scrolls inside its own box, never the page */
 .bd-content mjx-container[display="true"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
 picture.nsp-figure { display: block; max-width: 100%; }
