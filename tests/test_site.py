@@ -5,7 +5,8 @@ goes to any host other than the local test server (every request is routed and a
 aborted and reported); no resource is missing; the math is typeset by MathJax (served by the site
 itself) and no raw TeX is left in the text, nor in the outputs of the code (printed text, tables, widget
 labels: no ``$\sigma$``, ``\times`` or ``\_``); every slider of every widget, moved with the keyboard,
-changes the figure shown (the visible image's bytes change), with no kernel.
+changes the figure shown (the visible image's bytes change), with no kernel; the course page's
+exercise index links every exercise shown on the chapter pages.
 
 At a 1280-pixel and at a 390-pixel (phone) window: every ``img`` has an alternative text (not its file
 name); the page is no wider than the window (no horizontal scrolling of the page itself); every figure
@@ -417,6 +418,38 @@ def test_the_checks_catch_what_they_look_for(browser):
         assert any("px wide at a 390-px window" in p for p in layout) and any("shrunk" in p for p in layout)
     finally:
         context.close()
+
+
+INDEX_LINKS = """() => Array.from(document.querySelectorAll('.nsp-exercise-index a[href*="#ex-"]'))
+    .filter(a => a.offsetParent !== null).map(a => a.href)"""
+PAGE_EXERCISES = """() => Array.from(document.querySelectorAll('div.exercise[id^="ex-"]'))
+    .filter(el => el.offsetParent !== null).map(el => el.id)"""
+
+
+@pytest.mark.skipif(not (SITE / "book" / "course.html").is_file(), reason="no course page in the built site")
+def test_course_index_lists_every_exercise(open_page):
+    """The exercise index of the course page, as a reader sees it, links every exercise of every page, once."""
+    page, log = open_page("book/course.html")
+    links = [urlparse(href) for href in page.evaluate(INDEX_LINKS)]
+    linked = [(u.path.lstrip("/"), u.fragment) for u in links]
+    assert len(linked) == len(set(linked)), "an exercise is listed twice"
+    shown = []
+    for path in site_pages():
+        if path == "book/course.html" or not path.startswith("book/") or path.startswith("book/api/"):
+            continue
+        if 'class="exercise' not in (SITE / path).read_text(encoding="utf-8", errors="replace"):
+            continue
+        chapter, chapter_log = open_page(path)
+        ids = chapter.evaluate(PAGE_EXERCISES)
+        assert ids, f"{path}: its exercises are not shown"
+        shown += [(path, i) for i in ids]
+        assert not chapter_log.problems(), chapter_log.problems()
+    assert shown, "no page of the site shows an exercise"
+    missing = sorted(set(shown) - set(linked))
+    stray = sorted(set(linked) - set(shown))
+    assert not missing, f"the course page's exercise index misses {len(missing)} exercise(s): {missing}"
+    assert not stray, f"the exercise index links to what is not an exercise: {stray}"
+    assert not log.problems(), log.problems()
 
 
 def test_site_has_pages():

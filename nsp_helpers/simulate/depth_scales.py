@@ -146,7 +146,7 @@ def simulate_depth_scale(
         Simulation sizes (pairs per network, independent networks, units per layer; ``width=None``: the
         network's, 1000).
     z : float
-        Noise-floor multiple of the fit window (:func:`fit_window`).
+        Noise-floor multiple of the fit window (:func:`nsp_helpers.fits.fit_window`).
     seed : int
         Member ``i`` of a family is simulated with seed ``seed + i`` (independent errors).
     device : None, str or torch.device

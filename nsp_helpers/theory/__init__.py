@@ -49,7 +49,9 @@ Modules (everything is re-exported here: ``from nsp_helpers import theory; theor
 * :mod:`~nsp_helpers.theory.gradients`: gradient slopes :math:`\chi_1`, :math:`\chi(c^*)` and Huang et al.'s
   linear-network closed forms (``book/gradients.md``);
 * :mod:`~nsp_helpers.theory.edge_of_chaos`: :math:`\xi_c` over :math:`(\sigma_w^2, \sigma_b^2)`, the
-  noiseless and the noisy edge of chaos (``book/edge_of_chaos.md``).
+  noiseless and the noisy edge of chaos (``book/edge_of_chaos.md``);
+* :mod:`~nsp_helpers.theory.finite_width` (a namespace of its own, not re-exported): how far one network of
+  finite width strays from the mean field, the random walk of :math:`\ln q` (``book/finite_width.md``).
 
 This layer needs only numpy and scipy (no torch, no matplotlib).
 
@@ -88,8 +90,10 @@ from .edge_of_chaos import (
     noiseless_edge_of_chaos,
 )
 from .quadrature import _kernel  # noqa: F401  (the tests check the kernels directly)
+from . import finite_width  # noqa: E402  (finite-width fluctuations: nsp_helpers.theory.finite_width)
 
 __all__ = [
+    "finite_width",
     "FLOAT32_MAX",
     "FLOAT32_TINY",
     "NoCriticalPointError",
