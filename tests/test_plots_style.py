@@ -65,6 +65,9 @@ THEORY_FIGURES = {
     "signal_propagation": lambda: plots.signal_propagation_figure({"He": np.ones((2, 6)), "critical": np.ones((2, 6))},
                                                                   {"He": 1.2, "critical": 1.0}),
     "training_curves": lambda: plots.training_curves_figure(_RESULTS, [0.5, 1.0], baselines={"zeros": 0.3}),
+    "width_for_spread": lambda: plots.width_for_spread_figure([NoNoise(), Dropout(0.5)], depths=[10, 50, 100]),
+    "log_q_band_frame": lambda: plots.log_q_band_frame(128, Dropout(0.5), 50),
+    "log_q_cdf_frame": lambda: plots.log_q_cdf_frame(128, 50, [Dropout(0.5), MultiplicativeGaussian(1.0)]),
 }
 
 
@@ -79,8 +82,8 @@ def figure(request):
 
 def test_every_figure_function_is_in_the_book_style():
     """Each public figure function runs under the style and finishes its figure (figure_function)."""
-    functions = [name for name in plots.__all__ if name.endswith("_figure")]
-    assert len(functions) >= 25
+    functions = [name for name in plots.__all__ if name.endswith(("_figure", "_frame"))]
+    assert len(functions) >= 35
     unstyled = [name for name in functions if not getattr(getattr(plots, name), "__book_figure__", False)]
     assert unstyled == []
 
