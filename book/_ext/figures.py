@@ -14,7 +14,9 @@ variants (panels side by side; panels stacked for narrow windows) written into t
   has none (or only its file name, Sphinx's default) gets the caption's text;
 * fails a strict build (a warning) where a notebook output shows a figure or a slider that is not in a
   captioned, named figure (``mystnb: figure: {caption, name}`` in the cell's metadata): every figure of
-  the book is numbered and has a caption.
+  the book is numbered and has a caption;
+* leaves out of the API reference the ``set`` method that matplotlib writes into every Artist subclass
+  (:class:`nsp_helpers.plots.style.BookFigure`).
 """
 
 from __future__ import annotations
@@ -122,8 +124,16 @@ def _add_css(app: Sphinx) -> None:
     (static / CSS_FILE).write_text(CSS, encoding="utf-8")
 
 
+def _skip_generated_set(app: Sphinx, what, name, obj, skip, options):
+    """matplotlib writes a ``set`` method into every Artist subclass (BookFigure's): not the book's API."""
+    if name == "set" and getattr(obj, "__module__", None) == "matplotlib.artist":
+        return True
+    return None
+
+
 def setup(app: Sphinx) -> dict:
     app.add_css_file(CSS_FILE)
+    app.connect("autodoc-skip-member", _skip_generated_set)
     app.connect("builder-inited", _add_css)
     app.connect("doctree-resolved", _check_figures)
     app.connect("html-page-context", _write_images)

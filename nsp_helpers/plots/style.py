@@ -101,9 +101,11 @@ NARROW_WIDTH = 3.5
 NARROW_BREAKPOINT = 720
 #: Image pixels per CSS pixel of the PNGs (2: sharp on high-DPI screens).
 RESOLUTION = 2
-#: Font sizes, points: labels and titles; tick labels, legends and annotations; the smallest allowed.
+#: Font size of axis labels and titles, points.
 FONT_SIZE = 10.0
+#: Font size of tick labels, legends and annotations, points.
 SMALL_FONT_SIZE = 9.0
+#: The smallest font size of any text in a figure, points (:func:`finish` raises smaller text to it).
 MIN_FONT_SIZE = 9.0
 #: Width of data lines, points.
 LINE_WIDTH = 1.5
