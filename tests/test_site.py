@@ -244,7 +244,9 @@ FIGURES = """() => {
 }"""
 CHAPTER_NUMBER = """() => { const n = document.querySelector('main h1 .section-number');
   return n ? n.textContent.trim().replace(/\\.$/, '') : null; }"""
-EQUATION_NUMBERS = """() => Array.from(document.querySelectorAll('main .eqno')).map(e => e.textContent.trim())"""
+EQUATION_NUMBERS = """() => Array.from(document.querySelectorAll('main .eqno')).map(e => {
+  const copy = e.cloneNode(true); copy.querySelectorAll('.headerlink').forEach(a => a.remove());
+  return copy.textContent.trim(); })"""
 # pictures of the book's style: the width they are meant to be shown at (of the variant the window chose) and
 # the width they are shown at
 PICTURES = """() => Array.from(document.querySelectorAll('picture.nsp-figure img')).filter(img => img.offsetParent !== null)

@@ -39,6 +39,13 @@ CSS = """\
    (a long file name) too, rather than widening the page on a phone */
 .bd-content div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 .bd-content code.literal, .bd-content code.literal span.pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+/* long names (a module's dotted name in a title, a signature of the API reference) wrap on a phone */
+.bd-content h1, .bd-content h2, .bd-content h3 { overflow-wrap: anywhere; }
+.bd-content dt.sig, .bd-content dt.sig span.pre { overflow-wrap: anywhere; white-space: normal; }
+.bd-content dl.field-list > dt, .bd-content dl.field-list > dd { min-width: 0; overflow-wrap: anywhere; }
+/* the general index: its columns share the column's width (long names wrap) */
+.bd-content table.indextable { width: 100%; table-layout: fixed; }
+.bd-content table.indextable td { overflow-wrap: anywhere; }
 /* a display equation wider than the column scrolls inside its own box, never the page */
 .bd-content mjx-container[display="true"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
 picture.nsp-figure { display: block; max-width: 100%; }
