@@ -3,8 +3,9 @@ r"""Figures of the finite-width chapter (*Beyond both papers: how wide is wide e
 The theory is :mod:`nsp_helpers.theory.finite_width` (the exact random walk of :math:`\ln \hat q^{\,l}`),
 drawn as lines and shaded bands; the simulations are :class:`nsp_helpers.simulate.LogQSimulation` runs
 (the package's forward pass, one input per network), drawn as points on the same axes. Each function
-returns a :class:`matplotlib.figure.Figure`, uses the object-oriented API and changes no global plotting
-state. This is the book's own material, not from either paper.
+returns a :class:`~nsp_helpers.plots.style.BookFigure` in the book's style (:mod:`nsp_helpers.plots.style`),
+uses the object-oriented API and changes no global plotting state. This is the book's own material, not
+from either paper.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..errors import InvalidParameterError, check_in_range, check_int
 from ..noise import Dropout, MultiplicativeGaussian, MultiplicativeLaplace, MultiplicativePoisson, NoiseModel, NoNoise
 from ..theory import depth_scale
 from ..theory import finite_width as fw
+from .style import TEXT_WIDTH, figure_function, legend_below, new_figure, number
 
 __all__ = [
     "noise_label",
@@ -35,14 +37,14 @@ _PROBS = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 # --- helpers ----------------------------------------------------------------------------------------------
 def _figure(n_panels: int, *, width: float = 4.2, height: float = 3.4, ncols: int | None = None):
-    from matplotlib.figure import Figure
-
+    """A figure of ``n_panels`` panels (``ncols`` per row) in the book's style, at most the column's width."""
     ncols = n_panels if ncols is None else min(ncols, n_panels)
     nrows = -(-n_panels // ncols)
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fig, axes = new_figure(nrows, ncols, width=min(TEXT_WIDTH, width * ncols), height=min(height, 3.0) * nrows)
+    axes = axes.ravel()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
+    fig.panels = list(axes[:n_panels])
     return fig, list(axes[:n_panels])
 
 
@@ -122,6 +124,7 @@ def _draw_bands(ax, layers, quantiles, probs, colour, *, label=None, alpha=0.18,
 
 
 # --- theory bands against simulated quantiles -------------------------------------------------------------
+@figure_function
 def log_q_bands_figure(simulations, *, probabilities=_PROBS, n_points: int = 21, ncols: int | None = None,
                        sharey: bool = False):
     r"""Theory bands of :math:`\ln(\hat q^{\,l}/q^0)` over depth against simulated quantiles, one panel per run.
@@ -143,7 +146,7 @@ def log_q_bands_figure(simulations, *, probabilities=_PROBS, n_points: int = 21,
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Notes
     -----
@@ -185,10 +188,11 @@ def log_q_bands_figure(simulations, *, probabilities=_PROBS, n_points: int = 21,
             ax.set_ylim(lo, hi)
     for ax in axes[:: (ncols or len(axes))]:
         ax.set_ylabel(r"$\ln(\hat q^{\,l}/q^0)$")
-    axes[0].legend(fontsize="x-small", loc="lower left")
+    legend_below(fig, axes[0], ncols=2)
     return fig
 
 
+@figure_function
 def mean_median_figure(simulations, *, n_points: int = 11):
     r"""The mean of :math:`\hat q^{\,l}/q^0` is stable at criticality while the median decays.
 
@@ -227,10 +231,11 @@ def mean_median_figure(simulations, *, n_points: int = 11):
         ax.set_xlabel("layer l")
         ax.set_title(f"{noise_label(net.noise)}, N = {net.width} ({sim.n_networks} networks)", fontsize="medium")
     axes[0].set_ylabel(r"$\hat q^{\,l}/q^0$")
-    axes[0].legend(fontsize="x-small", loc="lower left")
+    legend_below(fig, axes[0], ncols=2)
     return fig
 
 
+@figure_function
 def spread_scaling_figure(simulations, depths=(10, 25, 50, 100, 200)):
     r"""The standard deviation of :math:`\ln \hat q^{\,L}` against :math:`\sqrt{L\kappa/N}`: one line for all runs.
 
@@ -281,10 +286,11 @@ def spread_scaling_figure(simulations, depths=(10, 25, 50, 100, 200)):
     ax.set_yscale("log")
     ax.set_xlabel(r"$\sqrt{L\kappa/N}$")
     ax.set_ylabel(r"simulated sd of $\ln\hat q^{\,L}$")
-    ax.legend(fontsize="x-small", ncol=2, loc="upper left")
+    legend_below(fig, ax, ncols=2)
     return fig
 
 
+@figure_function
 def same_mu2_figure(simulations, *, probabilities=(0.05, 0.5, 0.95), n_points: int = 11):
     r"""Noise models with the same :math:`\mu_2` at the same width: different spreads.
 
@@ -326,18 +332,18 @@ def same_mu2_figure(simulations, *, probabilities=(0.05, 0.5, 0.95), n_points: i
     ax.set_title(f"(a) {_pct(probs[0])}, 50 % and {_pct(probs[-1])} quantiles, N = {width}", fontsize="medium")
     ax.set_xlabel("layer l")
     ax.set_ylabel(r"$\ln(\hat q^{\,l}/q^0)$")
-    ax.legend(fontsize="x-small", loc="lower left")
     bx.plot([], [], color="0.4", ls=":", label="leading order")
     bx.plot([], [], "o", color="0.4", mfc="none", label="simulated")
     bx.set_title(r"(b) spread of $\ln\hat q^{\,l}$", fontsize="medium")
     bx.set_xlabel("layer l")
     bx.set_ylabel("standard deviation")
-    bx.legend(fontsize="x-small", loc="upper left")
+    legend_below(fig, groups=[("(a)", *ax.get_legend_handles_labels()), ("(b)", *bx.get_legend_handles_labels())])
     for a in (ax, bx):
         a.set_xlim(0, max(s.n_layers for s in sims))
     return fig
 
 
+@figure_function
 def width_for_spread_figure(noises, max_std: float = 0.5, depths=None, *, mark_widths=(128, 1000)):
     r"""The width :math:`N` that keeps the standard deviation of :math:`\ln\hat q^{\,L}` below ``max_std``, over depth.
 
@@ -372,10 +378,11 @@ def width_for_spread_figure(noises, max_std: float = 0.5, depths=None, *, mark_w
     ax.set_xlabel("depth L")
     ax.set_ylabel("width N needed")
     ax.set_title(rf"sd of $\ln\hat q^{{\,L}}$ at most {s:g}", fontsize="medium")
-    ax.legend(fontsize="x-small", loc="upper left")
+    legend_below(fig, ax, ncols=2)
     return fig
 
 
+@figure_function
 def median_stable_figure(critical, stable, *, noises=None, widths=None, n_points: int = 11):
     r"""Critical versus median-stable :math:`\sigma_w^2`: the median is held, the mean grows.
 
@@ -416,12 +423,10 @@ def median_stable_figure(critical, stable, *, noises=None, widths=None, n_points
     axes[0].axhline(0.0, color="0.4", lw=0.8, ls=":")
     axes[0].set_title(f"(a) {noise_label(crit.network.noise)}, N = {crit.width}: 5/50/95 %", fontsize="medium")
     axes[0].set_ylabel(r"$\ln(\hat q^{\,l}/q^0)$")
-    axes[0].legend(fontsize="x-small", loc="lower left")
     axes[1].errorbar([], [], yerr=[], fmt="s", ms=4, color="0.4", mfc="none", label="simulated mean ± s.e.")
     axes[1].set_yscale("log")
     axes[1].set_title("(b) the mean", fontsize="medium")
     axes[1].set_ylabel(r"$\mathbb{E}[\hat q^{\,l}]/q^0$")
-    axes[1].legend(fontsize="x-small", loc="upper left")
     for ax in axes[:2]:
         ax.set_xlabel("layer l")
         ax.set_xlim(0, max(crit.n_layers, stab.n_layers))
@@ -441,11 +446,12 @@ def median_stable_figure(critical, stable, *, noises=None, widths=None, n_points
         ax.set_xlabel("width N")
         ax.set_ylabel(r"$\sigma_w^2\mu_2/2 - 1$")
         ax.set_title("(c) the correction to 2/μ₂", fontsize="medium")
-        ax.legend(fontsize="x-small", loc="lower left")
+    legend_below(fig, groups=[(f"({'abc'[k]})", *a.get_legend_handles_labels()) for k, a in enumerate(axes)])
     return fig
 
 
 # --- slider frames (theory only) ----------------------------------------------------------------------------
+@figure_function
 def log_q_band_frame(width, noise, n_layers: int = 200, *, ylim=(-40.0, 8.0), probabilities=_PROBS):
     r"""One frame of the chapter's slider: theory bands of :math:`\ln(\hat q^{\,l}/q^0)` over depth.
 
@@ -473,7 +479,7 @@ def log_q_band_frame(width, noise, n_layers: int = 200, *, ylim=(-40.0, 8.0), pr
     ax.axhline(0.0, color="0.4", lw=0.8, ls=":", label="mean field (and log of the mean)")
     alive = float(fw.survival_probability(n_layers, width, noise))
     ax.text(0.98, 0.97, f"L = {n_layers}: sd {np.sqrt(cum.variance):.2f}, median q̂/q⁰ = "
-            f"{np.exp(quant[probs.size // 2, -1]):.2g}\nalive {100 * alive:.4g} %",
+            f"{number(np.exp(quant[probs.size // 2, -1]), '.2g')}\nalive {number(100 * alive, '.4g')} %",
             transform=ax.transAxes, ha="right", va="top", fontsize="small",
             bbox=dict(boxstyle="round", fc="white", ec="0.8"))
     ax.set_ylim(*ylim)
@@ -481,10 +487,11 @@ def log_q_band_frame(width, noise, n_layers: int = 200, *, ylim=(-40.0, 8.0), pr
     ax.set_xlabel("layer l")
     ax.set_ylabel(r"$\ln(\hat q^{\,l}/q^0)$")
     ax.set_title(f"{noise_label(noise)}, N = {width}", fontsize="medium")
-    ax.legend(fontsize="x-small", loc="lower left")
+    legend_below(fig, ax, ncols=2)
     return fig
 
 
+@figure_function
 def log_q_cdf_frame(width, n_layers, noises, *, xlim=(-12.0, 4.0)):
     r"""One frame of the chapter's slider: the distribution of :math:`\ln(\hat q^{\,L}/q^0)` for several noise models.
 
@@ -516,7 +523,7 @@ def log_q_cdf_frame(width, n_layers, noises, *, xlim=(-12.0, 4.0)):
     ax.set_xlabel(r"$\ln(\hat q^{\,L}/q^0)$")
     ax.set_ylabel("fraction of networks below")
     ax.set_title(f"N = {width}, L = {n_layers}", fontsize="medium")
-    ax.legend(fontsize="x-small", loc="upper left")
+    legend_below(fig, ax, ncols=2)
     return fig
 
 
@@ -529,6 +536,7 @@ def _edges(centres) -> np.ndarray:
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
+@figure_function
 def trainable_depth_spread_figure(spreads, departures=None, *, vmax=None):
     r"""The spread of :math:`\ln\hat q^{\,L}` over the trainable-depth grid, with the rule :math:`k\xi_c`.
 
@@ -580,6 +588,6 @@ def trainable_depth_spread_figure(spreads, departures=None, *, vmax=None):
     axes[0].set_ylabel("depth L (hidden layers)")
     fig.colorbar(mesh, ax=axes, shrink=0.9, label="standard deviation")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize="small", frameon=False)
+    legend_below(fig, handles=handles, labels=labels, ncols=len(labels))
     return fig
 
