@@ -44,9 +44,17 @@ from .gradients import (
     signal_propagation_figure,
     universality_figure,
 )
+from .huang import (
+    linear_excess_figure,
+    tied_curves_figure,
+    tied_pairs_figure,
+    tied_rates_figure,
+    tied_universality_figure,
+    trainable_length_maps_figure,
+)
 from .noise import noise_moments_figure, preactivation_distribution_figure
 from .style import BookFigure
-from .training import trainable_depth_heatmap_figure, training_curves_figure
+from .training import depth_multiple_figure, trainable_depth_heatmap_figure, training_curves_figure
 from .variance import (
     cobweb_figure,
     critical_boundary_figure,
@@ -60,6 +68,13 @@ from .variance_depth import variance_depth_figure, variance_depth_layer_figure
 
 __all__ = [
     "BookFigure",
+    "depth_multiple_figure",
+    "linear_excess_figure",
+    "tied_curves_figure",
+    "tied_pairs_figure",
+    "tied_rates_figure",
+    "tied_universality_figure",
+    "trainable_length_maps_figure",
     "cobweb_figure",
     "correlation_dynamics_figure",
     "correlation_figure",

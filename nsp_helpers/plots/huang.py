@@ -4,7 +4,8 @@ Chapters *Gradients with tied weights at full size* (``book/tied_gradients.md``)
 after Huang et al.* (``book/trainable_length.md``). The gradient figures read
 :class:`nsp_helpers.gradient_runs.GradientRun` objects (:func:`nsp_helpers.gradient_runs.stored_runs`), the
 maps the results of :mod:`nsp_helpers.trainable_length`. Each function returns a
-:class:`matplotlib.figure.Figure`, uses the object-oriented API and changes no global plotting state.
+:class:`~nsp_helpers.plots.style.BookFigure` in the book's style (:mod:`nsp_helpers.plots.style`), uses the
+object-oriented API and changes no global plotting state.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidParameterError
+from .style import ACCENT, COLOURS, TEXT_WIDTH, figure_function, legend_below, new_figure
 
 __all__ = [
     "tied_rates_figure",
@@ -32,10 +34,8 @@ _ACTIVATION_NAMES = {"relu": "ReLU", "tanh": "tanh", "hard_tanh": "hard tanh", "
 
 
 def _figure(n_rows: int, n_cols: int, *, width: float = 4.2, height: float = 3.4):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
-    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
+    """A book figure of ``n_rows x n_cols`` panels about ``width`` inches wide each, at most the column."""
+    return new_figure(n_rows, n_cols, width=min(TEXT_WIDTH, width * n_cols), height=0.8 * height * n_rows)
 
 
 def _check_runs(runs, name: str = "runs") -> list:
@@ -47,6 +47,7 @@ def _check_runs(runs, name: str = "runs") -> list:
     return runs
 
 
+@figure_function
 def tied_rates_figure(panels: dict, theory_lines: dict):
     r"""Fitted decay rates (with standard errors) against the keep probability, one panel per activation.
 
@@ -87,10 +88,11 @@ def tied_rates_figure(panels: dict, theory_lines: dict):
         ax.set(xlabel=r"keep probability $\rho$", title=title)
         ax.title.set_fontsize("medium")
     axes[0][0].set_ylabel(r"decay rate of $\ln g$ per layer")
-    axes[0][-1].legend(fontsize="x-small", loc="best")
+    legend_below(fig, ncols=3)
     return fig
 
 
+@figure_function
 def tied_curves_figure(run, *, ylim=None):
     r"""The paper's three statistics (and the rms of :math:`g_{ab}`) of one stored run against the layer.
 
@@ -141,10 +143,11 @@ def tied_curves_figure(run, *, ylim=None):
     ax.set(xlabel=r"layer $l$ (output at $l = L$)", ylabel="gradient statistic", xlim=(0, c.n_layers + 1))
     ax.set_title(f"{_ACTIVATION_NAMES[c.activation]}, $\\rho = {c.keep_prob:g}$, $\\sigma_w^2 = {c.sigma_w2:g}$, "
                  f"{c.n_networks} networks of width {c.width}", loc="left", fontsize="medium")
-    ax.legend(fontsize="x-small", loc="lower right", ncol=2)
+    legend_below(fig, ax, ncols=3)
     return fig
 
 
+@figure_function
 def tied_pairs_figure(pair_panels: dict, width_panel: dict | None = None):
     r"""Cosine :math:`r` of the two inputs' backward signals against the layers back from the output.
 
@@ -192,7 +195,6 @@ def tied_pairs_figure(pair_panels: dict, width_panel: dict | None = None):
         ax.set(xlabel=r"layers back from the output $n = L - l$", ylabel=r"mean $r^l$ = cos($\delta_a^l$, $\delta_b^l$)",
                xlim=(0, n_max), ylim=(-0.2, 1))
         ax.set_title(title, loc="left", fontsize="medium")
-        ax.legend(fontsize="x-small", loc="upper right")
     if width_panel is not None:
         ax = axes[0][-1]
         for i, (label, (widths, values, errs, exponent)) in enumerate(width_panel.items()):
@@ -204,10 +206,11 @@ def tied_pairs_figure(pair_panels: dict, width_panel: dict | None = None):
             ax.plot(grid, ref * grid**-0.5, "--", color=f"C{i + 2}", lw=0.9)
         ax.set(xscale="log", yscale="log", xlabel="width $N$", ylabel="value")
         ax.set_title(r"finite-width floor (dashed: $N^{-1/2}$)", loc="left", fontsize="medium")
-        ax.legend(fontsize="x-small")
+    legend_below(fig, ncols=3)
     return fig
 
 
+@figure_function
 def linear_excess_figure(pairs: dict, predicted: dict, *, closed=None, forward_run=None):
     r"""The excess of :math:`g_{aa}` with tied weights over independent ones in linear networks, and
     Huang et al.'s tied-weight prediction.
@@ -243,7 +246,6 @@ def linear_excess_figure(pairs: dict, predicted: dict, *, closed=None, forward_r
         ax.axhline(closed.q_ab_star, color="C1", lw=1.2, ls="--", label=rf"$q^*_{{ab}} = {closed.q_ab_star:.3f}$")
         ax.set(xlabel=r"layer $l$", ylabel="forward second moments", ylim=(0, 1.5 * max(closed.q_star, 1.0)))
         ax.set_title(rf"(a) closed forms, $\rho = {run.config.keep_prob:g}$", loc="left", fontsize="medium")
-        ax.legend(fontsize="x-small", loc="lower right")
     ax = axes[0][-1]
     for i, (label, (tied, gia)) in enumerate(pairs.items()):
         tied, gia = _check_runs(tied)[0], _check_runs(gia)[0]
@@ -255,10 +257,11 @@ def linear_excess_figure(pairs: dict, predicted: dict, *, closed=None, forward_r
     ax.axhline(1.0, color="0.5", lw=0.7)
     ax.set(xlabel=r"layers back from the output $n = L - l$", ylabel=r"$g_{aa}$ tied / $g_{aa}$ independent", xlim=(0, 60))
     ax.set_title(("(b) " if n_cols == 2 else "") + "excess of tied weights (lines: Huang et al.)", loc="left", fontsize="medium")
-    ax.legend(fontsize="x-small", title=r"$\rho$", title_fontsize="x-small")
+    legend_below(fig, ncols=3)
     return fig
 
 
+@figure_function
 def tied_universality_figure(panels: dict):
     r"""Variance against mean over initialisations, one panel per entry, one point per stored layer.
 
@@ -299,10 +302,11 @@ def tied_universality_figure(panels: dict):
         ax.plot(grid, np.median(np.concatenate(ratios)) * grid**2, "k--", lw=1.1, label=r"$V \propto m^2$")
         ax.set(xscale="log", yscale="log", xlabel="mean over initialisations $m$", ylabel="variance $V$")
         ax.set_title(title, loc="left", fontsize="medium")
-        ax.legend(fontsize="x-small", loc="upper left")
+    legend_below(fig, ncols=2)
     return fig
 
 
+@figure_function
 def trainable_length_maps_figure(comparisons: dict):
     r"""Accuracy maps over :math:`(\sigma_w^2, L)` with :math:`12\xi_1`, :math:`6\xi_2`, :math:`12\xi_2` and the
     best-fitting :math:`\hat k\,\xi`.
@@ -336,17 +340,17 @@ def trainable_length_maps_figure(comparisons: dict):
         grid = np.linspace(cmp.sigma_w2s.min(), cmp.sigma_w2s.max(), 121)
         scales = huang_depth_scales(grid, cmp.keep_prob)
         ax.plot(grid, 12 * scales["xi_1"], "-", color="w", lw=1.6, label=r"$12\xi_1$")
-        ax.plot(grid, 6 * scales["xi_2"], "--", color="lime", lw=1.4, label=r"$6\xi_2$")
+        ax.plot(grid, 6 * scales["xi_2"], "--", color=ACCENT, lw=1.4, label=r"$6\xi_2$")
         ax.plot(grid, 12 * scales["xi_2"], "--", color="w", lw=1.4, label=r"$12\xi_2$")
         best = cmp.best_scale
         k = cmp.fits[best].multiple
         if np.isfinite(k) and k > 0:
-            ax.plot(grid, k * scales[best], "-", color="orange", lw=1.4,
+            ax.plot(grid, k * scales[best], "-", color=COLOURS[1], lw=1.4,
                     label=rf"best: ${k:.1f}\,\xi_{best[-1]}$")
         ax.set_ylim(_edges(cmp.depths)[[0, -1]])
         ax.set_xlim(_edges(cmp.sigma_w2s)[[0, -1]])
         ax.set(xlabel=r"$\sigma_w^2$", ylabel="depth $L$ (hidden layers)")
         ax.set_title(title, loc="left", fontsize="medium")
-        ax.legend(fontsize="x-small", loc="upper right", framealpha=0.6)
         fig.colorbar(mesh, ax=ax, label="validation accuracy")
+    legend_below(fig, ncols=4)
     return fig

@@ -200,6 +200,7 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
     return fig
 
 
+@figure_function
 def depth_multiple_figure(grids, fits, *, titles=None):
     r"""Every cell of trainable-depth grids against :math:`L/\xi_c`, one dot per seed, with the fitted multiple :math:`k`.
 
@@ -235,12 +236,10 @@ def depth_multiple_figure(grids, fits, *, titles=None):
     >>> fig.axes[0].get_xscale()
     'log'
     """
-    from matplotlib.figure import Figure
-
     if not isinstance(grids, dict) or not grids or set(grids) != set(fits):
         raise InvalidParameterError("grids and fits must be dicts with the same, non-empty keys")
-    fig = Figure(figsize=(5.0 * len(grids), 3.8), layout="constrained")
-    axes = fig.subplots(1, len(grids), squeeze=False)[0]
+    fig, axes = new_figure(1, len(grids), width=7.0 if len(grids) > 1 else 4.6, height=3.0)
+    axes = axes[0]
     for ax, (name, grid) in zip(axes, grids.items()):
         fit = fits[name]
         x = grid.depth_over_xi
@@ -269,5 +268,5 @@ def depth_multiple_figure(grids, fits, *, titles=None):
         ax.set_xlabel(r"$L/\xi_c$ (left edge: no dropout, $\xi_c = \infty$)")
         ax.set_ylabel(METRIC_LABELS.get(grid.metric, grid.metric))
         ax.set_title((titles or {}).get(name, name), fontsize="medium")
-        ax.legend(fontsize="x-small", loc="best")
+    legend_below(fig, axes[0], ncols=3)
     return fig
