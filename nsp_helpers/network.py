@@ -53,7 +53,7 @@ from .noise import NoiseModel, NoNoise, as_noise_model
 
 __all__ = ["NoisyNetwork", "as_network", "WEIGHT_KINDS"]
 
-#: how weight matrices may be drawn (:attr:`NoisyNetwork.weights`)
+#: how weight matrices may be drawn (the ``weights`` field of :class:`NoisyNetwork`)
 WEIGHT_KINDS = ("gaussian", "orthogonal")
 
 

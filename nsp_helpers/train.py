@@ -223,7 +223,7 @@ class TrainConfig:
         one network per ``(depth, keep_prob, sigma_w2)``, the cells of Huang et al.'s
         :math:`(\\sigma_w^2, L)` maps.
     weights : {"gaussian", "orthogonal"}
-        How the initial weights are drawn (:attr:`nsp_helpers.network.NoisyNetwork.weights`).
+        How the initial weights are drawn (the ``weights`` field of :class:`nsp_helpers.network.NoisyNetwork`).
     steps_per_epoch : int or None
         ``None`` (default): an epoch is one pass over the shuffled training split. An integer: an
         "epoch" is this many SGD steps on minibatches drawn afresh at random (without replacement within
