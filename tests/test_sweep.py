@@ -1,9 +1,14 @@
-"""The hostile sweep (tests/sweep.py) over the modules whose validation is finished.
+"""The hostile sweep (tests/sweep.py) over every public callable of the package that takes parameters.
 
-Covered here: errors, noise, data, storage, train (configuration, data preparation, optimisers,
-results and orchestration) and variance_depth (configuration, checkpoints, results). Other modules
-join by adding their targets to :func:`build_targets` and their module to :data:`MODULES`; callables
-of a swept module without a target are listed by the report and fail :func:`test_every_public_callable_has_a_target`.
+Covered here: errors, noise, data, storage, train (configuration, data preparation, optimisers, results,
+orchestration and the model builders) and variance_depth (configuration, checkpoints, results); the
+numeric modules (theory, network, forward, simulate, fits, analysis, init, activations, device, widgets,
+plots) have their targets in ``tests/sweep_numeric.py``. A new module joins by adding its targets to
+:func:`build_targets` and its module to :data:`MODULES`; callables of a swept module without a target are
+listed by the report and fail :func:`test_every_public_callable_has_a_target`.
+
+The default run samples the hostile values (the core ones and a few more per parameter, a few
+hypothesis draws); ``-m slow`` runs :func:`test_exhaustive_sweep` over all of them.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from nsp_helpers import data, errors, noise, storage, train
 from nsp_helpers import variance_depth as vd
 
 from sweep import Target, sweep
+from sweep_numeric import NUMERIC_MODULES, numeric_targets
 
-MODULES = {"errors": errors, "noise": noise, "data": data, "storage": storage, "train": train, "variance_depth": vd}
+MODULES = {"errors": errors, "noise": noise, "data": data, "storage": storage, "train": train, "variance_depth": vd,
+           **NUMERIC_MODULES}
 
 #: Callables of the swept modules that take no numeric, boolean or choice parameter a user passes
 #: (or only objects checked elsewhere); listed so that a new public callable is noticed.
@@ -30,7 +37,7 @@ NOT_SWEPT = [
     "storage.atomic_write", "storage.write_json_atomic", "storage.code_version", "storage.default_checkpoint_dir",
     "storage.DamagedFileWarning", "storage.RunLockedError", "storage.device_description",
     "train.grid_cells", "train.write_results", "train.load_results", "train.results_dir", "train.merge_results",
-    "train.main", "train.TrainConfig.from_dict", "train.cell_network", "train.cell_seed", "train.grid_model",
+    "train.main", "train.TrainConfig.from_dict",
     "variance_depth.VarianceDepthResult", "variance_depth.VarianceDepthResult.from_dict", "variance_depth.load_result",
     "variance_depth.main",
 ]
@@ -158,14 +165,15 @@ def build_targets(tmp: Path) -> dict:
     }
     for name in NOT_SWEPT:
         targets.setdefault(name, None)
+    targets.update(numeric_targets())
     return targets
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
-    rep = sweep(MODULES, build_targets(tmp), hypothesis_examples=15)
-    print("\n" + rep.summary())
+    rep = sweep(MODULES, build_targets(tmp), hypothesis_examples=3, sample=2, timeout_s=60)
+    print("\n" + rep.table() + "\n" + rep.summary())
     return rep
 
 
@@ -175,7 +183,7 @@ def test_every_public_callable_has_a_target(report):
 
 
 def test_no_bad_value_is_accepted_silently(report):
-    silent = [c for c in report.cases if c.outcome in ("silent", "nan")]
+    silent = [c for c in report.cases if c.outcome in ("silent", "nan", "wrong")]
     assert not silent, "\n".join(f"{c.target}({c.param}={c.label}): {c.outcome} {c.detail}" for c in silent[:40])
 
 
@@ -202,3 +210,12 @@ def test_the_sweep_classifies_a_broken_function():
     by = {name: {c.outcome for c in rep.cases if c.target == name} for name in targets}
     assert "silent" in by["t.silent"] and "unclear" in by["t.unclear"]
     assert by["t.checked"] <= {"clear", "accepted"} and "clear" in by["t.checked"]
+
+
+@pytest.mark.slow
+def test_exhaustive_sweep(tmp_path):
+    """Every hostile value of every parameter, and more hypothesis draws: nothing silent, nothing unclear."""
+    rep = sweep(MODULES, build_targets(tmp_path), hypothesis_examples=20, timeout_s=120)
+    print("\n" + rep.table())
+    assert rep.uncovered == [] and rep.baseline_failures == []
+    assert not rep.problems(), "\n".join(f"{c.outcome} {c.target}({c.param}={c.label}): {c.detail}" for c in rep.problems()[:60])
