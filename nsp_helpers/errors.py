@@ -12,8 +12,10 @@ check                           accepts
 :func:`check_in_range`          the same, inside an interval; ``max_ndim`` limits the shape
 :func:`check_float`             one real number inside an interval (returns a ``float``)
 :func:`check_int`               one integer (never a bool) inside an interval (returns an ``int``)
+:func:`check_ints`              a sequence of such integers (returns a ``list``)
 :func:`check_choice`            one of a fixed set of strings (suggests the closest one)
 :func:`check_bool`              ``True`` or ``False`` only
+:func:`check_objects`           a non-empty list of instances of a class
 :func:`check_path`              a non-empty ``str`` or :class:`os.PathLike`
 :func:`as_real_tensor`          a finite real torch tensor or array of a given number of dimensions
 ==============================  ====================================================================
@@ -48,6 +50,8 @@ __all__ = [
     "check_float",
     "check_in_range",
     "check_int",
+    "check_ints",
+    "check_objects",
     "check_path",
     "describe",
 ]
@@ -239,12 +243,15 @@ def check_in_range(
     high_open: bool = False,
     hint: str = "",
     max_ndim: int | None = None,
+    allow_inf: bool = False,
 ) -> np.ndarray:
     """Convert ``value`` to a finite float array and check ``low <= value <= high``.
 
     ``low_open``/``high_open`` make the corresponding end of the interval open.
     The error message names the parameter, the valid interval and the first bad value.
     ``max_ndim=1`` also requires a scalar or a 1-D array, ``max_ndim=0`` a single number.
+    ``allow_inf=True`` lets infinite values through when the interval contains them (``high=np.inf`` with
+    ``high_open=False``: a depth scale may be infinite); NaN is always refused.
     Strings, booleans, complex numbers, ``None`` and other objects are refused.
 
     Examples
@@ -267,7 +274,7 @@ def check_in_range(
     arr = _real_array(name, value)
     if max_ndim is not None and arr.ndim > max_ndim:
         raise InvalidParameterError(_shape_message(name, value, arr, max_ndim))
-    if not np.all(np.isfinite(arr)):
+    if not np.all(np.isfinite(arr) if not allow_inf else ~np.isnan(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0]
         raise InvalidParameterError(f"{name} must be finite (in {_interval(low, high, low_open, high_open)}), got {bad}")
     too_low = arr <= low if low_open else arr < low
@@ -336,6 +343,38 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None,
     return int(value)
 
 
+def check_ints(name: str, values, low: int | None = None, high: int | None = None, *, length: int | None = None,
+               min_length: int = 1) -> list[int]:
+    """A sequence (list, tuple or 1-D integer array) of integers in ``[low, high]``, as a list of ``int``.
+
+    ``length`` requires exactly that many entries; ``min_length`` at least that many. The message names the
+    first bad entry as ``name[i]``.
+
+    Examples
+    --------
+    >>> check_ints("seeds", (3, 4), 0)
+    [3, 4]
+    >>> check_ints("seeds", [3, 2.5], 0)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: seeds[1] must be an integer >= 0, got 2.5
+    >>> check_ints("seeds", 3, 0)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: seeds must be a sequence of integers, got 3
+    """
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)):
+        raise InvalidParameterError(f"{name} must be a sequence of integers, got {describe(values)}")
+    if length is not None and len(values) != length:
+        raise InvalidParameterError(f"{name} must hold {length} integers, got {describe(values)}")
+    if len(values) < min_length:
+        raise InvalidParameterError(f"{name} must hold at least {min_length} integer{'s' if min_length != 1 else ''}, "
+                                    f"got {describe(values)}")
+    return [check_int(f"{name}[{i}]", v, low, high) for i, v in enumerate(values)]
+
+
 # ----------------------------------------------------------------------------------------------------
 # everything else
 # ----------------------------------------------------------------------------------------------------
@@ -370,6 +409,25 @@ def check_choice(name: str, value, choices):
         if close:
             msg += f" (did you mean {close[0]!r}?)"
     raise InvalidParameterError(msg)
+
+
+def check_objects(name: str, value, cls, what: str, *, single: bool = False) -> list:
+    """A non-empty list or tuple of ``cls`` instances, as a list (``single=True``: one instance alone is a list of one).
+
+    Examples
+    --------
+    >>> check_objects("noises", [1.0, 2.0], float, "numbers")
+    [1.0, 2.0]
+    >>> check_objects("noises", True, float, "numbers")
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: noises must be a non-empty list of numbers, got the bool True
+    """
+    if single and isinstance(value, cls):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, cls) for v in value):
+        raise InvalidParameterError(f"{name} must be a non-empty list of {what}, got {describe(value)}")
+    return list(value)
 
 
 def check_bool(name: str, value) -> bool:
