@@ -77,6 +77,16 @@ class NoiseModel:
         return 1.0
 
     @property
+    def mu2_excess(self):
+        r""":math:`\mu_2 - 1`, computed without rounding :math:`\mu_2` first (``std**2``, not ``(1 + std**2) - 1``),
+        so that weak noise keeps its size: ``MultiplicativeGaussian(std=1e-8).mu2`` is 1.0 in float64, its
+        ``mu2_excess`` is 1e-16."""
+        return _scalar_or_array(np.broadcast_to(np.asarray(self._mu2_excess(), dtype=float), self.shape).copy())
+
+    def _mu2_excess(self):
+        return np.asarray(self._mu2(), dtype=float) - 1.0
+
+    @property
     def inverse_mu2(self):
         r""":math:`1/\mu_2`, computed exactly where a closed form allows (``keep_prob`` for dropout)."""
         return _scalar_or_array(np.broadcast_to(np.asarray(self._inverse_mu2(), dtype=float), self.shape).copy())
@@ -337,6 +347,9 @@ class Dropout(NoiseModel):
     def _mu2(self):
         return 1.0 / self.keep_prob
 
+    def _mu2_excess(self):
+        return (1.0 - np.asarray(self.keep_prob)) / self.keep_prob
+
     def _inverse_mu2(self):
         return self.keep_prob
 
@@ -408,6 +421,9 @@ class MultiplicativeGaussian(NoiseModel):
 
     def _mu2(self):
         return 1.0 + self.std**2
+
+    def _mu2_excess(self):
+        return self.std**2
 
     def _is_identity(self) -> bool:
         return bool(np.all(np.asarray(self.std) == 0.0))
@@ -489,6 +505,9 @@ class MultiplicativeLaplace(NoiseModel):
     def _mu2(self):
         return 1.0 + 2.0 * self.scale**2
 
+    def _mu2_excess(self):
+        return 2.0 * self.scale**2
+
     def _is_identity(self) -> bool:
         return bool(np.all(np.asarray(self.scale) == 0.0))
 
@@ -555,6 +574,9 @@ class MultiplicativePoisson(NoiseModel):
 
     def _mu2(self):
         return 1.0 + 1.0 / self.rate
+
+    def _mu2_excess(self):
+        return 1.0 / self.rate
 
     def _sample(self, full_shape, params, *, streams, device, dtype, out):
         import torch

@@ -147,7 +147,10 @@ def variance_slope(noise, sigma_w2=None, sigma_b2=None, activation="relu", q=Non
     if q is None:
         q = np.asarray(_fixed_point(1.0, sw, sb, mu2, av, kern), dtype=float)
         if not kern.homogeneous and np.any(np.isinf(q)):
-            raise InvalidParameterError("the variance fixed point is infinite for these parameters; pass q explicitly")
+            raise InvalidParameterError(
+                "sigma_w2, sigma_b2 and the noise give an infinite variance fixed point q* (the variance map grows "
+                "without bound): lower sigma_w2 or pass q explicitly"
+            )
     else:
         q = check_in_range("q", q, 0.0, np.inf, hint="a variance")
     shape, (q, sw, mu2, _) = _broadcast(q=q, sigma_w2=sw, noise=mu2, sigma_b2=sb)
@@ -194,6 +197,9 @@ def _var_fixed_point(q0, sw, sb, mu2, av, kern):
     out = np.where(g0 == 0, q0, np.nan)
     lo = np.full(n, np.nan)
     hi = np.full(n, np.nan)
+    # a bounded activation bounds the map, V(q) <= ceiling, and with it q* (g(ceiling) <= 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ceiling = np.full(n, np.inf) if kern.sup_second is None else sw * (mu2 * kern.sup_second + av) + sb
     # upwards: q0 is the positive end, search an upper end with g <= 0
     up = np.flatnonzero(g0 > 0)
     lo[up] = q0[up]
@@ -201,8 +207,8 @@ def _var_fixed_point(q0, sw, sb, mu2, av, kern):
     for k in range(1100):
         if todo.size == 0:
             break
-        cand = q0[todo] + g0[todo] * 2.0**k
-        big = ~np.isfinite(cand) | (cand > 1e200)  # diverges (no fixed point below 1e200)
+        cand = np.minimum(q0[todo] + g0[todo] * 2.0**k, ceiling[todo])
+        big = ~np.isfinite(cand) | ((cand > 1e200) & np.isinf(ceiling[todo]))  # diverges (no fixed point below 1e200)
         out[todo[big]] = np.inf
         todo = todo[~big]
         cand = cand[~big]
@@ -383,13 +389,14 @@ def failure_depth(noise, sigma_w2=None, sigma_b2=None, activation="relu", q0=1.0
         Bias variance (default ``None``: 0). It adds to the offset :math:`b` below.
     activation : {"relu", "linear"}, optional
         Default ``"relu"``; the closed form needs an affine variance map.
-    q0 : float or array_like, > 0, optional
-        Input variance (default 1, as the paper assumes).
+    q0 : float or array_like, in [float32 tiny, float32 max], optional
+        Input variance (default 1, as the paper assumes); it must itself lie in the float32 range
+        (about :math:`[1.2\times 10^{-38}, 3.4\times 10^{38}]`), or no layer is left to count.
 
     Returns
     -------
     float or numpy.ndarray
-        :math:`L^*` (a real number of layers); ``np.inf`` where the variance stays representable
+        :math:`L^* \ge 0` (a real number of layers); ``np.inf`` where the variance stays representable
         forever (exact criticality, or a finite fixed point with additive noise).
 
     Notes
@@ -431,7 +438,8 @@ def failure_depth(noise, sigma_w2=None, sigma_b2=None, activation="relu", q0=1.0
         raise InvalidParameterError(
             f"failure_depth needs an affine variance map: activation must be 'relu' or 'linear', got {kern.name!r}"
         )
-    q0 = check_in_range("q0", q0, 0.0, np.inf, low_open=True, hint="the input variance")
+    q0 = check_in_range("q0", q0, FLOAT32_TINY, FLOAT32_MAX,
+                        hint="the input variance, itself within the float32 range whose limits L* counts layers to")
     shape, (q0, sw, sb, mu2, av) = _broadcast(q0=q0, sigma_w2=sw, sigma_b2=sb, noise=mu2, noise_av=av)
     a = _snap_one(sw * mu2 * kern.m)
     b = sw * av + sb
