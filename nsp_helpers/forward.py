@@ -73,7 +73,7 @@ from . import _random
 from ._random import RandomStreams, derived_seeds
 from .activations import ACTIVATIONS
 from .device import resolve_device
-from .errors import InvalidParameterError, check_int
+from .errors import InvalidParameterError, check_bool, check_float, check_int, check_ints
 from .network import NoisyNetwork, as_network
 from .noise import NoiseModel, NoNoise
 
@@ -93,6 +93,8 @@ DEFAULT_CHUNK_BYTES = 256 * 2**20
 METHODS = ("auto", "weights", "gram")
 # cost of one Gaussian random number in multiply-adds, for the automatic choice of method
 _RNG_COST = 8.0
+#: most networks one call draws seeds for (2**30 seeds already take 8 GiB)
+_MAX_NETWORKS = 2**30
 
 
 # ------------------------------------------------------------------------------------------------
@@ -107,8 +109,16 @@ def network_seeds(seed: int, n_networks: int, *tags: int) -> list[int]:
     (True, True)
     """
     seed = check_int("seed", seed, 0)
-    n_networks = check_int("n_networks", n_networks, 1)
+    n_networks = check_int("n_networks", n_networks, 1, _MAX_NETWORKS)
+    tags = check_ints("tags", list(tags), 0, min_length=0)
     return derived_seeds(seed, _random.NETWORKS, *tags, n=n_networks)
+
+
+def _check_draw(network_seed, layer, std) -> None:
+    """The arguments of :func:`draw_weights_` and :func:`draw_biases_`."""
+    check_int("network_seed", network_seed, 0)
+    check_int("layer", layer, 0)
+    check_float("std", std, 0.0)
 
 
 def draw_weights_(out: torch.Tensor, network_seed: int, layer: int, std: float) -> torch.Tensor:
@@ -118,11 +128,13 @@ def draw_weights_(out: torch.Tensor, network_seed: int, layer: int, std: float) 
     The one implementation of the weight draw: the same seed, layer and std give the same bits on a device
     whatever else was drawn before.
     """
+    _check_draw(network_seed, layer, std)
     return RandomStreams(_random.WEIGHTS, network_seed, layer, device=out.device).normal_(out, 0.0, std)
 
 
 def draw_biases_(out: torch.Tensor, network_seed: int, layer: int, std: float) -> torch.Tensor:
     r"""Fill ``out`` with the biases :math:`\mathcal{N}(0, \mathrm{std}^2)` of one layer (zeros if ``std == 0``)."""
+    _check_draw(network_seed, layer, std)
     if std == 0.0:
         return out.zero_()
     return RandomStreams(_random.BIASES, network_seed, layer, device=out.device).normal_(out, 0.0, std)
@@ -160,6 +172,8 @@ class _Stack:
             raise InvalidParameterError(f"one seed per network is needed, got {len(self.seeds)} for {len(self.members)}")
         first = self.members[0]
         for net in self.members:
+            if not isinstance(net, NoisyNetwork):
+                raise InvalidParameterError(f"networks must be NoisyNetwork objects, got {net!r}")
             if net.shape != ():
                 raise InvalidParameterError("stack members must be single networks, not families")
             for name in ("activation", "width", "input_width", "output_width", "input_activation", "noise_on_input"):
@@ -379,7 +393,7 @@ class NoisyMLP(torch.nn.Module):
 
     def __init__(self, networks: Sequence[NoisyNetwork], seeds: Sequence[int], *, device=None, dtype=None):
         super().__init__()
-        self.stack = _Stack(list(networks), [int(s) for s in seeds])
+        self.stack = _Stack(_check_networks(networks), check_ints("seeds", seeds, 0))
         dtype = torch.float32 if dtype is None else _check_dtype(dtype)
         device = resolve_device(device)
         st = self.stack
@@ -408,9 +422,10 @@ class NoisyMLP(torch.nn.Module):
     @classmethod
     def from_network(cls, network: NoisyNetwork, *, seed: int = 0, n_networks: int = 1, device=None, dtype=None):
         """``n_networks`` independent draws of one network (seeds :func:`network_seeds`)."""
-        network = as_network(network)
+        network = as_network(_check_network(network))
         if network.shape != ():
             raise InvalidParameterError(f"network must be a single network, not a family of shape {network.shape}")
+        n_networks = check_int("n_networks", n_networks, 1, _MAX_NETWORKS)
         return cls([network] * n_networks, network_seeds(seed, n_networks), device=device, dtype=dtype)
 
     @property
@@ -469,6 +484,7 @@ class NoisyMLP(torch.nn.Module):
         record_noise : bool
             Pass the noise drawn at every layer to ``on_layer``.
         """
+        train = check_bool("train", train)
         x = _check_inputs(x, self.stack.first.input_width, self.n_networks, self.weights[0].dtype, self.device)
         grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
         streams = _as_noise_streams(generator, self.device)
@@ -519,6 +535,18 @@ class ForwardResult:
     weights: list | None = None
     method: str = "weights"
     device: str = "cpu"
+
+
+def _check_network(network):
+    if not isinstance(network, (NoisyNetwork, NoiseModel)):
+        raise InvalidParameterError(f"network must be a NoisyNetwork, got {network!r}")
+    return network
+
+
+def _check_networks(networks) -> list:
+    if not isinstance(networks, (list, tuple)) or not all(isinstance(n, NoisyNetwork) for n in networks):
+        raise InvalidParameterError(f"networks must be a list of NoisyNetwork objects, got {networks!r:.200}")
+    return list(networks)
 
 
 def _check_dtype(dtype):
@@ -632,12 +660,16 @@ def forward(network, x, *, seed: int = 0, n_networks: int = 1, train: bool = Tru
     >>> a.shape == b.shape
     True
     """
-    network = as_network(network)
+    network = as_network(_check_network(network))
     if len(network.shape) > 1:
         raise InvalidParameterError(f"network must be one network or a 1-D family, got shape {network.shape}")
     seed = check_int("seed", seed, 0)
-    n_networks = check_int("n_networks", n_networks, 1)
+    n_networks = check_int("n_networks", n_networks, 1, _MAX_NETWORKS)
     chunk_bytes = check_int("chunk_bytes", chunk_bytes, 1)
+    train, keep_preactivations, keep_weights, record_noise, grad, keep_output = (
+        check_bool(name, value) for name, value in (
+            ("train", train), ("keep_preactivations", keep_preactivations), ("keep_weights", keep_weights),
+            ("record_noise", record_noise), ("grad", grad), ("keep_output", keep_output)))
     dtype = torch.float32 if dtype is None else _check_dtype(dtype)
     dev = resolve_device(device)
     x0 = _check_inputs(x, network.input_width, n_networks, dtype, dev)
@@ -716,7 +748,9 @@ def run_networks(networks: Sequence[NoisyNetwork], seeds: Sequence[int], x, *, n
     >>> run_networks(nets, [7, 7], torch.rand(3, 5), noise_seed=(0, 1), device="cpu").shape
     torch.Size([2, 3, 20])
     """
-    stack = _Stack(list(networks), [int(s) for s in seeds])
+    stack = _Stack(_check_networks(networks), check_ints("seeds", seeds, 0))
+    noise_seed = check_ints("noise_seed", noise_seed, 0)
+    train = check_bool("train", train)
     dtype = torch.float32 if dtype is None else _check_dtype(dtype)
     dev = resolve_device(device)
     x0 = _check_inputs(x, stack.first.input_width, stack.n_networks, dtype, dev)
