@@ -80,7 +80,7 @@ import torch
 
 from .. import _random
 from ..device import resolve_device
-from ..errors import InvalidParameterError, check_int
+from ..errors import InvalidParameterError, as_real_tensor, check_bool, check_int
 from ..fits import LogDecayFit, fit_log_decay
 from ..forward import draw_weights_, forward, network_seeds
 from ..network import NoisyNetwork, as_network
@@ -360,7 +360,10 @@ def gradient_statistics(
         fields["width"] = fields["input_width"] = check_int("width", width, 2)
     net = as_network(noise, sigma_w2, sigma_b2, activation, **fields)
     if net.shape != ():
-        raise InvalidParameterError(f"noise must be a single noise level (loop over a family), got {net.noise!r}")
+        raise InvalidParameterError(
+            f"noise, sigma_w2 and sigma_b2 must describe a single network (loop over a family), got noise {net.noise!r}, "
+            f"sigma_w2 {net.sigma_w2}, sigma_b2 {net.sigma_b2}"
+        )
     if net.n_layers < 1 or net.width < 2 or net.input_width != net.width or net.output_width is not None:
         raise InvalidParameterError(
             "the network must have n_layers >= 1 and width >= 2, inputs as wide as its layers and no read-out"
@@ -369,6 +372,7 @@ def gradient_statistics(
     n_pairs = check_int("n_pairs", n_pairs, 1)
     seed = check_int("seed", seed, 0)
     chunk_bytes = check_int("chunk_bytes", chunk_bytes, 1)
+    keep_tensors = check_bool("keep_tensors", keep_tensors)
     if backward not in ("tied", "independent"):
         raise InvalidParameterError(f"backward must be 'tied' (autograd) or 'independent' (GIA), got {backward!r}")
     dtype = torch.float32 if dtype is None else dtype
@@ -552,8 +556,8 @@ def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int
     ----------
     model : torch.nn.Module
         Any model containing ``torch.nn.Linear`` layers (in the order they run).
-    inputs : torch.Tensor
-        A batch of inputs.
+    inputs : torch.Tensor or array_like
+        A batch of inputs (converted to the dtype and device of the first linear layer's weights).
     train : bool
         Run in training mode (dropout on), as the noisy-network theory assumes; the model's mode is
         restored afterwards.
@@ -583,6 +587,11 @@ def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if not linears:
         raise InvalidParameterError("model must contain at least one torch.nn.Linear layer")
+    train = check_bool("train", train)
+    if seed is not None:
+        seed = check_int("seed", seed, 0)
+    weight = linears[0].weight
+    inputs = as_real_tensor("inputs", inputs, dtype=weight.dtype).to(weight.device)
     record = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: record.append(out.detach().double().pow(2).mean().item()))
              for m in linears]

@@ -74,7 +74,7 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
-from ..errors import InvalidParameterError, as_float_array, check_in_range, check_int
+from ..errors import InvalidParameterError, as_float_array, check_bool, check_float, check_in_range, check_int
 from ..forward import DEFAULT_CHUNK_BYTES, forward
 from ..network import NoisyNetwork, as_network
 
@@ -245,6 +245,9 @@ class CorrelationDynamicsResult:
 # ------------------------------------------------------------------------------------------------
 #: counts may be given as integral floats (``30.0``)
 _check_int = partial(check_int, allow_integral_float=True)
+#: the simulate_* functions run in float32: an input second moment beyond its largest value is not representable
+_Q0_MAX = float(np.finfo(np.float32).max)
+_Q0_HINT = "the simulation runs in float32"
 
 
 def _network(noise, sigma_w2, sigma_b2, activation, **fields) -> NoisyNetwork:
@@ -371,6 +374,7 @@ def propagate(
     """
     seed = _check_int("seed", seed, 0)
     chunk_bytes = _check_int("chunk_bytes", chunk_bytes, 1)
+    keep_activations = check_bool("keep_activations", keep_activations)
     if n_layers is None and not isinstance(noise, NoisyNetwork):
         raise InvalidParameterError("n_layers is required unless a NoisyNetwork (which has its own) is given")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -657,7 +661,7 @@ def simulate_variance_map(
     >>> res.mean.shape, res.q1.shape
     ((2,), (2, 2, 5))
     """
-    q0 = check_in_range("q0_values", q0_values, 0.0, np.inf, max_ndim=1)
+    q0 = check_in_range("q0_values", q0_values, 0.0, _Q0_MAX, max_ndim=1, hint=_Q0_HINT)
     q0 = np.atleast_1d(q0)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
@@ -741,7 +745,7 @@ def simulate_variance_dynamics(
     >>> res.layers.tolist(), res.mean.shape, float(res.mean[0])
     ([0, 1, 2, 3], (4,), 4.0)
     """
-    q0_arr = check_in_range("q0", q0, 0.0, np.inf, max_ndim=1)
+    q0_arr = check_in_range("q0", q0, 0.0, _Q0_MAX, max_ndim=1, hint=_Q0_HINT)
     n_layers = _check_int("n_layers", n_layers, 0)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
@@ -828,6 +832,7 @@ def simulate_correlation_map(
     """
     c0 = check_in_range("c0_values", c0_values, -1.0, 1.0, max_ndim=1)
     c0 = np.atleast_1d(c0)
+    q0 = check_float("q0", q0, 0.0, _Q0_MAX, low_open=True, hint=_Q0_HINT)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
@@ -908,6 +913,7 @@ def simulate_correlation_dynamics(
     ((2, 3), [0.0, 0.9])
     """
     c0_arr = check_in_range("c0", c0, -1.0, 1.0, max_ndim=1)
+    q0 = check_float("q0", q0, 0.0, _Q0_MAX, low_open=True, hint=_Q0_HINT)
     n_layers = _check_int("n_layers", n_layers, 0)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
