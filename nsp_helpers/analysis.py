@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import theory
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_float, check_in_range
 from .noise import Dropout
 from .train import results_grid
 
@@ -43,7 +43,7 @@ def depth_scale_boundary(keep_prob, multiple: float = 6.0):
     >>> depth_scale_boundary([0.5, 1.0]).round(2)
     array([4.78,  inf])
     """
-    k = float(check_in_range("multiple", multiple, 0.0, np.inf, low_open=True))
+    k = check_float("multiple", multiple, 0.0, np.inf, low_open=True)
     return k * theory.depth_scale(Dropout(keep_prob=keep_prob))
 
 
@@ -128,7 +128,10 @@ def trainable_depth_rules(results, metric: str = "train_loss", *, threshold=None
         raise InvalidParameterError(f"results must hold finite values of {metric!r}")
     if threshold is None:
         threshold = 0.5 * (finite.min() + finite.max())
-    threshold = float(check_in_range("threshold", threshold, -np.inf, np.inf))
+    threshold = check_float("threshold", threshold, -np.inf, np.inf)
+    multiples = check_in_range("multiples", multiples, 0.0, np.inf, low_open=True, max_ndim=1).ravel().tolist()
+    if not multiples:
+        raise InvalidParameterError("multiples must hold at least one multiple of the depth scale")
     trainable = np.isfinite(values) & (values < threshold)
     noise = Dropout(keep_prob=keeps)
     rules = {f"{k:g}·xi_c": np.atleast_1d(depth_scale_boundary(keeps, k)) for k in multiples}

@@ -86,7 +86,7 @@ from typing import Callable, Iterable, Mapping
 
 import ipywidgets as widgets
 
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_bool, check_float, check_int
 
 __all__ = ["SliderFigure", "slider_figure", "render_png", "MAX_WIDGET_BYTES"]
 
@@ -189,7 +189,14 @@ def render_png(fig, *, dpi: float = 72) -> bytes:
         raise InvalidParameterError(
             f"figure_fn must return a matplotlib.figure.Figure, got {type(fig).__name__}"
         )
-    dpi = float(check_in_range("dpi", dpi, 0, 600, low_open=True))
+    dpi = check_float("dpi", dpi, 0, 600, low_open=True)
+    pixels = fig.get_size_inches() * dpi
+    if min(pixels) < 1:
+        plt.close(fig)
+        raise InvalidParameterError(
+            f"dpi = {dpi:g} leaves no pixel: the figure is {fig.get_size_inches()[0]:g} x {fig.get_size_inches()[1]:g} "
+            f"inches, {pixels[0]:.3g} x {pixels[1]:.3g} pixels; raise dpi"
+        )
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=dpi)  # not "tight": every frame keeps the same pixel size
@@ -221,6 +228,11 @@ def _as_grid(name: str, values) -> list:
     grid = list(values.tolist() if hasattr(values, "tolist") else values)  # numpy scalars -> Python
     if not grid or len(set(map(repr, grid))) != len(grid):
         raise InvalidParameterError(f"grid {name!r} must be a non-empty list of distinct values, got {grid!r}")
+    numeric = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in grid]
+    if any(numeric) and not all(numeric):
+        raise InvalidParameterError(f"grid {name!r} must hold numbers only or no numbers at all, got {grid!r}")
+    if all(numeric) and not all(math.isfinite(v) for v in grid):
+        raise InvalidParameterError(f"grid {name!r} must hold finite numbers, got {grid!r}")
     return grid
 
 
@@ -335,7 +347,7 @@ def slider_figure(
     dpi : float
         PNG resolution, in (0, 600]. The default 72 keeps pages light (a 6 x 4 inch figure is ~30 kB).
     width : int or None
-        Displayed width in CSS pixels (positive), or ``None`` for the natural size.
+        Displayed width in CSS pixels, in [1, 10000], or ``None`` for the natural size.
     labels : dict, optional
         Slider description per grid name; default: the grid name.
     formats : dict, optional
@@ -349,7 +361,7 @@ def slider_figure(
         ``False``: precompute frames (works in static HTML); ``None``: ``True`` iff the environment
         variable ``NSP_LIVE_WIDGETS`` is ``1``.
     live_steps : int
-        Number of steps of a live float slider between its smallest and largest grid value (>= 1).
+        Number of steps of a live float slider between its smallest and largest grid value, in [1, 100000].
     grid_only : bool or iterable of str
         Grids whose values ``figure_fn`` can only take from the grid itself (stored or precomputed data);
         ``True`` for all grids. In live mode their sliders snap to the grid values and a note says so;
@@ -405,11 +417,13 @@ def slider_figure(
         unknown = sorted(set(mapping) - set(grids))
         if unknown:
             raise InvalidParameterError(f"{what} names unknown grid(s) {unknown}; the grids are {sorted(grids)}")
-    dpi = float(check_in_range("dpi", dpi, 0, 600, low_open=True))
+    dpi = check_float("dpi", dpi, 0, 600, low_open=True)
     if width is not None:
-        width = int(check_in_range("width", width, 1, 10_000))
-    max_frames = int(check_in_range("max_frames", max_frames, 1))
-    live_steps = int(check_in_range("live_steps", live_steps, 1))
+        width = check_int("width", width, 1, 10_000)
+    max_frames = check_int("max_frames", max_frames, 1)
+    live_steps = check_int("live_steps", live_steps, 1, 100_000)
+    if live is not None:
+        live = check_bool("live", live)
     names = list(grids)
     grid = {name: _as_grid(name, grids[name]) for name in names}
     start = {}
