@@ -543,14 +543,26 @@ def cell_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int
     >>> net.sigma_w2, net.widths[:2], net.output_width, net.input_activation
     (1.2, (784, 1000), 784, False)
     """
+    depth, keep_prob = _check_cell(depth, keep_prob)
+    d_in, d_out, width = (check_int(name, v, 1) for name, v in (("d_in", d_in), ("d_out", d_out), ("width", width)))
+    sigma_b2 = check_float("sigma_b2", sigma_b2, 0.0)
     noise = Dropout(keep_prob=float(keep_prob))
     sigma_w2, _ = theory.critical_parameters(noise)
     return NoisyNetwork(noise, sigma_w2, sigma_b2, "relu", width=width, n_layers=depth, input_width=d_in,
                         output_width=d_out, input_activation=False)
 
 
+def _check_cell(depth, keep_prob, cell=None) -> tuple[int, float]:
+    """``(depth, keep_prob)`` of one grid cell, checked (``cell``: what was given instead of a pair)."""
+    if cell is not None:
+        raise InvalidParameterError(f"cells must hold (depth, keep_prob) pairs, got {describe(cell)}")
+    return check_int("depth", depth, 0), check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True)
+
+
 def cell_seed(seed: int, depth: int, keep_prob: float) -> int:
     """The weight seed of a grid cell: it depends on ``(seed, depth, keep_prob)`` only (the same in every shard)."""
+    seed, depth = check_int("seed", seed, 0), check_int("depth", depth, 0)
+    keep_prob = check_float("keep_prob", keep_prob, 0.0, 1.0)
     return int(np.random.SeedSequence([int(seed), int(depth), int(round(keep_prob * 1_000_000))]).generate_state(1)[0])
 
 
@@ -566,6 +578,10 @@ def grid_model(cells, d_in: int, d_out: int, width: int, *, seed: int = 0, sigma
     >>> order, model.depths, model(torch.rand(5, 4), train=False).shape
     ([1, 0], [3, 1], torch.Size([2, 5, 4]))
     """
+    if not isinstance(cells, (list, tuple)) or not cells:
+        raise InvalidParameterError(f"cells must be a non-empty list of (depth, keep_prob) pairs, got {describe(cells)}")
+    cells = [_check_cell(*cell) if isinstance(cell, (list, tuple)) and len(cell) == 2 else _check_cell(None, None, cell)
+             for cell in cells]
     order = sorted(range(len(cells)), key=lambda i: -cells[i][0])  # deepest first (stable)
     networks = [cell_network(cells[i][0], cells[i][1], d_in, d_out, width, sigma_b2=sigma_b2) for i in order]
     seeds = [cell_seed(seed, *cells[i]) for i in order]
