@@ -29,7 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_bool, check_in_range
 
 __all__ = [
     "as_noise_model",
@@ -612,6 +612,7 @@ def as_noise_model(noise, *, allow_family: bool = False) -> NoiseModel:
     ...
     nsp_helpers.errors.InvalidParameterError: noise must be a nsp_helpers.noise.NoiseModel (e.g. Dropout(keep_prob=0.6)), a torch.nn.Dropout module or None, got 0.4: a bare number is ambiguous (keep or drop probability?)
     """
+    allow_family = check_bool("allow_family", allow_family)
     if noise is None:
         return NoNoise()
     if isinstance(noise, NoiseModel):

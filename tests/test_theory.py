@@ -498,6 +498,34 @@ def test_hard_tanh_pair_at_large_q_against_mpmath():
     assert kern.cross_prime(np.array([q]), np.array([c]))[0] == pytest.approx(ref, rel=1e-9)
 
 
+@pytest.mark.parametrize("q", [1e9, 1e20, 1e300])
+@pytest.mark.parametrize("c", [-0.9, 0.3, 0.99])
+def test_hard_tanh_pair_in_the_large_q_limit(q, c):
+    """clip(u) -> sign(u): E[clip(u_a) clip(u_b)] -> (2/pi) arcsin c, q E[1{|u_a| < 1} 1{|u_b| < 1}] -> 2/(pi s)
+    (up to O(1/(q s^2)))."""
+    kern = theory._kernel("hard_tanh")
+    cross, cross_prime = kern.cross_both(np.array([q]), np.array([c]))
+    rel = 1e-12 + 100 / (q * (1 - c * c))
+    assert cross[0] == pytest.approx(2 / math.pi * math.asin(c), rel=rel)
+    assert q * cross_prime[0] == pytest.approx(2 / (math.pi * math.sqrt(1 - c * c)), rel=rel)
+
+
+@pytest.mark.parametrize("sd", [30.0, 5e3, 2e4, 1e8])
+@pytest.mark.parametrize("centre", [-3.0, 0.2, 2.0])
+def test_hard_tanh_conditional_moments_against_mpmath(sd, centre):
+    """P(|X| < 1) and E[X; |X| < 1] of X ~ N(m, sd^2), m = -centre sd, on both sides of the series' threshold."""
+    m = -centre * sd
+    below, above, inside, e_inside = theory._kernel("hard_tanh")._conditional(np.array([m]), np.array([sd]))
+    with mp.workdps(40):
+        dens = lambda x: mp.npdf((x - m) / sd) / sd  # noqa: E731
+        ref_inside = mp.quad(dens, [-1, 1])
+        ref_e = mp.quad(lambda x: x * dens(x), [-1, 1])
+        ref_above = mp.ncdf((m - 1) / sd)
+    assert inside[0] == pytest.approx(float(ref_inside), rel=1e-9)
+    assert e_inside[0] == pytest.approx(float(ref_e), rel=1e-6, abs=1e-13)  # E[clip(X)] is O(1): 1e-13 absolute
+    assert above[0] == pytest.approx(float(ref_above), rel=1e-12)
+
+
 def _mp_relu_depth_scale(mu2_minus_1, dps):
     """xi_c of critical ReLU with mu2 = 1 + mu2_minus_1 (exact): tan(theta) - theta = pi (mu2 - 1)."""
     with mp.workdps(dps):

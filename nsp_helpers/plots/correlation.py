@@ -178,7 +178,7 @@ def correlation_dynamics_figure(keep_prob: float, c0: float, *, n_layers: int = 
     >>> len(correlation_dynamics_figure(0.8, 0.9, n_layers=5).axes)
     2
     """
-    noise = Dropout(keep_prob=keep_prob)
+    noise = Dropout(keep_prob=check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True))
     c0 = check_float("c0", c0, -1.0, 1.0)
     n_layers = check_int("n_layers", n_layers, 1, 100_000, allow_integral_float=True)
     fig, (ax_web, ax_dyn) = _new_figure(2, width_per_panel=4.0, height=3.4)

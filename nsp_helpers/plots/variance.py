@@ -27,6 +27,7 @@ import numpy as np
 from .. import simulate, theory
 from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int
 from ..noise import NoiseModel, NoNoise
+from ..theory import FLOAT32_MAX
 
 __all__ = [
     "critical_settings",
@@ -215,6 +216,9 @@ def _check_common(**values):
             out[name] = check_bool(name, value)
         else:
             out[name] = _count(name, value, 1)
+    if out.get("simulate_points") and "q_values" in out and np.max(out["q_values"]) > FLOAT32_MAX:
+        raise InvalidParameterError(f"q_values must be in [0, {FLOAT32_MAX:g}] to be simulated (in float32), got "
+                                    f"{np.max(out['q_values']):g}; or pass simulate_points=False")
     return out
 
 

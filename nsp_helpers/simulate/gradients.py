@@ -592,6 +592,8 @@ def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int
         seed = check_int("seed", seed, 0)
     weight = linears[0].weight
     inputs = as_real_tensor("inputs", inputs, dtype=weight.dtype).to(weight.device)
+    if inputs.dim() == 0:
+        raise InvalidParameterError(f"inputs must be a batch of inputs (at least one dimension), got {inputs.item()!r}")
     record = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: record.append(out.detach().double().pow(2).mean().item()))
              for m in linears]
@@ -602,7 +604,10 @@ def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int
             torch.manual_seed(seed)
         model.train(train)
         with torch.no_grad():
-            model(inputs)
+            try:
+                model(inputs)
+            except RuntimeError as exc:  # e.g. inputs of the wrong width for the first layer
+                raise InvalidParameterError(f"inputs of shape {tuple(inputs.shape)} do not fit the model: {exc}") from exc
     finally:
         for hook in hooks:
             hook.remove()

@@ -70,7 +70,7 @@ def _corr_map(c, q, sw, sb, mu2, av, kern, slope=False):
     if not slope:
         return (sw * kern.cross(q, c) + sb) / den, None
     cross, cross_prime = kern.cross_both(q, c)
-    return (sw * cross + sb) / den, sw * q * cross_prime / den
+    return (sw * cross + sb) / den, (sw / den) * (q * cross_prime)  # no sw q overflow at sigma_w2 ~ 1e300
 
 
 def correlation_map(c, noise, sigma_w2=None, sigma_b2=None, activation="relu", q=None):

@@ -418,25 +418,38 @@ class _HardTanh(_Quadrature):
 
     @staticmethod
     def _conditional(m, sd):
-        """Phi(alpha), Phi(beta), pdf(alpha), pdf(beta) for X ~ N(m, sd^2), alpha/beta = (-+1 - m)/sd."""
+        """P(X < -1), P(X > 1), P(|X| < 1) and E[X; |X| < 1] for X ~ N(m, sd^2).
+
+        With alpha/beta = (-+1 - m)/sd: P(|X| < 1) = Phi(beta) - Phi(alpha), E[X; |X| < 1] = m (Phi(beta) -
+        Phi(alpha)) + sd (pdf(alpha) - pdf(beta)). For sd > 100 (q s^2 > 1e4) these differences cancel (alpha and
+        beta agree to 1/sd, and m is of the order of sd): both integrals are taken over |x| < 1 instead, by
+        16-point Gauss-Legendre (the density pdf((x - m)/sd)/sd barely varies there).
+        """
         from scipy.special import ndtr
 
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             alpha = np.where(sd > 0, (-1.0 - m) / sd, np.where(m > -1.0, -np.inf, np.inf))
             beta = np.where(sd > 0, (1.0 - m) / sd, np.where(m < 1.0, np.inf, -np.inf))
-        pa = _normal_pdf(np.clip(alpha, -40.0, 40.0))
-        pb = _normal_pdf(np.clip(beta, -40.0, 40.0))
-        return ndtr(alpha), ndtr(beta), pa, pb
+            phi_a, phi_b = ndtr(alpha), ndtr(beta)
+            pa = _normal_pdf(np.clip(alpha, -40.0, 40.0))
+            pb = _normal_pdf(np.clip(beta, -40.0, 40.0))
+            inside = phi_b - phi_a
+            e_inside = m * inside + sd * (pa - pb)
+            wide = sd > 100.0
+            if np.any(wide):
+                h = 1.0 / np.where(wide, sd, 1.0)
+                dens = _normal_pdf(np.clip(-m * h, -40.0, 40.0)[..., None] + h[..., None] * _PANEL_NODES)
+                inside = np.where(wide, h * (dens @ _PANEL_WEIGHTS), inside)
+                e_inside = np.where(wide, h * (dens @ (_PANEL_WEIGHTS * _PANEL_NODES)), e_inside)
+        return phi_a, 1.0 - phi_b, inside, e_inside
 
     def cross(self, q, c):
         sq, cc, ss, breaks = self._setup2(q, c)
 
         def integrand(z):
-            m, sd = sq * cc * z, sq * ss
-            phi_a, phi_b, pdf_a, pdf_b = self._conditional(m, sd)
+            below, above, _, e_inside = self._conditional(sq * cc * z, sq * ss)
             # E[clip(X)] = -P(X < -1) + P(X > 1) + E[X; |X| < 1]
-            inner = -phi_a + (1.0 - phi_b) + m * (phi_b - phi_a) + sd * (pdf_a - pdf_b)
-            return np.clip(sq * z, -1.0, 1.0) * inner
+            return np.clip(sq * z, -1.0, 1.0) * (-below + above + e_inside)
 
         return _panel_expectation(integrand, breaks)
 
@@ -444,8 +457,8 @@ class _HardTanh(_Quadrature):
         sq, cc, ss, breaks = self._setup2(q, c)
 
         def integrand(z):
-            phi_a, phi_b, _, _ = self._conditional(sq * cc * z, sq * ss)
-            return (np.abs(sq * z) < 1.0) * (phi_b - phi_a)
+            inside = self._conditional(sq * cc * z, sq * ss)[2]
+            return (np.abs(sq * z) < 1.0) * inside
 
         return _panel_expectation(integrand, breaks)
 
