@@ -177,7 +177,7 @@ def _noise_targets(name, check=None, activations_=("relu", "tanh"), **extra):
             seen = None if check is None else (lambda family, param: lambda kw, result: check(
                 dict(kw, noise=family(kw[param])), result))(family, param)
             out.append(Target(f"theory.{name}[{act}, {family.__name__}({param})]", call, base, params=params, ranges=ranges,
-                              check=seen))
+                              check=seen, names={param: (param, "noise", "mu2")}))
     return out
 
 
@@ -522,7 +522,7 @@ def misc_targets() -> dict:
                                  ranges={"depth": (0, MAX_INT), "keep_prob": _UNIT_OPEN_LOW, "d_in": (1, MAX_INT), "d_out": (1, MAX_INT),
                                          "width": (1, MAX_INT), "sigma_b2": _NONNEG})],
         "train.cell_seed": [T("train.cell_seed", train.cell_seed, dict(seed=0, depth=2, keep_prob=0.5),
-                              ranges={"seed": (0, MAX_INT), "depth": (0, MAX_INT), "keep_prob": _UNIT_OPEN_LOW})],
+                              ranges={"seed": (0, MAX_INT), "depth": (0, MAX_INT), "keep_prob": (0.0, 1.0)})],
     }
 
 

@@ -72,6 +72,11 @@ def build_targets(tmp: Path) -> dict:
                                     params={"value": "reals"}, names={"value": ("x",)})],
         "errors.check_bool": [T("errors.check_bool", errors.check_bool, dict(name="b", value=True),
                                 params={"value": "bool"}, names={"value": ("b",)})],
+        "errors.check_ints": [T("errors.check_ints", errors.check_ints, dict(name="seeds", values=[1, 2], low=0),
+                                params={"values": "ints"}, names={"values": ("seeds",)}, ranges={"values": (0, 2**63 - 1)})],
+        "errors.check_objects": [T("errors.check_objects", errors.check_objects,
+                                   dict(name="noises", value=[noise.Dropout(0.5)], cls=noise.NoiseModel, what="noise models"),
+                                   params={"value": "object"}, names={"value": ("noises",)})],
         # --- noise ---------------------------------------------------------------------------------------
         "noise.Dropout": [T("noise.Dropout", noise.Dropout, dict(keep_prob=0.5), params={"keep_prob": "reals"})],
         "noise.Dropout.from_drop_prob": [T("noise.Dropout.from_drop_prob", noise.Dropout.from_drop_prob, dict(drop_prob=0.4),
