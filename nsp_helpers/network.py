@@ -54,6 +54,10 @@ from .noise import NoiseModel, NoNoise, as_noise_model
 __all__ = ["NoisyNetwork", "as_network"]
 
 
+class _IndexOutOfRange(InvalidParameterError, IndexError):
+    """An index beyond a family (an InvalidParameterError that is also the IndexError sequences raise)."""
+
+
 def _scalar_or_array(x):
     x = np.asarray(x, dtype=float)
     return float(x) if x.ndim == 0 else x
@@ -205,6 +209,10 @@ class NoisyNetwork:
         if len(self.shape) != 1:
             raise InvalidParameterError(f"only a 1-D family can be indexed, this one has shape {self.shape}")
         shape = self.shape
+        if not isinstance(index, slice):
+            index = check_int("index", index, -(2**63), 2**63 - 1)
+            if not -shape[0] <= index < shape[0]:  # an IndexError too: iteration by indexing stops there
+                raise _IndexOutOfRange(f"index must be in [{-shape[0]}, {shape[0] - 1}] for a family of {shape[0]}, got {index}")
         noise = self.noise[index] if self.noise.shape else self.noise
         sw = np.broadcast_to(self.sigma_w2, shape)[index]
         sb = np.broadcast_to(self.sigma_b2, shape)[index]
