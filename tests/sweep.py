@@ -37,6 +37,7 @@ Run ``python tests/sweep.py`` for the report of the modules it knows.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import numbers
@@ -168,6 +169,9 @@ class Target:
     check : callable, optional
         ``check(kwargs, result) -> str or None``: an invariant of the result (a message when it is
         broken: the call is ``wrong``).
+    nan_ok : str
+        Why NaN in the result is a documented answer for valid input (e.g. a float32 simulation that
+        overflows); empty (default): NaN makes the call ``nan``.
     """
 
     name: str
@@ -179,6 +183,7 @@ class Target:
     none_ok: tuple = ()
     ranges: dict = field(default_factory=dict)
     check: Callable | None = None
+    nan_ok: str = ""
 
     def swept(self) -> dict:
         if self.params is not None:
@@ -260,6 +265,11 @@ class Report:
     cases: list = field(default_factory=list)
     uncovered: list = field(default_factory=list)
     baseline_failures: list = field(default_factory=list)
+    #: seconds spent per target (baseline and hostile calls)
+    seconds: dict = field(default_factory=dict)
+
+    def slowest(self, n: int = 10) -> str:
+        return ", ".join(f"{name} {t:.1f} s" for name, t in sorted(self.seconds.items(), key=lambda kv: -kv[1])[:n])
 
     @property
     def counts(self) -> Counter:
@@ -316,6 +326,8 @@ def _has_nan(obj, depth: int = 0) -> bool:
         return any(_has_nan(v, depth + 1) for v in obj)
     if isinstance(obj, dict):
         return any(_has_nan(v, depth + 1) for v in obj.values())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):  # result containers: their fields
+        return any(_has_nan(getattr(obj, f.name), depth + 1) for f in dataclasses.fields(obj))
     if type(obj).__name__ != "type" and "mu2" in dir(type(obj)) and "additive_variance" in dir(type(obj)):
         try:  # a noise model: its moments must be finite
             moments = [np.asarray(obj.mu2, dtype=float), np.asarray(obj.additive_variance, dtype=float)]
@@ -369,7 +381,7 @@ def classify(target: Target, param: str, value, must_refuse: bool, timeout_s: fl
         return "unclear", message[:200]
     if must_refuse:
         return "silent", f"returned {type(result).__name__}"
-    if _has_nan(result):
+    if not target.nan_ok and _has_nan(result):
         return "nan", "the result holds NaN"
     if target.check is not None:
         problem = target.check(kwargs, result)
@@ -404,14 +416,15 @@ CORE_LABELS = frozenset({
 
 
 def sweep(modules: dict, targets: dict, *, hypothesis_examples: int = 20, sample: int | None = None,
-          timeout_s: float | None = 60.0) -> Report:
+          variants: int | None = None, timeout_s: float | None = 60.0) -> Report:
     """Run every target; ``modules`` maps a short module name to the module (for :attr:`Report.uncovered`).
 
     ``targets`` maps ``"module.callable"`` to a list of :class:`Target` (or ``None``: deliberately not
     swept, e.g. a callable without numeric parameters). The calls run in a temporary working folder:
     hostile relative paths (drawn strings) create and move files there, nowhere else. ``sample``: call
     only the core hostile values and ``sample`` more per parameter (``None``: all); ``timeout_s``: the
-    time limit of one call.
+    time limit of one call; ``variants``: run at most this many of the targets of one callable (the first
+    and others drawn by its name: e.g. two of a theory function's four activations).
     """
     import os
     import tempfile
@@ -420,7 +433,7 @@ def sweep(modules: dict, targets: dict, *, hypothesis_examples: int = 20, sample
     with tempfile.TemporaryDirectory(prefix="nsp-sweep-") as workdir:
         os.chdir(workdir)
         try:
-            return _sweep(modules, targets, hypothesis_examples, sample, timeout_s)
+            return _sweep(modules, targets, hypothesis_examples, sample, timeout_s, variants)
         finally:
             os.chdir(cwd)
 
@@ -433,34 +446,48 @@ def _sampled(values: list, key: str, sample: int | None) -> list:
     return core + random.Random(key).sample(rest, min(sample, len(rest)))
 
 
+def _picked(entries: list, key: str, variants: int | None) -> list:
+    if variants is None or len(entries) <= variants:
+        return entries
+    return entries[:1] + random.Random(key).sample(entries[1:], variants - 1)
+
+
 def _sweep(modules: dict, targets: dict, hypothesis_examples: int, sample: int | None = None,
-           timeout_s: float | None = None) -> Report:
+           timeout_s: float | None = None, variants: int | None = None) -> Report:
     report = Report()
     for short, module in modules.items():
         for name in public_callables(module):
             if f"{short}.{name}" not in targets:
                 report.uncovered.append(f"{short}.{name}")
+    import time
+
     for key, entries in targets.items():
-        for target in entries or ():
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    _call(target, target.baseline, timeout_s)
-            except _Timeout:
-                report.baseline_failures.append(f"{target.name}: still running after {timeout_s} s")
-                continue
-            except Exception as exc:  # noqa: BLE001
-                if target.baseline_raises is None or not isinstance(exc, target.baseline_raises):
-                    report.baseline_failures.append(f"{target.name}: {type(exc).__name__}: {exc}")
-                    continue
-            for param, kind in target.swept().items():
-                for label, value, must in _sampled(hostile_values(kind), f"{target.name}:{param}", sample):
-                    must = (must or out_of_range(target, param, kind, value)) and not (value is None and param in target.none_ok)
-                    outcome, detail = classify(target, param, value, must, timeout_s)
-                    report.cases.append(Case(target.name, param, label, outcome, detail))
-                if hypothesis_examples:
-                    _hypothesis_cases(report, target, param, kind, hypothesis_examples, timeout_s)
+        for target in _picked(list(entries or ()), key, variants):
+            start = time.perf_counter()
+            _run_target(report, target, hypothesis_examples, sample, timeout_s)
+            report.seconds[target.name] = time.perf_counter() - start
     return report
+
+
+def _run_target(report: Report, target: Target, hypothesis_examples: int, sample: int | None, timeout_s: float | None) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _call(target, target.baseline, timeout_s)
+    except _Timeout:
+        report.baseline_failures.append(f"{target.name}: still running after {timeout_s} s")
+        return
+    except Exception as exc:  # noqa: BLE001
+        if target.baseline_raises is None or not isinstance(exc, target.baseline_raises):
+            report.baseline_failures.append(f"{target.name}: {type(exc).__name__}: {exc}")
+            return
+    for param, kind in target.swept().items():
+        for label, value, must in _sampled(hostile_values(kind), f"{target.name}:{param}", sample):
+            must = (must or out_of_range(target, param, kind, value)) and not (value is None and param in target.none_ok)
+            outcome, detail = classify(target, param, value, must, timeout_s)
+            report.cases.append(Case(target.name, param, label, outcome, detail))
+        if hypothesis_examples:
+            _hypothesis_cases(report, target, param, kind, hypothesis_examples, timeout_s)
 
 
 def _hypothesis_cases(report: Report, target: Target, param: str, kind: str, n: int, timeout_s: float | None = None) -> None:

@@ -142,14 +142,14 @@ _NETWORK_RANGES = dict(sigma_w2=_POS, sigma_b2=_NONNEG)
 
 
 def _theory(name, state: dict, kinds: dict, ranges: dict, check=None, activations_=("relu", "tanh", "hard_tanh", "linear"),
-            network_kinds=None, none_ok=()):
+            network_kinds=None, none_ok=(), nan_ok=None):
     fn = getattr(theory, name)
     out = []
     for act in activations_:
         base = dict(state, **_ACTIVATION_BASELINES[act])
         params = dict(kinds, **(network_kinds or _NETWORK_KINDS))
         out.append(Target(f"theory.{name}[{act}]", fn, base, params=params, ranges=dict(ranges, **_NETWORK_RANGES),
-                          none_ok=("sigma_w2", "sigma_b2") + tuple(none_ok), check=check))
+                          none_ok=("sigma_w2", "sigma_b2") + tuple(none_ok), check=check, nan_ok=(nan_ok or {}).get(act, "")))
     return out
 
 
@@ -226,7 +226,8 @@ def theory_targets() -> dict:
         + _noise_targets("gradient_slope", _nonneg("chi_1")),
         "theory.gradient_depth_scale": _theory("gradient_depth_scale", {}, {}, {}, _nonneg("depth scale")),
         "theory.gradient_slopes": _theory("gradient_slopes", {}, {}, {}, _slopes_check,
-                                          network_kinds=dict(noise="object", sigma_w2="real", sigma_b2="real", activation="choice")),
+                                          network_kinds=dict(noise="object", sigma_w2="real", sigma_b2="real", activation="choice"),
+                                          nan_ok={"linear": "q_star of a scale-free linear network is NaN (documented)"}),
         "theory.linear_network_closed_forms": [T("theory.linear_network_closed_forms", theory.linear_network_closed_forms,
                                                  dict(noise=Dropout(0.8), sigma_w2=0.7, sigma_b2=0.1),
                                                  params={"noise": "object", "sigma_w2": "real", "sigma_b2": "real"},
@@ -268,6 +269,7 @@ def _net(**kw):
 def network_targets() -> dict:
     T = Target
     net = _net()
+    family = _net(noise=Dropout([0.5, 0.8]))
     method = lambda name: (lambda **kw: getattr(net, name)(**kw))  # noqa: E731
     size = {"width": (1, MAX_INT), "n_layers": (0, MAX_INT), "input_width": (1, MAX_INT), "output_width": (1, MAX_INT)}
     return {
@@ -298,6 +300,17 @@ def network_targets() -> dict:
         "network.NoisyNetwork.iterate_correlation": [T("network.NoisyNetwork.iterate_correlation", method("iterate_correlation"),
                                                        dict(c0=0.5, n_layers=3, q0=1.0), params={"c0": "reals", "n_layers": "int", "q0": "reals"},
                                                        none_ok=("n_layers", "q0"), ranges={"c0": _CORR, "n_layers": (0, MAX_INT), "q0": _POS})],
+        "network.NoisyNetwork.variance_slope": [T("network.NoisyNetwork.variance_slope", method("variance_slope"), dict(q=1.0),
+                                                  params={"q": "reals"}, none_ok=("q",), ranges={"q": _NONNEG})],
+        "network.NoisyNetwork.variance_fixed_point": [T("network.NoisyNetwork.variance_fixed_point", method("variance_fixed_point"),
+                                                        dict(q0=1.0), params={"q0": "reals"}, ranges={"q0": _NONNEG})],
+        "network.NoisyNetwork.correlation_slope": [T("network.NoisyNetwork.correlation_slope", method("correlation_slope"),
+                                                     dict(c=0.5, q=1.0), params={"c": "reals", "q": "reals"}, none_ok=("c", "q"),
+                                                     ranges={"c": _CORR, "q": _POS})],
+        "network.NoisyNetwork.replace": [T("network.NoisyNetwork.replace", method("replace"), dict(width=4, n_layers=3),
+                                           params={"width": "int", "n_layers": "int"}, ranges={"width": (1, MAX_INT), "n_layers": (0, MAX_INT)})],
+        "network.NoisyNetwork.__getitem__": [T("network.NoisyNetwork.__getitem__", family.__getitem__, dict(index=1),
+                                               params={"index": "int"}, ranges={"index": (-2, 1)})],
         "network.NoisyNetwork.module": [T("network.NoisyNetwork.module", method("module"), dict(seed=0, n_networks=2, device="cpu"),
                                           params={"seed": "int", "n_networks": "int"}, ranges={"seed": (0, MAX_INT), "n_networks": (1, MAX_INT)})],
         "network.NoisyNetwork.forward": [T("network.NoisyNetwork.forward", method("forward"),
@@ -359,6 +372,8 @@ _SIM_KINDS = dict(noise="object", sigma_w2="reals", sigma_b2="reals", activation
 _SIM_RANGES = dict(sigma_w2=_POS, sigma_b2=_NONNEG, seed=(0, MAX_INT), n_networks=(1, MAX_INT), n_inputs=(1, MAX_INT),
                    n_pairs=(1, MAX_INT), width=(1, MAX_INT), n_layers=(0, MAX_INT))
 _SIM_NONE = ("noise", "sigma_w2", "sigma_b2", "activation", "width")
+#: the simulator reports float32 over- and underflow as inf, 0 and NaN and never clips (Pretorius et al.'s Fig. 6a)
+_FLOAT32 = "float32 over- or underflow is reported as inf, 0 and NaN (documented; the simulator never clips)"
 
 
 def simulate_targets() -> dict:
@@ -373,7 +388,7 @@ def simulate_targets() -> dict:
                                       keep_activations=False, chunk_bytes=2**20, method="auto"),
                                  params=dict(_SIM_KINDS, h0="reals", n_layers="int", n_networks="int", pairs="ints", seed="int",
                                              keep_activations="bool", chunk_bytes="int", method="choice"),
-                                 none_ok=_SIM_NONE + ("n_networks", "pairs"), ranges=dict(_SIM_RANGES, pairs=(0, 2), chunk_bytes=(1, MAX_INT)))],
+                                 none_ok=_SIM_NONE + ("n_networks", "pairs"), ranges=dict(_SIM_RANGES, pairs=(0, 2), chunk_bytes=(1, MAX_INT)), nan_ok=_FLOAT32)],
         "simulate.inputs_with_variance": [T("simulate.inputs_with_variance", simulate.inputs_with_variance,
                                             dict(q0=[1.0, 2.0], n_inputs=2, width=8, seed=0), ranges=dict(_SIM_RANGES, q0=_NONNEG),
                                             params={"q0": "reals", "n_inputs": "int", "width": "int", "seed": "int"})],
@@ -383,19 +398,19 @@ def simulate_targets() -> dict:
         "simulate.simulate_variance_map": [T("simulate.simulate_variance_map", simulate.simulate_variance_map,
                                              dict(q0_values=[1.0, 2.0], **_SIM_NET, n_inputs=2, n_networks=2, **small),
                                              params=dict(common, q0_values="reals", n_inputs="int", n_networks="int"),
-                                             none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, q0_values=_NONNEG))],
+                                             none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, q0_values=_NONNEG), nan_ok=_FLOAT32)],
         "simulate.simulate_variance_dynamics": [T("simulate.simulate_variance_dynamics", simulate.simulate_variance_dynamics,
                                                   dict(q0=1.0, n_layers=2, **_SIM_NET, n_inputs=2, n_networks=2, **small),
                                                   params=dict(common, q0="reals", n_layers="int", n_inputs="int", n_networks="int"),
-                                                  none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, q0=_NONNEG))],
+                                                  none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, q0=_NONNEG), nan_ok=_FLOAT32)],
         "simulate.simulate_correlation_map": [T("simulate.simulate_correlation_map", simulate.simulate_correlation_map,
                                                 dict(c0_values=[0.0, 0.5], q0=1.0, **_SIM_NET, n_pairs=2, n_networks=2, **small),
                                                 params=dict(common, c0_values="reals", q0="real", n_pairs="int", n_networks="int"),
-                                                none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, c0_values=_CORR, q0=_POS))],
+                                                none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, c0_values=_CORR, q0=_POS), nan_ok=_FLOAT32)],
         "simulate.simulate_correlation_dynamics": [T("simulate.simulate_correlation_dynamics", simulate.simulate_correlation_dynamics,
                                                      dict(c0=0.5, n_layers=2, q0=1.0, **_SIM_NET, n_pairs=2, n_networks=2, **small),
                                                      params=dict(common, c0="reals", n_layers="int", q0="real", n_pairs="int", n_networks="int"),
-                                                     none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, c0=_CORR, q0=_POS))],
+                                                     none_ok=_SIM_NONE, ranges=dict(_SIM_RANGES, c0=_CORR, q0=_POS), nan_ok=_FLOAT32)],
         "simulate.simulate_depth_scale": [T("simulate.simulate_depth_scale", simulate.simulate_depth_scale,
                                             dict(noise=Dropout(0.6), sigma_w2=None, sigma_b2=None, activation="relu", c0=1.0, n_layers=3,
                                                  target=3e-3, n_pairs=2, n_networks=2, z=3.0, **dict(small, width=32)),
@@ -403,7 +418,8 @@ def simulate_targets() -> dict:
                                                         z="real"),
                                             none_ok=_SIM_NONE + ("n_layers",),
                                             ranges=dict(_SIM_RANGES, c0=_CORR, target=(0.0, 1.0, True), z=_POS, n_layers=(1, MAX_INT),
-                                                        n_networks=(2, MAX_INT)))],
+                                                        n_networks=(2, MAX_INT)),
+                                            nan_ok="a fit of fewer than two usable layers is NaN (LogDecayFit, documented)")],
         "simulate.gradient_statistics": [T("simulate.gradient_statistics", simulate.gradient_statistics,
                                            dict(noise=Dropout(0.9), sigma_w2=1.4, sigma_b2=0.1, activation="tanh", n_layers=2, width=4,
                                                 n_networks=2, n_pairs=1, backward="tied", seed=0, device="cpu", keep_tensors=False,
@@ -413,7 +429,7 @@ def simulate_targets() -> dict:
                                                        chunk_bytes="int", cpu_threads="int"),
                                            none_ok=_SIM_NONE + ("cpu_threads",),
                                            ranges=dict(_SIM_RANGES, n_layers=(1, MAX_INT), width=(2, MAX_INT), chunk_bytes=(1, MAX_INT),
-                                                       cpu_threads=(1, MAX_INT)))],
+                                                       cpu_threads=(1, MAX_INT)), nan_ok=_FLOAT32)],
         "simulate.universality": [T("simulate.universality", simulate.universality, dict(stats=stats, statistic="g_aa"),
                                     params={"stats": "object", "statistic": "choice"})],
         "simulate.GradientStatistics.fit": [T("simulate.GradientStatistics.fit", stats.fit,

@@ -160,7 +160,8 @@ def build_targets(tmp: Path) -> dict:
                                                      checkpoint_every=2, keep_checkpoint=False),
                                                 params={"images": "reals", "noise": "object", "sigma_w2": "reals", "width": "int",
                                                         "max_layers": "int", "depth_factor": "real", "batch_size": "int", "seed": "int",
-                                                        "checkpoint_every": "int", "keep_checkpoint": "bool", "dataset": "text"})],
+                                                        "checkpoint_every": "int", "keep_checkpoint": "bool", "dataset": "text"},
+                                                nan_ok="q is NaN beyond a row's layers and once float32 overflowed (documented)")],
         "variance_depth.VarianceDepthResult.theory_log_q": [T("variance_depth.VarianceDepthResult.theory_log_q", vd_result.theory_log_q,
                                                               dict(q0=1.0), params={"q0": "real"}, none_ok=("q0",))],
         "variance_depth.save_result": [T("variance_depth.save_result", vd.save_result, dict(result=vd_result, path=str(tmp / "vd.json"), wall_s=1.0),
@@ -177,8 +178,8 @@ def build_targets(tmp: Path) -> dict:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
-    rep = sweep(MODULES, build_targets(tmp), hypothesis_examples=3, sample=2, timeout_s=60)
-    print("\n" + rep.table() + "\n" + rep.summary())
+    rep = sweep(MODULES, build_targets(tmp), hypothesis_examples=2, sample=1, variants=2, timeout_s=60)
+    print("\n" + rep.table() + "\nslowest: " + rep.slowest() + "\n" + rep.summary())
     return rep
 
 
