@@ -16,6 +16,7 @@ check                           accepts
 :func:`check_choice`            one of a fixed set of strings (suggests the closest one)
 :func:`check_bool`              ``True`` or ``False`` only
 :func:`check_objects`           a non-empty list of instances of a class
+:func:`check_memory`            arrays that fit in the available memory (naming the sizes to reduce)
 :func:`check_path`              a non-empty ``str`` or :class:`os.PathLike`
 :func:`as_real_tensor`          a finite real torch tensor or array of a given number of dimensions
 ==============================  ====================================================================
@@ -51,6 +52,7 @@ __all__ = [
     "check_in_range",
     "check_int",
     "check_ints",
+    "check_memory",
     "check_objects",
     "check_path",
     "describe",
@@ -428,6 +430,48 @@ def check_objects(name: str, value, cls, what: str, *, single: bool = False) -> 
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, cls) for v in value):
         raise InvalidParameterError(f"{name} must be a non-empty list of {what}, got {describe(value)}")
     return list(value)
+
+
+def available_memory(device=None) -> int | None:
+    """Bytes a new allocation may take: the RAM the kernel reports available (``MemAvailable``), or the free
+    memory of a CUDA ``device``; ``None`` where it cannot be read."""
+    if device is not None and getattr(device, "type", str(device).split(":")[0]) == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(n_bytes: float, what: str, sizes: dict, device=None) -> None:
+    """Refuse a computation whose arrays would need more memory than is available, naming the sizes behind it.
+
+    A request that cannot fit fails here, with the parameters to reduce, instead of as a raw allocator error
+    (or, worse, an allocation that succeeds and then exhausts the machine).
+
+    Examples
+    --------
+    >>> check_memory(1e30, "the result", {"n_layers": 10**29})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: the result needs 9.31e+20 GiB, more than the memory available (...); reduce n_layers=100000000000000000000000000000
+    """
+    available = available_memory(device)
+    if available is not None and n_bytes > available:
+        given = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        raise InvalidParameterError(
+            f"{what} needs {n_bytes / 2**30:.3g} GiB, more than the memory available ({available / 2**30:.3g} GiB); "
+            f"reduce {given}"
+        )
 
 
 def check_bool(name: str, value) -> bool:
