@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_in_range, check_int
+from ..errors import InvalidParameterError, check_in_range, check_int, check_memory
 from ._common import _SNAP, _Q_TINY, _broadcast, _check_c, _out, _rtsafe
 from .critical import _resolve_all
 from .variance import _var_fixed_point, _var_map
@@ -70,7 +70,10 @@ def _corr_map(c, q, sw, sb, mu2, av, kern, slope=False):
     if not slope:
         return (sw * kern.cross(q, c) + sb) / den, None
     cross, cross_prime = kern.cross_both(q, c)
-    return (sw * cross + sb) / den, (sw / den) * (q * cross_prime)  # no sw q overflow at sigma_w2 ~ 1e300
+    with np.errstate(over="ignore"):
+        swq = sw * q
+    chi = np.where(np.isfinite(swq), swq * cross_prime / den, (sw / den) * (q * cross_prime))  # sigma_w2 q ~ 1e600
+    return (sw * cross + sb) / den, chi
 
 
 def correlation_map(c, noise, sigma_w2=None, sigma_b2=None, activation="relu", q=None):
@@ -591,6 +594,7 @@ def iterate_correlation(c0, n_layers, noise, sigma_w2=None, sigma_b2=None, activ
         extra["q0"] = check_in_range("q0", q0, 0.0, np.inf, low_open=True, hint="the input variance")
     shape, ex, sw, sb, mu2, av, kern = _setup_corr(noise, sigma_w2, sigma_b2, activation, **extra)
     c = ex["c0"]
+    check_memory(8.0 * (n_layers + 1) * c.size, "the iterates", {"n_layers": n_layers})
     q = ex["q0"] if q0 is not None else _fixed_q(None, sw, sb, mu2, av, kern)
     out = np.empty((n_layers + 1, c.size))
     out[0] = c

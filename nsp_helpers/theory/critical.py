@@ -102,7 +102,7 @@ def critical_parameters(noise, activation="relu", sigma_b2=None):
 def _critical(noise, add_var, kern, activation, sigma_b2):
     """:func:`critical_parameters` with the noise's additive variance and the kernel already at hand."""
     if kern.homogeneous:
-        if sigma_b2 is not None and np.any(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf) != 0):
+        if sigma_b2 is not None and check_float("sigma_b2", sigma_b2, 0.0, np.inf) != 0:
             raise InvalidParameterError(
                 f"sigma_b2 must be 0 or None for activation={kern.name!r} with sigma_w2=None (critical): the critical "
                 f"initialisation has no bias variance, got {sigma_b2}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_in_range, check_int
+from ..errors import InvalidParameterError, check_in_range, check_int, check_memory
 from ._common import FLOAT32_MAX, FLOAT32_TINY, _broadcast, _out, _rtsafe, _snap_one
 from .critical import _resolve
 
@@ -207,8 +207,10 @@ def _var_fixed_point(q0, sw, sb, mu2, av, kern):
     for k in range(1100):
         if todo.size == 0:
             break
-        cand = np.minimum(q0[todo] + g0[todo] * 2.0**k, ceiling[todo])
-        big = ~np.isfinite(cand) | ((cand > 1e200) & np.isinf(ceiling[todo]))  # diverges (no fixed point below 1e200)
+        cand = q0[todo] + g0[todo] * 2.0**k
+        over = ~np.isfinite(cand) | (cand > 1e200)
+        cand = np.where(over & np.isfinite(ceiling[todo]), ceiling[todo], cand)  # a bounded map: g(ceiling) <= 0
+        big = over & np.isinf(ceiling[todo])  # diverges (no fixed point below 1e200)
         out[todo[big]] = np.inf
         todo = todo[~big]
         cand = cand[~big]
@@ -277,7 +279,10 @@ def variance_fixed_point(noise, sigma_w2=None, sigma_b2=None, activation="relu",
     unstable fixed point (returned only for ``q0 = 0``). For other activations the first fixed
     point in the direction the map moves ``q0`` is found by a vectorised safeguarded Newton
     iteration on a bracket (the limit of the iterates when the map is increasing; 0 when it decays
-    below :math:`10^{-18} q^0`). For ``tanh`` and ``"hard_tanh"`` without biases or additive noise
+    below :math:`10^{-18} q^0`; ``inf`` when it grows past :math:`10^{200}`, except for ``tanh`` and
+    ``"hard_tanh"``, whose :math:`\phi^2 \le 1` bounds the map and with it the bracket,
+    :math:`q^* \le \sigma_w^2(\mu_2 + \sigma_\epsilon^2) + \sigma_b^2`, so that even
+    :math:`q^* \approx 10^{300}` is found). For ``tanh`` and ``"hard_tanh"`` without biases or additive noise
     and :math:`\sigma_w^2\mu_2 \le 1`, :math:`q^* = 0` exactly (:math:`|\phi(u)| < |u|` gives
     :math:`\mathcal{V}(q) < q`); at :math:`\sigma_w^2\mu_2 = 1` the approach is too slow for any
     iteration (for hard tanh :math:`\mathcal{V}(q) - q \sim -e^{-1/(2q)}` rounds to zero near
@@ -363,6 +368,7 @@ def iterate_variance(q0, n_layers, noise, sigma_w2=None, sigma_b2=None, activati
     mu2, av, sw, sb, kern = _resolve(noise, sigma_w2, sigma_b2, activation)
     q0 = check_in_range("q0", q0, 0.0, np.inf, hint="the input variance")
     shape, (q, sw, sb, mu2, av) = _broadcast(q0=q0, sigma_w2=sw, sigma_b2=sb, noise=mu2, noise_av=av)
+    check_memory(8.0 * (n_layers + 1) * q.size, "the iterates", {"n_layers": n_layers})
     out = np.empty((n_layers + 1, q.size))
     out[0] = q
     for layer in range(1, n_layers + 1):
