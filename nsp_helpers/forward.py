@@ -73,7 +73,7 @@ from . import _random
 from ._random import RandomStreams, derived_seeds
 from .activations import ACTIVATIONS
 from .device import resolve_device
-from .errors import InvalidParameterError, check_bool, check_float, check_int, check_ints
+from .errors import InvalidParameterError, check_bool, check_float, check_int, check_ints, check_memory
 from .network import NoisyNetwork, as_network
 from .noise import NoiseModel, NoNoise
 
@@ -167,9 +167,9 @@ class _Stack:
 
     def __post_init__(self):
         if not self.members:
-            raise InvalidParameterError("at least one network is needed")
+            raise InvalidParameterError("networks must hold at least one network, got an empty list")
         if len(self.seeds) != len(self.members):
-            raise InvalidParameterError(f"one seed per network is needed, got {len(self.seeds)} for {len(self.members)}")
+            raise InvalidParameterError(f"seeds must hold one seed per network ({len(self.members)}), got {len(self.seeds)}")
         first = self.members[0]
         for net in self.members:
             if not isinstance(net, NoisyNetwork):
@@ -397,6 +397,12 @@ class NoisyMLP(torch.nn.Module):
         dtype = torch.float32 if dtype is None else _check_dtype(dtype)
         device = resolve_device(device)
         st = self.stack
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        n_weights = sum(n * (st.fan_in(layer) + 1) * st.first.width for layer, n in enumerate(st.n_active, start=1))
+        n_weights += st.n_networks * (st.first.width + 1) * (st.first.output_width or 0)
+        check_memory(2.0 * itemsize * n_weights, "the networks' weights",  # drawn on the CPU, then moved
+                     {"width": st.first.width, "input_width": st.first.input_width, "networks": st.n_networks,
+                      "depth": max(st.depths)})
         weights, biases = [], []
         for layer, n in enumerate(st.n_active, start=1):
             fan_in = st.fan_in(layer)
@@ -686,6 +692,10 @@ def forward(network, x, *, seed: int = 0, n_networks: int = 1, train: bool = Tru
     if keep_preactivations or grad:
         per_network += itemsize * n_inputs * sum(network.widths)
     chunk = max(1, min(n_networks, chunk_bytes // max(per_network, 1)))
+    kept = n_networks * n_inputs * ((network.widths[-1] if keep_output else 0) + (sum(network.widths) if keep_preactivations else 0)
+                                    + (sum(products) if keep_weights else 0))
+    check_memory(per_network * chunk + itemsize * kept * max(1, int(np.prod(network.shape))), "the forward pass",
+                 {"n_networks": n_networks, "n_inputs": n_inputs, "width": network.width, "n_layers": network.n_layers}, dev)
 
     results = []
     for member_index, member in enumerate(network.members()):

@@ -148,12 +148,17 @@ class NoisyNetwork:
         set_("sigma_w2", _scalar_or_array(sigma_w2))
         set_("sigma_b2", _scalar_or_array(sigma_b2))
         try:
-            np.broadcast_shapes(self.noise.shape, np.shape(self.sigma_w2), np.shape(self.sigma_b2))
+            family = np.broadcast_shapes(self.noise.shape, np.shape(self.sigma_w2), np.shape(self.sigma_b2))
         except ValueError:
             raise InvalidParameterError(
                 f"noise (shape {self.noise.shape}), sigma_w2 (shape {np.shape(self.sigma_w2)}) and sigma_b2 "
                 f"(shape {np.shape(self.sigma_b2)}) must broadcast to one family shape"
             ) from None
+        if 0 in family:
+            raise InvalidParameterError(
+                f"noise (shape {self.noise.shape}), sigma_w2 (shape {np.shape(self.sigma_w2)}) and sigma_b2 "
+                f"(shape {np.shape(self.sigma_b2)}) make an empty family: give at least one value of each"
+            )
 
     # --- constructors ------------------------------------------------------------------------------
     @classmethod

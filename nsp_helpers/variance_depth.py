@@ -54,6 +54,7 @@ from .errors import (
     check_float,
     check_in_range,
     check_int,
+    check_memory,
     check_path,
     describe,
 )
@@ -434,6 +435,9 @@ def run_variance_depth(
     from .forward import network_seeds
 
     network_seed = network_seeds(seed, 1)[0]
+    # per batch: one shared standard-normal matrix, and a few activations of every network
+    check_memory(4.0 * (width * max(width, n_in) + 4 * len(sw) * min(batch_size, n_images) * width), "the variance-depth run",
+                 {"width": width, "batch_size": batch_size, "sigma_w2": f"{len(sw)} values"}, dev)
     config = {
         "noise": _noise_to_dict(noise),
         "sigma_w2": [float(s) for s in sw],

@@ -223,7 +223,7 @@ def _formatter(name: str, formats: Mapping) -> Callable[[object], str]:
 
 
 def _as_grid(name: str, values) -> list:
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
         raise InvalidParameterError(f"grid {name!r} must be a non-empty list of distinct values, got {values!r}")
     grid = list(values.tolist() if hasattr(values, "tolist") else values)  # numpy scalars -> Python
     if not grid or len(set(map(repr, grid))) != len(grid):

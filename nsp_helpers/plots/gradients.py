@@ -379,6 +379,8 @@ def signal_propagation_figure(second_moments: dict, growth: dict):
             set(growth) != set(second_moments)):
         raise InvalidParameterError("second_moments and growth must be dicts with the same labels")
     second_moments = {k: check_in_range(f"second_moments[{k!r}]", v, 0.0, np.inf, low_open=True) for k, v in second_moments.items()}
+    if any(np.size(v) == 0 or np.ndim(v) > 2 for v in second_moments.values()):
+        raise InvalidParameterError("second_moments must map each label to a non-empty (seeds, layers) array")
     growth = {k: check_float(f"growth[{k!r}]", v, 0.0, np.inf, low_open=True) for k, v in growth.items()}
     fig, (ax,) = _figure(1, width=5.4, height=3.7)
     for i, (label, q) in enumerate(second_moments.items()):

@@ -173,6 +173,10 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
     from matplotlib.figure import Figure
 
     keep_probs = list(np.atleast_1d(check_in_range("keep_probs", keep_probs, 0.0, 1.0, low_open=True, max_ndim=1)))
+    if not keep_probs:
+        raise InvalidParameterError("keep_probs must hold at least one keep probability of the grid")
+    if not isinstance(metric, str):
+        raise InvalidParameterError(f"metric must be the name of a recorded per-epoch series, got {metric!r}")
     if not isinstance(results, dict) or not isinstance(results.get("cells"), list):
         raise InvalidParameterError(f"results must be a grid of results (a dict with 'cells'), got {results!r:.100}")
     cells = results["cells"]

@@ -611,6 +611,8 @@ def failure_depth_figure(
     if not isinstance(noise, NoiseModel) or noise.shape != () or noise.kind == "additive":
         raise InvalidParameterError(f"noise must be a single level of multiplicative noise, got {noise!r}")
     sigma_w2_values = check_in_range("sigma_w2_values", sigma_w2_values, 0.0, np.inf, low_open=True).ravel()
+    if sigma_w2_values.size == 0:
+        raise InvalidParameterError("sigma_w2_values must hold at least one weight variance")
     simulate_sigma_w2 = check_in_range("simulate_sigma_w2", simulate_sigma_w2, 0.0, np.inf, low_open=True).ravel()
     q0 = check_float("q0", q0, 0.0, np.inf, low_open=True)
     checked = _check_common(n_inputs=n_inputs, n_networks=n_networks, width=width, seed=seed)

@@ -180,7 +180,9 @@ def simulate_depth_scale(
     (array([0.966]), 8)
     """
     net = as_network(noise, sigma_w2, sigma_b2, activation, **({} if width is None else {"width": width}))
-    c0_arr = np.atleast_1d(check_in_range("c0", c0, -1.0, 1.0))
+    c0_arr = np.atleast_1d(check_in_range("c0", c0, -1.0, 1.0, max_ndim=1))
+    if c0_arr.size == 0:
+        raise InvalidParameterError("c0 must hold at least one cosine similarity, got an empty array")
     fam = net.shape
     try:
         shape = np.broadcast_shapes(fam if fam else (1,), c0_arr.shape)
@@ -232,7 +234,8 @@ def simulate_depth_scale(
             raise InvalidParameterError(
                 f"the simulated correlations of member {i} are not finite from layer {int(np.argmin(finite))} on (an "
                 "input's pre-activations are all zero, or they over- or underflow float32): use a larger width, or "
-                f"sigma_w2 nearer the critical value (here sigma_w2 = {sw[i]:.6g}, width = {int(net.width)})"
+                f"sigma_w2 nearer the critical value (here sigma_w2 = {sw[i]:.6g}, width = {int(net.width)}; the more "
+                f"inputs, n_pairs = {n_pairs} per network and n_networks = {n_networks}, the likelier an all-zero one)"
             )
         fits.append(fit_depth_scale(res.c, c_star[i], z=z))
         curve = member.iterate_correlation(c0, depth)

@@ -80,7 +80,7 @@ import torch
 
 from .. import _random
 from ..device import resolve_device
-from ..errors import InvalidParameterError, as_real_tensor, check_bool, check_int
+from ..errors import InvalidParameterError, as_real_tensor, check_bool, check_int, check_memory
 from ..fits import LogDecayFit, fit_log_decay
 from ..forward import draw_weights_, forward, network_seeds
 from ..network import NoisyNetwork, as_network
@@ -224,7 +224,7 @@ class GradientStatistics:
         Uses :func:`nsp_helpers.fits.fit_log_decay`.
         """
         last = self.n_layers if last_layer is None else last_layer
-        first_layer = check_int("first_layer", first_layer, 1)
+        first_layer = check_int("first_layer", first_layer, 1, max(1, self.n_layers - 1))
         last = check_int("last_layer", last, first_layer + 1)
         if last > self.n_layers:
             raise InvalidParameterError(f"last_layer must be in [{first_layer + 1}, {self.n_layers}], got {last}")
@@ -385,6 +385,8 @@ def gradient_statistics(
     itemsize = torch.empty((), dtype=dtype).element_size()
     # the forward pass keeps every layer's weights for autograd: chunk_bytes bounds them
     per_network = n_layers * width * width * itemsize
+    check_memory(per_network + 6.0 * itemsize * n_networks * n_inputs * (width + n_layers), "the gradient statistics",
+                 {"n_layers": n_layers, "width": width, "n_networks": n_networks, "n_pairs": n_pairs}, dev)
     chunk_bytes = max(chunk_bytes, per_network)  # forward() would otherwise run one network at a time anyway
     inputs = torch.empty((n_networks, n_inputs, width), dtype=dtype, device=dev)
     _random.RandomStreams(seed, _random.INPUTS, device=dev).normal_(inputs)

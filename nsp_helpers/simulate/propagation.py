@@ -74,7 +74,7 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
-from ..errors import InvalidParameterError, as_float_array, check_bool, check_float, check_in_range, check_int
+from ..errors import InvalidParameterError, as_float_array, check_bool, check_float, check_in_range, check_int, check_memory
 from ..forward import DEFAULT_CHUNK_BYTES, forward
 from ..network import NoisyNetwork, as_network
 
@@ -262,7 +262,10 @@ def _network(noise, sigma_w2, sigma_b2, activation, **fields) -> NoisyNetwork:
 
 
 def _check_pairs(pairs, n_inputs: int) -> np.ndarray:
-    arr = np.asarray(pairs)
+    try:
+        arr = np.asarray(pairs)
+    except (TypeError, ValueError) as exc:  # ragged
+        raise InvalidParameterError(f"pairs must be an integer array of shape (n_pairs, 2), got {pairs!r:.100}") from exc
     if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1 or not np.issubdtype(arr.dtype, np.integer):
         raise InvalidParameterError(f"pairs must be an integer array of shape (n_pairs, 2), got {arr!r}")
     if arr.min() < 0 or arr.max() >= n_inputs:
@@ -400,6 +403,10 @@ def propagate(
     pair_idx = None if pairs is None else _check_pairs(pairs, n_inputs)
     n_members = 1 if net.shape == () else net.shape[0]
     n_layers = net.n_layers
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    n_pairs = 0 if pair_idx is None else len(pair_idx)
+    check_memory(itemsize * n_members * (n_layers + 1) * n_networks * (n_inputs + n_pairs + (n_inputs * width if keep_activations else 0)),
+                 "the measured statistics", {"n_layers": n_layers, "n_networks": n_networks, "n_inputs": n_inputs}, dev)
 
     q = torch.empty((n_members, n_layers + 1, n_networks, n_inputs), dtype=dtype, device=dev)
     c = torch.empty((n_members, n_layers + 1, n_networks, 0 if pair_idx is None else len(pair_idx)),
@@ -509,6 +516,9 @@ def inputs_with_variance(q0, n_inputs: int, width: int, seed: int = 0) -> torch.
     width = _check_int("width", width, 1)
     seed = _check_int("seed", seed, 0)
     q0 = np.atleast_1d(q0)
+    if q0.size == 0:
+        raise InvalidParameterError("q0 must hold at least one second moment, got an empty array")
+    check_memory(3 * 8.0 * q0.size * n_inputs * width, "the inputs", {"n_inputs": n_inputs, "width": width, "q0": f"{q0.size} values"})
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn((q0.size, n_inputs, width), generator=gen, dtype=torch.float64)
     ms = (z * z).mean(dim=-1, keepdim=True)
@@ -570,6 +580,9 @@ def input_pairs(c0, q0, n_pairs: int, width: int, seed: int = 0):
     width = _check_int("width", width, 2)
     seed = _check_int("seed", seed, 0)
     c0 = np.atleast_1d(c0)
+    if c0.size == 0:
+        raise InvalidParameterError("c0 must hold at least one cosine similarity, got an empty array")
+    check_memory(6 * 8.0 * c0.size * n_pairs * 2 * width, "the input pairs", {"n_pairs": n_pairs, "width": width, "c0": f"{c0.size} values"})
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn((c0.size, n_pairs, 2, width), generator=gen, dtype=torch.float64)
     e1 = z[:, :, 0] / torch.linalg.vector_norm(z[:, :, 0], dim=-1, keepdim=True)
@@ -663,6 +676,8 @@ def simulate_variance_map(
     """
     q0 = check_in_range("q0_values", q0_values, 0.0, _Q0_MAX, max_ndim=1, hint=_Q0_HINT)
     q0 = np.atleast_1d(q0)
+    if q0.size == 0:
+        raise InvalidParameterError("q0_values must hold at least one second moment, got an empty array")
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
@@ -832,6 +847,8 @@ def simulate_correlation_map(
     """
     c0 = check_in_range("c0_values", c0_values, -1.0, 1.0, max_ndim=1)
     c0 = np.atleast_1d(c0)
+    if c0.size == 0:
+        raise InvalidParameterError("c0_values must hold at least one cosine similarity, got an empty array")
     q0 = check_float("q0", q0, 0.0, _Q0_MAX, low_open=True, hint=_Q0_HINT)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
