@@ -19,7 +19,10 @@ hypothesis draws (``derandomize=True``: the same values on every run). Each call
     returned a result that breaks an invariant the target declares (``Target.check``: a variance
     below zero, a correlation outside [-1, 1], a negative depth);
 ``accepted``
-    returned normally for a value that may be valid (e.g. ``1e300`` where any positive number is).
+    returned normally for a value that may be valid (e.g. ``1e300`` where any positive number is);
+``slow``
+    still running at the time limit with a value that may be valid (a size such as 310135 layers that
+    fits in memory but takes minutes): reported, not a defect.
 
 A value can never be valid when its type is wrong for the parameter's *kind*, when it is NaN or
 infinite, when an integer lies outside int64, or when it lies outside the range the target declares
@@ -284,7 +287,7 @@ class Report:
         rows: dict = {}
         for c in self.cases:
             rows.setdefault(group(c.target), Counter())[c.outcome] += 1
-        cols = ("clear", "accepted", "silent", "nan", "wrong", "unclear")
+        cols = ("clear", "accepted", "slow", "silent", "nan", "wrong", "unclear")
         total = Counter()
         lines = [f"{'group':16s} {'calls':>6s} " + " ".join(f"{k:>8s}" for k in cols)]
         for name in sorted(rows):
@@ -299,13 +302,15 @@ class Report:
         lines = [
             f"{len(self.cases)} calls over {len({(c.target, c.param) for c in self.cases})} parameters of "
             f"{len({c.target for c in self.cases})} callables: "
-            + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("clear", "accepted", "silent", "nan", "wrong", "unclear")),
+            + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("clear", "accepted", "slow", "silent", "nan", "wrong", "unclear")),
             "per module: " + ", ".join(f"{m} {n}" for m, n in sorted(by_module.items())),
         ]
         if self.uncovered:
             lines.append("public callables without a target: " + ", ".join(self.uncovered))
         for c in self.problems()[:limit]:
             lines.append(f"  {c.outcome:8s} {c.target}({c.param}={c.label}): {c.detail}")
+        for c in [c for c in self.cases if c.outcome == "slow"][:limit]:
+            lines.append(f"  slow     {c.target}({c.param}={c.label}): {c.detail}")
         for b in self.baseline_failures:
             lines.append(f"  BASELINE FAILS {b}")
         return "\n".join(lines)
@@ -370,8 +375,8 @@ def classify(target: Target, param: str, value, must_refuse: bool, timeout_s: fl
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = _call(target, kwargs, timeout_s)
-    except _Timeout:
-        return "unclear", f"still running after {timeout_s} s"
+    except _Timeout:  # a size that may be valid may take long (310135 layers); a value to refuse must not
+        return ("unclear" if must_refuse else "slow"), f"still running after {timeout_s} s"
     except Exception as exc:  # noqa: BLE001 - classifying every exception is the point
         message = f"{type(exc).__name__}: {exc}"
         if target.baseline_raises is not None and isinstance(exc, target.baseline_raises) and not must_refuse:

@@ -221,7 +221,7 @@ def test_the_sweep_classifies_a_broken_function():
 @pytest.mark.slow
 def test_exhaustive_sweep(tmp_path):
     """Every hostile value of every parameter, and more hypothesis draws: nothing silent, nothing unclear."""
-    rep = sweep(MODULES, build_targets(tmp_path), hypothesis_examples=20, timeout_s=120)
+    rep = sweep(MODULES, build_targets(tmp_path), hypothesis_examples=20, timeout_s=30)
     print("\n" + rep.table())
     assert rep.uncovered == [] and rep.baseline_failures == []
     assert not rep.problems(), "\n".join(f"{c.outcome} {c.target}({c.param}={c.label}): {c.detail}" for c in rep.problems()[:60])
