@@ -13,8 +13,9 @@ from .errors import InvalidParameterError, NoCriticalPointError
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "activations", "analysis", "data", "device", "errors", "fits", "forward", "glue", "init", "network", "noise",
-    "plots", "simulate", "storage", "theory", "train", "variance_depth", "widgets",
+    "activations", "analysis", "data", "device", "errors", "fits", "forward", "glue", "gradient_runs", "init", "network",
+    "noise", "plots", "reproduction", "simulate", "storage", "theory", "train", "trainable_length", "variance_depth",
+    "widgets",
 }
 
 

@@ -43,7 +43,9 @@ Where the weights come from
   singular Gram matrix gets the square root of its eigendecomposition instead of a Cholesky factor),
   but the weights it integrates out are
   different for every call, so it serves one-pass measurements only. ``method="auto"`` (the default of
-  :func:`forward`) picks it when it is cheaper and no weights or gradients are asked for.
+  :func:`forward`) picks it when it is cheaper and no weights or gradients are asked for, and never for
+  orthogonal weights (``NoisyNetwork(weights="orthogonal")``), whose pre-activations are not exactly
+  Gaussian: ``method="gram"`` refuses them.
 
 Random numbers
 --------------
@@ -73,7 +75,7 @@ from . import _random
 from ._random import RandomStreams, derived_seeds
 from .activations import ACTIVATIONS
 from .device import resolve_device
-from .errors import InvalidParameterError, check_bool, check_float, check_int, check_ints, check_memory
+from .errors import InvalidParameterError, check_bool, check_choice, check_float, check_int, check_ints, check_memory
 from .network import NoisyNetwork, as_network
 from .noise import NoiseModel, NoNoise
 
@@ -121,15 +123,43 @@ def _check_draw(network_seed, layer, std) -> None:
     check_float("std", std, 0.0)
 
 
-def draw_weights_(out: torch.Tensor, network_seed: int, layer: int, std: float) -> torch.Tensor:
-    r"""Fill ``out`` (contiguous, ``(fan_in, fan_out)``) with the weights :math:`\mathcal{N}(0, \mathrm{std}^2)`
-    of layer ``layer`` of the network seeded ``network_seed``, in place.
+def draw_weights_(out: torch.Tensor, network_seed: int, layer: int, std: float, kind: str = "gaussian") -> torch.Tensor:
+    r"""Fill ``out`` (contiguous, ``(fan_in, fan_out)``) with the weights of layer ``layer`` of the network
+    seeded ``network_seed``, in place.
 
-    The one implementation of the weight draw: the same seed, layer and std give the same bits on a device
-    whatever else was drawn before.
+    The one implementation of the weight draw: the same seed, layer, std and kind give the same bits on a
+    device whatever else was drawn before.
+
+    ``kind="gaussian"`` (default): independent :math:`\mathcal{N}(0, \mathrm{std}^2)` entries.
+    ``kind="orthogonal"``: the same Gaussian draw turned into a Haar-random matrix with orthonormal columns
+    (``fan_in >= fan_out``) or rows, by a QR decomposition in float64 with the signs of :math:`R`'s
+    diagonal moved into :math:`Q`, then scaled by :math:`\mathrm{std}\sqrt{\max(\mathrm{fan\_in},
+    \mathrm{fan\_out})}` so that its entries have mean square :math:`\mathrm{std}^2`, as the Gaussian
+    ones. With ``std`` :math:`= \sigma_w/\sqrt{\mathrm{fan\_in}}` and ``fan_in >= fan_out`` this is
+    ``torch.nn.init.orthogonal_`` (and TensorFlow's orthogonal initializer) with gain :math:`\sigma_w`; a
+    square layer then multiplies every norm by exactly :math:`\sigma_w`.
+
+    Examples
+    --------
+    >>> w = draw_weights_(torch.empty(50, 30), 7, 1, 0.2, kind="orthogonal")
+    >>> torch.allclose(w.T @ w, torch.eye(30) * 0.2**2 * 50, atol=1e-5)
+    True
     """
     _check_draw(network_seed, layer, std)
-    return RandomStreams(_random.WEIGHTS, network_seed, layer, device=out.device).normal_(out, 0.0, std)
+    kind = check_choice("kind", kind, ("gaussian", "orthogonal"))
+    streams = RandomStreams(_random.WEIGHTS, network_seed, layer, device=out.device)
+    if kind == "gaussian":
+        return streams.normal_(out, 0.0, std)
+    if out.dim() != 2:
+        raise InvalidParameterError(f"out must be a (fan_in, fan_out) matrix for orthogonal weights, got shape {tuple(out.shape)}")
+    fan_in, fan_out = out.shape
+    streams.normal_(out, 0.0, 1.0)
+    tall = out.double() if fan_in >= fan_out else out.double().T
+    q, r = torch.linalg.qr(tall)  # q: orthonormal columns
+    signs = torch.sign(torch.diagonal(r))
+    q = q * torch.where(signs == 0, torch.ones_like(signs), signs)  # Haar measure, not QR's convention
+    q = q if fan_in >= fan_out else q.T
+    return out.copy_(q.mul_(std * math.sqrt(max(fan_in, fan_out))))
 
 
 def draw_biases_(out: torch.Tensor, network_seed: int, layer: int, std: float) -> torch.Tensor:
@@ -176,7 +206,8 @@ class _Stack:
                 raise InvalidParameterError(f"networks must be NoisyNetwork objects, got {net!r}")
             if net.shape != ():
                 raise InvalidParameterError("stack members must be single networks, not families")
-            for name in ("activation", "width", "input_width", "output_width", "input_activation", "noise_on_input"):
+            for name in ("activation", "width", "input_width", "output_width", "input_activation", "noise_on_input",
+                         "weights"):
                 if getattr(net, name) != getattr(first, name):
                     raise InvalidParameterError(
                         f"networks that run together must share {name}, got {getattr(first, name)!r} and "
@@ -189,6 +220,7 @@ class _Stack:
             raise InvalidParameterError("a network without hidden layers cannot run together with deeper ones")
         self.n_active = [sum(d >= l for d in self.depths) for l in range(1, self.depths[0] + 1)]
         self.activation = first.activation
+        self.weight_kind = first.weights
         self.fast_relu = first.activation is ACTIVATIONS["relu"]
         self.sigma_w2 = np.array([float(net.sigma_w2) for net in self.members])
         self.sigma_b2 = np.array([float(net.sigma_b2) for net in self.members])
@@ -409,7 +441,7 @@ class NoisyMLP(torch.nn.Module):
             w = torch.empty((n, fan_in, st.first.width), dtype=dtype)
             b = torch.empty((n, 1, st.first.width), dtype=dtype)
             for g in range(n):
-                draw_weights_(w[g], st.seeds[g], layer, math.sqrt(st.sigma_w2[g] / fan_in))
+                draw_weights_(w[g], st.seeds[g], layer, math.sqrt(st.sigma_w2[g] / fan_in), st.weight_kind)
                 draw_biases_(b[g], st.seeds[g], layer, math.sqrt(st.sigma_b2[g]))
             weights.append(w)
             biases.append(b)
@@ -418,7 +450,7 @@ class NoisyMLP(torch.nn.Module):
             w = torch.empty((st.n_networks, fan_in, st.first.output_width), dtype=dtype)
             b = torch.empty((st.n_networks, 1, st.first.output_width), dtype=dtype)
             for g, depth in enumerate(st.depths):
-                draw_weights_(w[g], st.seeds[g], depth + 1, math.sqrt(st.sigma_w2[g] / fan_in))
+                draw_weights_(w[g], st.seeds[g], depth + 1, math.sqrt(st.sigma_w2[g] / fan_in), st.weight_kind)
                 draw_biases_(b[g], st.seeds[g], depth + 1, math.sqrt(st.sigma_b2[g]))
             weights.append(w)
             biases.append(b)
@@ -594,6 +626,13 @@ def _costs(network: NoisyNetwork, n_inputs: int) -> tuple[float, float]:
 def _choose_method(method: str, network: NoisyNetwork, n_inputs: int, need_weights: bool) -> str:
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if network.weights != "gaussian":
+        if method == "gram":
+            raise InvalidParameterError(
+                f"method='gram' samples exactly Gaussian pre-activations, which {network.weights} weights do not give "
+                "(use method='weights')"
+            )
+        return "weights"
     if method == "gram":
         if need_weights:
             raise InvalidParameterError(
@@ -816,7 +855,7 @@ class _DrawnWeights:
             layers = [layer] * n
         if self.shared:
             z = self.buffers.get("z", shape[1:], self.dtype, self.device)
-            draw_weights_(z, st.seeds[0], layer, 1.0)
+            draw_weights_(z, st.seeds[0], layer, 1.0, st.weight_kind)
             scales = torch.as_tensor(np.sqrt(st.sigma_w2 / fan_in), dtype=self.dtype, device=self.device)
             return _SharedMatrix(z, scales), None
         keep = self.kept is not None
@@ -824,7 +863,7 @@ class _DrawnWeights:
                                  else self.buffers.get(name, shp, self.dtype, self.device))
         w = new("w", shape)
         for g in range(shape[0]):
-            draw_weights_(w[g], st.seeds[g], layers[g], math.sqrt(st.sigma_w2[g] / fan_in))
+            draw_weights_(w[g], st.seeds[g], layers[g], math.sqrt(st.sigma_w2[g] / fan_in), st.weight_kind)
         b = None
         if self.draw_biases:
             b = new("b", (shape[0], 1, shape[2]))

@@ -22,7 +22,8 @@ A chapter computes a value in a code cell and writes it into the prose with the 
 The three forms the book accepts (``{eval}`` with any other expression fails the strict build):
 
 * ``glue.text("KEY")`` / ``glue.text("KEY:FORMAT")``: the value as text, ``FORMAT`` a Python format
-  specification ending in its type (``.4f``, ``d``, ``.2e``, ``s``), like ``{glue:text}``;
+  specification ending in its type (``.4f``, ``d``, ``.2e``, ``s``), like ``{glue:text}``, with numbers
+  in e-notation written ``2.15 × 10⁶`` and infinities ``∞`` (:func:`for_readers`);
 * ``glue.md("KEY")`` / ``glue.md("KEY:myst")``: a glued :class:`IPython.display.Markdown`, rendered as
   MyST (``{glue:md}``); a paragraph that holds nothing but this role is pasted as a block (a table,
   an admonition), anywhere else inline.
@@ -40,10 +41,13 @@ Examples
 >>> g("n_layers", 200, display=False)
 >>> g.text("n_layers:d")
 200
+>>> g("big", 2.15e6, display=False)
+>>> g.text("big:.3g")
+2.15 × 10⁶
 >>> g.text("q_star:.3f")
 Traceback (most recent call last):
 ...
-KeyError: "glue.text: nothing is glued under 'q_star' yet (glued so far: mu2, n_layers); run the cell that glues it first"
+KeyError: "glue.text: nothing is glued under 'q_star' yet (glued so far: big, mu2, n_layers); run the cell that glues it first"
 
 This module is the top layer of the package, with :mod:`nsp_helpers.plots` and
 :mod:`nsp_helpers.widgets`: nothing else imports it. Introduced in *How to use this book*.
@@ -51,9 +55,38 @@ This module is the top layer of the package, with :mod:`nsp_helpers.plots` and
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["Glue", "GluedText", "glue"]
+__all__ = ["Glue", "GluedText", "for_readers", "glue"]
+
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_E_NOTATION = re.compile(r"^(-?\d+(?:\.\d+)?)[eE]([+-]\d+)$")
+
+
+def for_readers(text: str) -> str:
+    """A formatted number as a reader writes it: ``2.15 × 10⁶`` rather than ``2.15e+06``, ``∞`` rather than ``inf``.
+
+    Anything that is not a number in e-notation or an infinity is returned unchanged. Both the HTML book
+    (``book/_ext/glue_eval.py``) and ``glue.text`` in JupyterLab apply it, so both show the same text.
+
+    Examples
+    --------
+    >>> for_readers("2.15e+06"), for_readers("3.2e-16"), for_readers("1e+00"), for_readers("inf"), for_readers("0.25")
+    ('2.15 × 10⁶', '3.2 × 10⁻¹⁶', '1', '∞', '0.25')
+    """
+    stripped = text.strip()
+    if stripped in ("inf", "+inf", "Infinity"):
+        return "∞"
+    if stripped in ("-inf", "-Infinity"):
+        return "−∞"
+    match = _E_NOTATION.match(stripped)
+    if not match:
+        return text
+    mantissa, exponent = match.group(1), int(match.group(2))
+    if exponent == 0:
+        return mantissa
+    return f"{mantissa} × 10{str(exponent).translate(_SUPERSCRIPTS)}"
 
 
 class GluedText(str):
@@ -145,7 +178,7 @@ class Glue:
         bundle = self._bundle("text", key)
         if "text/plain" not in bundle:
             raise ValueError(f"glue.text: the value glued under {key!r} has no text/plain representation")
-        return GluedText(format_plain_text(bundle["text/plain"], fmt))
+        return GluedText(for_readers(format_plain_text(bundle["text/plain"], fmt)))
 
     def md(self, key_format: str):
         """The Markdown glued under ``KEY`` (``"KEY"`` or ``"KEY:myst"``), like ``{glue:md}``.

@@ -51,7 +51,10 @@ from .activations import get_activation
 from .errors import InvalidParameterError, check_in_range, check_int
 from .noise import NoiseModel, NoNoise, as_noise_model
 
-__all__ = ["NoisyNetwork", "as_network"]
+__all__ = ["NoisyNetwork", "as_network", "WEIGHT_KINDS"]
+
+#: how weight matrices may be drawn (:attr:`NoisyNetwork.weights`)
+WEIGHT_KINDS = ("gaussian", "orthogonal")
 
 
 class _IndexOutOfRange(InvalidParameterError, IndexError):
@@ -96,6 +99,12 @@ class NoisyNetwork:
         fed to the first layer without :math:`\phi`.
     noise_on_input : bool, optional
         Apply the noise to the first layer's input too (default ``True``, as in both papers).
+    weights : {"gaussian", "orthogonal"}, optional
+        How weight matrices are drawn (:func:`nsp_helpers.forward.draw_weights_`): independent Gaussian
+        entries (default), or a random matrix with orthonormal rows or columns scaled so that its
+        entries have the same mean square :math:`\sigma_w^2/N_{l-1}` (Huang et al.'s trainable-length
+        experiments use both). The mean-field maps are the same for both; the exact Gram-matrix sampler
+        (``method="gram"``) needs Gaussian weights.
 
     Examples
     --------
@@ -121,6 +130,7 @@ class NoisyNetwork:
     output_width: int | None = None
     input_activation: bool = True
     noise_on_input: bool = True
+    weights: str = "gaussian"
     #: whether ``sigma_w2`` was chosen as the critical value (set by the constructor)
     critical: bool = dataclasses.field(default=False, init=False)
 
@@ -139,6 +149,8 @@ class NoisyNetwork:
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise InvalidParameterError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
             set_(flag, bool(getattr(self, flag)))
+        if self.weights not in WEIGHT_KINDS:
+            raise InvalidParameterError(f"weights must be one of {', '.join(map(repr, WEIGHT_KINDS))}, got {self.weights!r}")
         if self.sigma_w2 is None:
             sigma_w2, sigma_b2 = theory.critical_parameters(self.noise, self.activation, self.sigma_b2)
             set_("critical", True)
@@ -247,6 +259,8 @@ class NoisyNetwork:
         text = self.noise.label
         if self.activation.name != "relu":
             text = f"{self.activation.name}, {text}"
+        if self.weights != "gaussian":
+            text = f"{text}, {self.weights} weights"
         if self.critical:
             return f"{text}, critical"
         if self.shape == ():

@@ -8,7 +8,8 @@ The noise is drawn independently per unit, per layer and per input.
 
 Every model is one small object. The theory in :mod:`nsp_helpers.theory` only needs two numbers from
 it, :attr:`NoiseModel.mu2` (1 for additive noise) and :attr:`NoiseModel.additive_variance` (0 for
-multiplicative noise); the simulator also calls :meth:`NoiseModel.sample`. Parameters may be numpy
+multiplicative noise); the simulator also calls :meth:`NoiseModel.sample`. The finite-width theory
+(:mod:`nsp_helpers.theory.finite_width`) also reads the fourth moment :attr:`NoiseModel.mu4`. Parameters may be numpy
 arrays: ``Dropout(keep_prob=np.linspace(0.1, 1, 10))`` is a *family* of ten noise levels, and every
 theory function broadcasts over it.
 
@@ -85,6 +86,21 @@ class NoiseModel:
 
     def _mu2_excess(self):
         return np.asarray(self._mu2(), dtype=float) - 1.0
+
+    @property
+    def mu4(self):
+        r"""Fourth moment :math:`\mu_4 = \mathbb{E}[\epsilon^4]` of multiplicative noise (1 otherwise).
+
+        Exact closed forms; it sets the finite-width fluctuations of the signal
+        (:mod:`nsp_helpers.theory.finite_width`). Like :attr:`mu2`, additive noise and no noise return 1: the
+        multiplicative factor is then :math:`\epsilon \equiv 1`.
+        """
+        return _scalar_or_array(np.broadcast_to(np.asarray(self._mu4(), dtype=float), self.shape).copy())
+
+    def _mu4(self):
+        if self.kind == "multiplicative":  # a new multiplicative model must say what its fourth moment is
+            raise NotImplementedError(f"{type(self).__name__} does not define its fourth moment (_mu4)")
+        return 1.0
 
     @property
     def inverse_mu2(self):
@@ -276,7 +292,8 @@ class NoNoise(NoiseModel):
 class Dropout(NoiseModel):
     r"""Inverted dropout with **keep** probability ``keep_prob``: :math:`\epsilon = \mathrm{Bernoulli}(p)/p`.
 
-    :math:`\mathbb{E}[\epsilon] = 1` and :math:`\mu_2 = \mathbb{E}[\epsilon^2] = 1/p`.
+    :math:`\mathbb{E}[\epsilon] = 1`, :math:`\mu_2 = \mathbb{E}[\epsilon^2] = 1/p` and
+    :math:`\mu_4 = \mathbb{E}[\epsilon^4] = 1/p^3`.
 
     Parameters
     ----------
@@ -297,6 +314,8 @@ class Dropout(NoiseModel):
     Dropout(keep_prob=0.6)
     >>> Dropout(keep_prob=[0.5, 1.0]).mu2
     array([2., 1.])
+    >>> Dropout(keep_prob=0.5).mu4
+    8.0
     """
 
     kind = "multiplicative"
@@ -353,6 +372,9 @@ class Dropout(NoiseModel):
     def _inverse_mu2(self):
         return self.keep_prob
 
+    def _mu4(self):
+        return 1.0 / self.keep_prob**3
+
     def _is_identity(self) -> bool:
         return bool(np.all(np.asarray(self.keep_prob) == 1.0))
 
@@ -406,6 +428,8 @@ class MultiplicativeGaussian(NoiseModel):
     --------
     >>> MultiplicativeGaussian(std=0.25).mu2
     1.0625
+    >>> MultiplicativeGaussian(std=1.0).mu4     # 1 + 6 sigma^2 + 3 sigma^4
+    10.0
     """
 
     kind = "multiplicative"
@@ -424,6 +448,9 @@ class MultiplicativeGaussian(NoiseModel):
 
     def _mu2_excess(self):
         return self.std**2
+
+    def _mu4(self):
+        return 1.0 + 6.0 * self.std**2 + 3.0 * self.std**4
 
     def _is_identity(self) -> bool:
         return bool(np.all(np.asarray(self.std) == 0.0))
@@ -489,6 +516,8 @@ class MultiplicativeLaplace(NoiseModel):
     --------
     >>> MultiplicativeLaplace(scale=0.5).mu2
     1.5
+    >>> MultiplicativeLaplace(scale=0.5).mu4    # 1 + 12 beta^2 + 24 beta^4
+    5.5
     """
 
     kind = "multiplicative"
@@ -507,6 +536,10 @@ class MultiplicativeLaplace(NoiseModel):
 
     def _mu2_excess(self):
         return 2.0 * self.scale**2
+
+    def _mu4(self):
+        # (1 + X)^4 with X ~ Laplace(0, b): E[X^2] = 2 b^2, E[X^4] = 24 b^4, odd moments vanish
+        return 1.0 + 12.0 * self.scale**2 + 24.0 * self.scale**4
 
     def _is_identity(self) -> bool:
         return bool(np.all(np.asarray(self.scale) == 0.0))
@@ -559,6 +592,8 @@ class MultiplicativePoisson(NoiseModel):
     --------
     >>> MultiplicativePoisson().mu2
     2.0
+    >>> MultiplicativePoisson().mu4             # 1 + 6/rate + 7/rate^2 + 1/rate^3
+    15.0
     """
 
     kind = "multiplicative"
@@ -577,6 +612,10 @@ class MultiplicativePoisson(NoiseModel):
 
     def _mu2_excess(self):
         return 1.0 / self.rate
+
+    def _mu4(self):
+        # E[K^4] = l^4 + 6 l^3 + 7 l^2 + l for K ~ Poisson(l) (Touchard polynomial), divided by l^4
+        return 1.0 + 6.0 / self.rate + 7.0 / self.rate**2 + 1.0 / self.rate**3
 
     def _sample(self, full_shape, params, *, streams, device, dtype, out):
         import torch

@@ -143,13 +143,17 @@ __all__ = [
     "write_results",
     "load_results",
     "stored_results",
+    "stored_seed_results",
     "results_dir",
     "merge_results",
     "results_grid",
+    "results_sigma_grid",
     "main",
 ]
 
 RESULTS_FORMAT = "nsp_helpers.train/1"
+ACTIVATIONS = ("relu", "tanh", "hard_tanh", "linear")
+WEIGHT_KINDS = ("gaussian", "orthogonal")
 TASKS = ("reconstruct", "classify")
 DATASETS = ("mnist", "cifar10", "synthetic")
 OPTIMIZERS = ("sgd", "adam")
@@ -212,6 +216,23 @@ class TrainConfig:
     pool : int
         Average-pool the images over ``pool x pool`` pixel blocks (1: full resolution, the paper;
         2: MNIST at 14 x 14 = 196 pixels, CIFAR-10 at 3 x 16 x 16 = 768).
+    activation : {"relu", "tanh", "hard_tanh", "linear"}
+        Activation of the hidden layers (default ``"relu"``, Pretorius et al.'s; Huang et al. train tanh).
+    sigma_w2s : tuple of float or None
+        ``None`` (default): one network per ``(depth, keep_prob)``, initialised critically. A tuple:
+        one network per ``(depth, keep_prob, sigma_w2)``, the cells of Huang et al.'s
+        :math:`(\\sigma_w^2, L)` maps.
+    weights : {"gaussian", "orthogonal"}
+        How the initial weights are drawn (:attr:`nsp_helpers.network.NoisyNetwork.weights`).
+    steps_per_epoch : int or None
+        ``None`` (default): an epoch is one pass over the shuffled training split. An integer: an
+        "epoch" is this many SGD steps on minibatches drawn afresh at random (without replacement within
+        a minibatch), so that the run is a step budget, ``n_epochs * steps_per_epoch`` steps, recorded
+        every ``steps_per_epoch`` steps.
+
+    The four fields after ``pool`` were added for Huang et al.'s trainable-length experiment; at their
+    defaults they are left out of :meth:`to_dict` (and so of :meth:`hash`), so that configurations and
+    results files written before them keep their names and hashes.
 
     Examples
     --------
@@ -238,6 +259,10 @@ class TrainConfig:
     split_seed: int = 0
     sigma_b2: float = 0.0
     pool: int = 1
+    activation: str = "relu"
+    sigma_w2s: tuple | None = None
+    weights: str = "gaussian"
+    steps_per_epoch: int | None = None
 
     def __post_init__(self):
         raw_depths = self.depths
@@ -276,17 +301,35 @@ class TrainConfig:
         set_("split_seed", check_int("split_seed", self.split_seed, 0))
         set_("sigma_b2", check_float("sigma_b2", self.sigma_b2, 0, np.inf))
         set_("pool", check_int("pool", self.pool, 1))
+        set_("activation", check_choice("activation", self.activation, ACTIVATIONS))
+        set_("weights", check_choice("weights", self.weights, WEIGHT_KINDS))
+        if self.steps_per_epoch is not None:
+            set_("steps_per_epoch", check_int("steps_per_epoch", self.steps_per_epoch, 1))
+        if self.sigma_w2s is not None:
+            raw = self.sigma_w2s
+            if isinstance(raw, (str, bytes)) or np.ndim(np.asarray(raw, dtype=object)) != 1:
+                raise InvalidParameterError(f"sigma_w2s must be None or a flat sequence of positive numbers, got {describe(raw)}")
+            sws = check_in_range("sigma_w2s", np.atleast_1d(_as_array_or_self(raw)), 0, np.inf, low_open=True, max_ndim=1)
+            if sws.size == 0:
+                raise InvalidParameterError("sigma_w2s must hold at least one value (or be None: critical)")
+            _unique("sigma_w2s", sws.tolist())
+            set_("sigma_w2s", tuple(float(v) for v in sws.ravel()))
 
     @property
     def n_networks(self) -> int:
-        """Number of cells of the depth x keep-probability grid."""
-        return len(self.depths) * len(self.keep_probs)
+        """Number of cells of the grid (depths x keep probabilities [x weight variances])."""
+        return len(self.depths) * len(self.keep_probs) * (1 if self.sigma_w2s is None else len(self.sigma_w2s))
 
     def to_dict(self) -> dict:
-        """A JSON-ready dictionary (lists instead of tuples)."""
+        """A JSON-ready dictionary (lists instead of tuples); fields added later are left out at their defaults."""
         d = dataclasses.asdict(self)
         d["depths"] = list(self.depths)
         d["keep_probs"] = list(self.keep_probs)
+        if self.sigma_w2s is not None:
+            d["sigma_w2s"] = list(self.sigma_w2s)
+        for name, default in _LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     @classmethod
@@ -306,7 +349,7 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise InvalidParameterError(f"config must be a dict of TrainConfig fields, got {describe(d)}")
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in d]
+        missing = [n for n in names if n not in d and n not in _LATER_FIELDS]
         if missing:
             raise InvalidParameterError(f"config lacks the field(s) {', '.join(missing)}")
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
@@ -323,6 +366,10 @@ class TrainConfig:
         return config_hash(self.to_dict())
 
 
+#: fields added after results were first stored, and their defaults (left out of to_dict at the default)
+_LATER_FIELDS = {"activation": "relu", "sigma_w2s": None, "weights": "gaussian", "steps_per_epoch": None}
+
+
 def _as_array_or_self(value):
     """Lists and tuples as object arrays (so that strings or booleans inside them are seen), anything else as is."""
     return np.asarray(value, dtype=object) if isinstance(value, (list, tuple)) else value
@@ -332,7 +379,8 @@ def _as_array_or_self(value):
 #: of depths and keep probabilities but shrinks everything else so that the MNIST grid trains on a
 #: 2-core CPU in minutes (width 64, images average-pooled to half resolution, 4000 examples, 5 epochs
 #: of batch 64, Adam instead of SGD so that a few hundred steps separate trainable from untrainable
-#: networks); ``medium`` is the same at width 128 for 20 epochs, about half an hour on a 2-core CPU.
+#: networks); ``medium`` is the same at width 128 for 20 epochs (the wall time of every stored run is in
+#: its provenance; on a 2-core CPU it depends on how busy the machine is).
 PROFILES = {
     "paper": dict(width=1000, optimizer="sgd", lr=1e-3, batch_size=128, n_epochs=200, n_examples=None),
     "medium": dict(width=128, optimizer="adam", lr=1e-3, batch_size=64, n_epochs=20, n_examples=4000, pool=2),
@@ -372,15 +420,27 @@ def profile_config(profile: str = "quick", dataset: str = "mnist", task: str = "
     return TrainConfig(**settings)
 
 
-def grid_cells(config: TrainConfig) -> list[tuple[int, float]]:
-    """The ``(depth, keep_prob)`` cells of the grid in canonical order (depth-major).
+def grid_cells(config: TrainConfig) -> list[tuple]:
+    """The ``(depth, keep_prob)`` cells of the grid in canonical order (depth-major), or
+    ``(depth, keep_prob, sigma_w2)`` when the config has ``sigma_w2s``.
 
     Examples
     --------
     >>> grid_cells(TrainConfig(depths=(2, 6), keep_probs=(0.5, 1.0)))
     [(2, 0.5), (2, 1.0), (6, 0.5), (6, 1.0)]
+    >>> grid_cells(TrainConfig(depths=(2,), keep_probs=(1.0,), sigma_w2s=(1.0, 2.0)))
+    [(2, 1.0, 1.0), (2, 1.0, 2.0)]
     """
-    return [(d, k) for d in config.depths for k in config.keep_probs]
+    if config.sigma_w2s is None:
+        return [(d, k) for d in config.depths for k in config.keep_probs]
+    return [(d, k, s) for d in config.depths for k in config.keep_probs for s in config.sigma_w2s]
+
+
+def _cell_key(cell: dict, over_sigma_w2: bool) -> tuple:
+    """The grid cell of a results cell: ``(depth, keep_prob)``, with ``sigma_w2`` for grids over weight variances."""
+    if over_sigma_w2:
+        return (cell["depth"], cell["keep_prob"], cell.get("sigma_w2"))
+    return (cell["depth"], cell["keep_prob"])
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -530,47 +590,69 @@ def _check_config(config) -> "TrainConfig":
 # ----------------------------------------------------------------------------------------------------
 # the networks: NoisyNetwork descriptions, run by the package's one forward pass
 # ----------------------------------------------------------------------------------------------------
-def cell_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int, *, sigma_b2: float = 0.0) -> NoisyNetwork:
-    r"""The network of one grid cell: ``depth`` hidden ReLU layers, dropout ``keep_prob``, critical weights.
+def cell_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int, *, sigma_b2: float = 0.0,
+                 sigma_w2: float | None = None, activation: str = "relu", weights: str = "gaussian") -> NoisyNetwork:
+    r"""The network of one grid cell: ``depth`` hidden layers, dropout ``keep_prob``, critical weights by default.
 
-    :math:`\sigma_w^2 = 2p` (:func:`nsp_helpers.theory.critical_parameters`; exactly ``2 * keep_prob``),
-    biases :math:`\mathcal{N}(0, \sigma_b^2)` (the paper: zero), dropout on the input and after every
-    ReLU, a linear read-out of ``d_out`` units, and inputs that are data (no ReLU on them).
+    ``sigma_w2=None``: the critical :math:`\sigma_w^2` (:func:`nsp_helpers.theory.critical_parameters`;
+    exactly ``2 * keep_prob`` for ReLU); biases :math:`\mathcal{N}(0, \sigma_b^2)` (Pretorius et al.: zero),
+    dropout on the input and after every hidden layer's activation, a linear read-out of ``d_out`` units,
+    and inputs that are data (no activation on them). ``activation`` and ``weights`` (``"gaussian"`` or
+    ``"orthogonal"``) are those of :class:`~nsp_helpers.network.NoisyNetwork`.
 
     Examples
     --------
     >>> net = cell_network(3, 0.6, d_in=784, d_out=784, width=1000)
     >>> net.sigma_w2, net.widths[:2], net.output_width, net.input_activation
     (1.2, (784, 1000), 784, False)
+    >>> cell_network(3, 0.95, 784, 10, 400, sigma_b2=0.05, sigma_w2=2.5, activation="tanh", weights="orthogonal").label
+    'tanh, dropout, keep p = 0.95, orthogonal weights, σ_w² = 2.5, σ_b² = 0.05'
     """
     depth, keep_prob = _check_cell(depth, keep_prob)
     d_in, d_out, width = (check_int(name, v, 1) for name, v in (("d_in", d_in), ("d_out", d_out), ("width", width)))
     sigma_b2 = check_float("sigma_b2", sigma_b2, 0.0)
+    if sigma_w2 is not None:
+        sigma_w2 = check_float("sigma_w2", sigma_w2, 0.0, low_open=True)
     noise = Dropout(keep_prob=float(keep_prob))
-    sigma_w2, _ = theory.critical_parameters(noise)
-    return NoisyNetwork(noise, sigma_w2, sigma_b2, "relu", width=width, n_layers=depth, input_width=d_in,
-                        output_width=d_out, input_activation=False)
+    if sigma_w2 is None:
+        if activation == "relu":
+            sigma_w2, _ = theory.critical_parameters(noise)
+        else:
+            sigma_w2, sigma_b2 = theory.critical_parameters(noise, activation, sigma_b2)
+    return NoisyNetwork(noise, sigma_w2, sigma_b2, activation, width=width, n_layers=depth, input_width=d_in,
+                        output_width=d_out, input_activation=False, weights=weights)
 
 
-def _check_cell(depth, keep_prob, cell=None) -> tuple[int, float]:
-    """``(depth, keep_prob)`` of one grid cell, checked (``cell``: what was given instead of a pair)."""
+def _check_cell(depth, keep_prob, sigma_w2=None, *, cell=None) -> tuple:
+    """``(depth, keep_prob[, sigma_w2])`` of one grid cell, checked (``cell``: what was given instead of a
+    pair or a triple)."""
     if cell is not None:
-        raise InvalidParameterError(f"cells must hold (depth, keep_prob) pairs, got {describe(cell)}")
-    return check_int("depth", depth, 0), check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True)
+        raise InvalidParameterError(
+            f"cells must hold (depth, keep_prob) pairs or (depth, keep_prob, sigma_w2) triples, got {describe(cell)}")
+    checked = (check_int("depth", depth, 0), check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True))
+    if sigma_w2 is not None:
+        checked += (check_float("sigma_w2", sigma_w2, 0.0, low_open=True),)
+    return checked
 
 
-def cell_seed(seed: int, depth: int, keep_prob: float) -> int:
-    """The weight seed of a grid cell: it depends on ``(seed, depth, keep_prob)`` only (the same in every shard)."""
+def cell_seed(seed: int, depth: int, keep_prob: float, sigma_w2: float | None = None) -> int:
+    """The weight seed of a grid cell: it depends on ``(seed, depth, keep_prob[, sigma_w2])`` only (the same
+    in every shard)."""
     seed, depth = check_int("seed", seed, 0), check_int("depth", depth, 0)
     keep_prob = check_float("keep_prob", keep_prob, 0.0, 1.0)
-    return int(np.random.SeedSequence([int(seed), int(depth), int(round(keep_prob * 1_000_000))]).generate_state(1)[0])
+    entropy = [int(seed), int(depth), int(round(keep_prob * 1_000_000))]
+    if sigma_w2 is not None:
+        sigma_w2 = check_float("sigma_w2", sigma_w2, 0.0)
+        entropy.append(int(round(sigma_w2 * 1_000_000)))
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def grid_model(cells, d_in: int, d_out: int, width: int, *, seed: int = 0, sigma_b2: float = 0.0, device=None,
-               dtype=None) -> tuple[NoisyMLP, list[int]]:
+               dtype=None, activation: str = "relu", weights: str = "gaussian") -> tuple[NoisyMLP, list[int]]:
     """One :class:`~nsp_helpers.forward.NoisyMLP` for all ``cells`` and the stack order (deepest first).
 
-    Returns ``(model, order)``: network ``i`` of the model is cell ``order[i]``.
+    ``cells`` are ``(depth, keep_prob)`` pairs (critical weights) or ``(depth, keep_prob, sigma_w2)``
+    triples. Returns ``(model, order)``: network ``i`` of the model is cell ``order[i]``.
 
     Examples
     --------
@@ -579,11 +661,14 @@ def grid_model(cells, d_in: int, d_out: int, width: int, *, seed: int = 0, sigma
     ([1, 0], [3, 1], torch.Size([2, 5, 4]))
     """
     if not isinstance(cells, (list, tuple)) or not cells:
-        raise InvalidParameterError(f"cells must be a non-empty list of (depth, keep_prob) pairs, got {describe(cells)}")
-    cells = [_check_cell(*cell) if isinstance(cell, (list, tuple)) and len(cell) == 2 else _check_cell(None, None, cell)
+        raise InvalidParameterError(
+            f"cells must be a non-empty list of (depth, keep_prob) pairs or (depth, keep_prob, sigma_w2) triples, got {describe(cells)}")
+    cells = [_check_cell(*cell) if isinstance(cell, (list, tuple)) and len(cell) in (2, 3) else _check_cell(None, None, cell=cell)
              for cell in cells]
     order = sorted(range(len(cells)), key=lambda i: -cells[i][0])  # deepest first (stable)
-    networks = [cell_network(cells[i][0], cells[i][1], d_in, d_out, width, sigma_b2=sigma_b2) for i in order]
+    networks = [cell_network(cells[i][0], cells[i][1], d_in, d_out, width, sigma_b2=sigma_b2,
+                             sigma_w2=cells[i][2] if len(cells[i]) == 3 else None, activation=activation, weights=weights)
+                for i in order]
     seeds = [cell_seed(seed, *cells[i]) for i in order]
     return NoisyMLP(networks, seeds, device=device, dtype=dtype), order
 
@@ -801,20 +886,24 @@ def _load_checkpoint(path: Path, n_epochs: int):
     return state
 
 
-def _check_cells(cells) -> list:
+def _check_cells(cells, size: int = 2) -> list:
+    what = "(depth, keep_prob) pairs" if size == 2 else "(depth, keep_prob, sigma_w2) triples"
     if isinstance(cells, (str, bytes)):
-        raise InvalidParameterError(f"cells must be a list of (depth, keep_prob) pairs, got {describe(cells)}")
+        raise InvalidParameterError(f"cells must be a list of {what}, got {describe(cells)}")
     try:
         cells = list(cells)
     except TypeError:
-        raise InvalidParameterError(f"cells must be a list of (depth, keep_prob) pairs, got {describe(cells)}") from None
+        raise InvalidParameterError(f"cells must be a list of {what}, got {describe(cells)}") from None
     out = []
     for i, cell in enumerate(cells):
-        if isinstance(cell, (str, bytes)) or np.ndim(cell) != 1 or len(cell) != 2:
-            raise InvalidParameterError(f"cells[{i}] must be a (depth, keep_prob) pair, got {describe(cell)}")
-        out.append((check_int(f"cells[{i}] depth", cell[0], 1), check_float(f"cells[{i}] keep_prob", cell[1], 0, 1, low_open=True)))
+        if isinstance(cell, (str, bytes)) or np.ndim(cell) != 1 or len(cell) != size:
+            raise InvalidParameterError(f"cells[{i}] must be a {what[:-1]}, got {describe(cell)}")
+        checked = (check_int(f"cells[{i}] depth", cell[0], 1), check_float(f"cells[{i}] keep_prob", cell[1], 0, 1, low_open=True))
+        if size == 3:
+            checked += (check_float(f"cells[{i}] sigma_w2", cell[2], 0, np.inf, low_open=True),)
+        out.append(checked)
     if not out:
-        raise InvalidParameterError("cells must contain at least one (depth, keep_prob) cell")
+        raise InvalidParameterError(f"cells must contain at least one cell, {what[:-1]}")
     _unique("cells", out)
     return out
 
@@ -869,7 +958,7 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
     start = time.perf_counter()
     _check_config(config)
     device = resolve_device(device)
-    cells = _check_cells(grid_cells(config) if cells is None else cells)
+    cells = _check_cells(grid_cells(config) if cells is None else cells, 2 if config.sigma_w2s is None else 3)
     progress = check_bool("progress", progress)
     keep_checkpoint = check_bool("keep_checkpoint", keep_checkpoint)
     if on_epoch_end is not None and not callable(on_epoch_end):
@@ -887,12 +976,12 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
 
     try:
         model, order = grid_model(cells, d_in, d_out, config.width, seed=config.seed, sigma_b2=config.sigma_b2,
-                                  device=device)
+                                  device=device, activation=config.activation, weights=config.weights)
     except (MemoryError, RuntimeError) as exc:
         if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower() and "out of memory" not in str(exc).lower():
             raise
         dims = lambda depth: [d_in] + [config.width] * depth + [d_out]  # noqa: E731
-        n_params = sum(sum(a * b + b for a, b in zip(dims(d)[:-1], dims(d)[1:])) for d, _ in cells)
+        n_params = sum(sum(a * b + b for a, b in zip(dims(cell[0])[:-1], dims(cell[0])[1:])) for cell in cells)
         raise InvalidParameterError(
             f"the grid does not fit in memory on {device}: {len(cells)} networks of width {config.width} hold "
             f"{n_params:,} parameters ({4 * n_params / 2**30:.1f} GiB, more with optimiser state and activations); "
@@ -934,17 +1023,24 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
         start_epoch = state["epoch"]
         elapsed_before = float(state.get("elapsed_s", 0.0))
 
-    n_batches = math.ceil(len(x_train) / config.batch_size)
+    steps = config.steps_per_epoch
+    n_batches = math.ceil(len(x_train) / config.batch_size) if steps is None else steps
     from tqdm.auto import tqdm
 
     bar = tqdm(total=config.n_epochs * n_batches, initial=start_epoch * n_batches, disable=not progress,
                desc=f"{len(cells)} networks", unit="step", mininterval=2.0)
     try:
         for epoch in range(start_epoch, config.n_epochs):
-            perm = torch.randperm(len(x_train), generator=shuffle_gen).to(device)
+            if steps is None:
+                perm = torch.randperm(len(x_train), generator=shuffle_gen).to(device)
             total = torch.zeros(model.n_networks, dtype=torch.float64, device=device)
+            n_seen = 0
             for b in range(n_batches):
-                idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
+                if steps is None:
+                    idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
+                else:  # a step budget: each minibatch drawn afresh
+                    idx = torch.randperm(len(x_train), generator=shuffle_gen)[: config.batch_size].to(device)
+                n_seen += len(idx)
                 xb, yb = x_train[idx], y_train[idx]
                 out = model(xb, train=True, generator=mask_gen)
                 losses = per_network_loss(out, xb, yb, config.task)
@@ -953,7 +1049,7 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
                 optimizer.step()
                 total += losses.detach().double() * len(idx)
                 bar.update(1)
-            train_loss = (total / len(x_train)).cpu()
+            train_loss = (total / (len(x_train) if steps is None else n_seen)).cpu()
             val_loss, val_acc = _evaluate(model, x_val, y_val, config.task)
             history["train_loss"].append(train_loss.tolist())
             history["val_loss"].append(val_loss.tolist())
@@ -976,9 +1072,10 @@ def train_grid(config: TrainConfig, data: dict | None = None, *, cells=None, dev
     position = {cell_index: pos for pos, cell_index in enumerate(order)}
     n_params = model.n_parameters()
     out_cells = []
-    for i, (depth, keep) in enumerate(cells):
+    for i, (depth, keep, *sigma_w2) in enumerate(cells):
         pos = position[i]
-        cell = {"depth": depth, "keep_prob": keep, "sigma_w2": _round(model.stack.members[pos].sigma_w2),
+        cell = {"depth": depth, "keep_prob": keep,
+                "sigma_w2": sigma_w2[0] if sigma_w2 else _round(model.stack.members[pos].sigma_w2),
                 "n_parameters": n_params[pos]}
         for key, series in history.items():
             if series:
@@ -1075,19 +1172,22 @@ def _check_results(results, source) -> dict:
     if not isinstance(cells, list) or not cells:
         raise bad("its cells must be a non-empty list")
     grid = set(grid_cells(config))
+    over_sigma = config.sigma_w2s is not None
     metrics = ["train_loss", "val_loss"] + (["val_accuracy"] if config.task == "classify" else [])
     seen = set()
     for i, cell in enumerate(cells):
         if not isinstance(cell, dict):
             raise bad(f"cells[{i}] is {describe(cell)}, not a dict")
-        for key in ("depth", "keep_prob", *metrics):
+        for key in ("depth", "keep_prob", *(("sigma_w2",) if over_sigma else ()), *metrics):
             if key not in cell:
                 raise bad(f"cells[{i}] lacks the field {key!r}")
-        key = (cell["depth"], cell["keep_prob"])
+        key = _cell_key(cell, over_sigma)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in key) or key not in grid:
-            raise bad(f"cells[{i}] = (depth {key[0]!r}, keep_prob {key[1]!r}) is not a cell of its config's grid")
+            shown = f"(depth {key[0]!r}, keep_prob {key[1]!r}" + (f", sigma_w2 {key[2]!r})" if over_sigma else ")")
+            raise bad(f"cells[{i}] = {shown} is not a cell of its config's grid")
         if key in seen:
-            raise bad(f"the cell (depth {key[0]}, keep_prob {key[1]}) appears twice")
+            shown = f"(depth {key[0]}, keep_prob {key[1]}" + (f", sigma_w2 {key[2]})" if over_sigma else ")")
+            raise bad(f"the cell {shown} appears twice")
         seen.add(key)
         for m in metrics:
             series = cell[m]
@@ -1195,6 +1295,8 @@ def results_grid(results: dict, metric: str = "val_loss", epoch: int = -1):
     cells = results["cells"]
     if not all(isinstance(c, dict) and "depth" in c and "keep_prob" in c for c in cells):
         raise InvalidParameterError("results must have cells with 'depth' and 'keep_prob' (a damaged results dict?)")
+    if isinstance(results.get("config"), dict) and results["config"].get("sigma_w2s") is not None:
+        raise InvalidParameterError("results must be a (depth, keep_prob) grid; this one is over sigma_w2 too: use results_sigma_grid")
     available = sorted(k for k in cells[0] if isinstance(cells[0][k], list))
     if not isinstance(metric, str) or metric not in available:
         check_choice("metric", metric, available)
@@ -1212,6 +1314,56 @@ def results_grid(results: dict, metric: str = "val_loss", epoch: int = -1):
         v = c[metric][epoch - 1]
         values[np.searchsorted(depths, c["depth"]), np.searchsorted(keeps, c["keep_prob"])] = np.nan if v is None else v
     return depths, keeps, values
+
+
+def results_sigma_grid(results: dict, metric: str = "val_accuracy", epoch: int = -1, keep_prob: float | None = None):
+    """The :math:`(\\sigma_w^2, L)` map of one metric at one keep probability (grids with ``sigma_w2s``).
+
+    Introduced in the chapter *Trainable length after Huang et al.* (``book/trainable_length.md``).
+
+    Parameters
+    ----------
+    results : dict
+        From :func:`load_results` (or :func:`train_grid`) of a config with ``sigma_w2s``.
+    metric : {"train_loss", "val_loss", "val_accuracy"}
+    epoch : int
+        ``-1``: the last; ``k`` counts from 1.
+    keep_prob : float, optional
+        Required when the grid has several keep probabilities.
+
+    Returns
+    -------
+    depths : ndarray, shape (n_depths,)
+    sigma_w2s : ndarray, shape (n_sigma,)
+    values : ndarray, shape (n_depths, n_sigma)
+        ``nan`` where a cell is missing or diverged.
+
+    Examples
+    --------
+    >>> res = {"config": {"sigma_w2s": [1.0, 2.0]},
+    ...        "cells": [{"depth": d, "keep_prob": 1.0, "sigma_w2": s, "val_accuracy": [0.1 * d * s]}
+    ...                  for d in (1, 2) for s in (1.0, 2.0)]}
+    >>> depths, sws, acc = results_sigma_grid(res)
+    >>> depths.tolist(), sws.tolist(), acc.round(2).tolist()
+    ([1, 2], [1.0, 2.0], [[0.1, 0.2], [0.2, 0.4]])
+    """
+    if not isinstance(results, dict) or not isinstance(results.get("cells"), list) or not results["cells"]:
+        raise InvalidParameterError(f"results must be a results dict with a non-empty list of cells, got {describe(results)}")
+    cells = results["cells"]
+    if not all(isinstance(c, dict) and {"depth", "keep_prob", "sigma_w2"} <= set(c) for c in cells):
+        raise InvalidParameterError("results must have cells with 'depth', 'keep_prob' and 'sigma_w2' (a grid over sigma_w2)")
+    keeps = sorted({c["keep_prob"] for c in cells})
+    if keep_prob is not None:
+        keep_prob = check_float("keep_prob", keep_prob, 0, 1, low_open=True)
+    if keep_prob is None:
+        if len(keeps) > 1:
+            raise InvalidParameterError(f"keep_prob must be given: the grid has keep probabilities {keeps}")
+        keep_prob = keeps[0]
+    if keep_prob not in keeps:
+        raise InvalidParameterError(f"keep_prob must be one of the grid's {keeps}, got {keep_prob!r}")
+    sub = [c for c in cells if c["keep_prob"] == keep_prob]
+    depths, keep_axis, values = results_grid({"cells": [dict(c, keep_prob=c["sigma_w2"]) for c in sub]}, metric, epoch)
+    return depths, keep_axis, values
 
 
 def results_dir() -> Path:
@@ -1287,6 +1439,58 @@ def stored_results(dataset: str = "mnist", task: str = "reconstruct", *, root=No
     return None
 
 
+def stored_seed_results(dataset: str = "mnist", task: str = "reconstruct", profile: str = "medium", *, root=None) -> list:
+    """Every stored seed of one profile: the runs whose configuration is the profile's own but for ``seed``.
+
+    Introduced in the chapter *Trainable depth on real data* (``book/trainable_depth.md``), which shows
+    the spread across seeds (:func:`nsp_helpers.analysis.seed_grid`).
+
+    Files are found as by :func:`stored_results`; where several files hold the same seed (a file
+    written before configuration hashes and a newer one), the most recently finished is used.
+
+    Parameters
+    ----------
+    dataset, task : str
+        See :class:`TrainConfig`.
+    profile : str
+        One of :data:`PROFILES`.
+    root : path, optional
+        Folder of results files (default :func:`results_dir`).
+
+    Returns
+    -------
+    list of dict
+        One results dict per seed, sorted by seed (empty when none is stored); each has ``"path"`` and
+        ``"profile"``.
+
+    Examples
+    --------
+    >>> stored_seed_results("synthetic", root="no/such/folder")
+    []
+    """
+    dataset = check_choice("dataset", dataset, DATASETS)
+    task = check_choice("task", task, TASKS)
+    profile = check_choice("profile", profile, tuple(PROFILES))
+    root = check_path("root", root) if root is not None else results_dir()
+    if not root.is_dir():
+        return []
+    canonical = profile_config(profile, dataset, task).to_dict()
+    pattern = re.compile(rf"{re.escape(dataset)}_{re.escape(task)}_{re.escape(profile)}(_[0-9a-f]{{10}})?\.json")
+    by_seed: dict[int, dict] = {}
+    for path in sorted(root.iterdir()):
+        if not pattern.fullmatch(path.name):
+            continue
+        results = load_results(path) | {"path": str(path), "profile": profile}
+        config = results["config"]
+        if {k: v for k, v in config.items() if k != "seed"} != {k: v for k, v in canonical.items() if k != "seed"}:
+            continue
+        seed = int(config["seed"])
+        finished = str(results.get("provenance", {}).get("finished", ""))
+        if seed not in by_seed or finished > str(by_seed[seed].get("provenance", {}).get("finished", "")):
+            by_seed[seed] = results
+    return [by_seed[seed] for seed in sorted(by_seed)]
+
+
 def merge_results(results_list) -> dict:
     """Join the shards of one grid (results dicts or paths) into one results dict.
 
@@ -1333,8 +1537,9 @@ def merge_results(results_list) -> dict:
         if sh[0] in by_index:
             raise InvalidParameterError(f"results_list must cover each cell once: shard {sh[0]} of {n} appears twice ({by_index[sh[0]]} and {name})")
         by_index[sh[0]] = name
-    wanted = grid_cells(TrainConfig.from_dict(config))
-    found = {(c["depth"], c["keep_prob"]): c for r in loaded for c in r["cells"]}
+    full = TrainConfig.from_dict(config)
+    wanted = grid_cells(full)
+    found = {_cell_key(c, full.sigma_w2s is not None): c for r in loaded for c in r["cells"]}
     missing = [k for k in range(n) if k not in by_index]
     if missing:
         example = shard_cells(wanted, missing[0], n)
@@ -1482,13 +1687,14 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
         if ckpt.exists():
             _say(f"resuming from the checkpoint {ckpt}", progress)
         started = _dt.datetime.now(_dt.timezone.utc)
+        version = code_version()  # the code that trains (edits of the checkout while it runs are not it)
         results = train_grid(config, data, cells=cells, device=dev, checkpoint=ckpt, progress=progress, keep_checkpoint=True)
         results["profile"] = profile
         if shard is not None:
             results["shard"] = list(shard)
         results["provenance"] = {
             "command": command or _command_line(),
-            "code_version": code_version(),
+            "code_version": version,
             "torch": torch.__version__,
             "python": platform.python_version(),
             "device": results["device"],
@@ -1525,7 +1731,12 @@ def comma_separated_floats(text: str) -> tuple:
 
 #: TrainConfig fields and the command-line options that set them (named in error messages).
 _FLAGS = {"width": "--width", "n_epochs": "--epochs", "n_examples": "--n-examples", "optimizer": "--optimizer", "lr": "--lr",
-          "batch_size": "--batch-size", "seed": "--seed", "pool": "--pool", "depths": "--depths", "keep_probs": "--keep-probs"}
+          "batch_size": "--batch-size", "seed": "--seed", "pool": "--pool", "depths": "--depths", "keep_probs": "--keep-probs",
+          "sigma_b2": "--sigma-b2", "activation": "--activation", "sigma_w2s": "--sigma-w2s", "weights": "--weights",
+          "steps_per_epoch": "--steps-per-epoch"}
+#: the overrides the command line passes to profile_config
+_OVERRIDES = ("width", "n_epochs", "n_examples", "optimizer", "lr", "batch_size", "seed", "depths", "pool", "keep_probs",
+              "sigma_b2", "activation", "sigma_w2s", "weights", "steps_per_epoch")
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -1556,6 +1767,12 @@ def _train_parser() -> argparse.ArgumentParser:
     g.add_argument("--pool", type=int, help="average-pool images over pool x pool blocks")
     g.add_argument("--depths", type=comma_separated_ints, help="comma-separated")
     g.add_argument("--keep-probs", type=comma_separated_floats, help="comma-separated")
+    g.add_argument("--sigma-b2", type=float, help="bias variance")
+    g.add_argument("--activation", choices=ACTIVATIONS)
+    g.add_argument("--sigma-w2s", type=comma_separated_floats,
+                   help="comma-separated weight variances: one network per (depth, keep_prob, sigma_w2) instead of critical ones")
+    g.add_argument("--weights", choices=WEIGHT_KINDS, help="initial weights (default gaussian)")
+    g.add_argument("--steps-per-epoch", type=int, help="a step budget: SGD steps per recorded 'epoch' (fresh random minibatches)")
     return p
 
 
@@ -1589,8 +1806,7 @@ def main(argv=None) -> int:
         print(f"merged {len(args.files)} file(s) into {path}")
         return 0
     args = _train_parser().parse_args(argv)
-    overrides = {k: getattr(args, k) for k in ("width", "n_epochs", "n_examples", "optimizer", "lr", "batch_size", "seed", "depths", "pool")}
-    overrides["keep_probs"] = args.keep_probs
+    overrides = {k: getattr(args, k) for k in _OVERRIDES}
     try:
         config = profile_config(args.profile, args.dataset, args.task, **overrides)
     except InvalidParameterError as exc:

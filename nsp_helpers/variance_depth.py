@@ -76,8 +76,11 @@ from .storage import (
 from .theory import FLOAT32_MAX, FLOAT32_TINY
 
 __all__ = [
+    "BOOK_N_IMAGES",
     "PAPER_SIGMA_W2",
+    "FailureStatistics",
     "VarianceDepthResult",
+    "failure_statistics",
     "run_variance_depth",
     "layer_caps",
     "results_name",
@@ -88,6 +91,8 @@ __all__ = [
 
 #: The weight variances of Fig. 6a/6d: ``numpy.linspace(0.1, 2.5, 25)``.
 PAPER_SIGMA_W2 = np.linspace(0.1, 2.5, 25)
+#: Images the book's chapter passes forward: (on a CPU, on a GPU); the paper passes the whole training set.
+BOOK_N_IMAGES = (16, 1280)
 _FORMAT = "nsp_helpers.variance_depth/1"
 _CHECKPOINT_FORMAT = "nsp_helpers.variance_depth.checkpoint/1"
 
@@ -227,6 +232,65 @@ class VarianceDepthResult:
             dataset=str(d.get("dataset", "data")),
             config=dict(config or {}),
         )
+
+
+@dataclass
+class FailureStatistics:
+    r"""How far the measured failure layers lie from the failure depth :math:`L^*` (:func:`failure_statistics`).
+
+    Attributes
+    ----------
+    measured : numpy.ndarray, shape ``(S,)``
+        First layer outside the normal float32 range per weight variance (``nan``: never, in the run).
+    l_data, l_paper : numpy.ndarray, shape ``(S,)``
+        :math:`L^*` with the data's :math:`q^0 = 2 q_{\mathrm{in}}` and with the paper's :math:`q^0 = 1`.
+    n_failed : int
+        Weight variances whose :math:`q^l` left the range.
+    max_rel_data, max_rel_paper : float
+        Largest :math:`|\text{measured}/L^* - 1|` over them, in per cent, for the two conventions.
+    shallow_limit : float
+    max_err_shallow : float
+        Largest :math:`|\text{measured} - L^*|` (layers, data's :math:`q^0`) where :math:`L^* <` ``shallow_limit``
+        (``nan`` if there is none).
+    """
+
+    measured: np.ndarray
+    l_data: np.ndarray
+    l_paper: np.ndarray
+    n_failed: int
+    max_rel_data: float
+    max_rel_paper: float
+    shallow_limit: float
+    max_err_shallow: float
+
+
+def failure_statistics(result: VarianceDepthResult, shallow_limit: float = 300.0) -> FailureStatistics:
+    """Compare the measured failure layers of a run with the theory (the numbers the chapter states).
+
+    Introduced in the chapter *Variance depth on real data* (``book/variance_depth.md``).
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> q = np.array([[0.1, 1e20, 1e39], [0.1, 0.2, 0.2]])  # the first variance overflows at layer 2
+    >>> r = VarianceDepthResult(np.array([2.4, 1.2]), Dropout(0.6), q, np.array([2, 2]), 0.1, 4, 10)
+    >>> stats = failure_statistics(r)
+    >>> stats.measured.tolist()[0], stats.n_failed, round(float(stats.l_data[0]), 1)
+    (2.0, 1, 130.3)
+    """
+    if not isinstance(result, VarianceDepthResult):
+        raise InvalidParameterError(f"result must be a VarianceDepthResult, got {type(result).__name__}")
+    shallow_limit = check_float("shallow_limit", shallow_limit, 0, np.inf, low_open=True)
+    measured = result.failure_layer
+    failed = np.isfinite(measured)
+    l_data = result.theory_failure_depth()
+    l_paper = result.theory_failure_depth(q0=1.0)
+    rel = lambda l_star: 100 * float(np.max(np.abs(measured / l_star - 1)[failed])) if failed.any() else float("nan")  # noqa: E731
+    shallow = failed & (l_data < shallow_limit)
+    err = float(np.max(np.abs(measured - l_data)[shallow])) if shallow.any() else float("nan")
+    return FailureStatistics(measured=measured, l_data=l_data, l_paper=l_paper, n_failed=int(failed.sum()),
+                             max_rel_data=rel(l_data), max_rel_paper=rel(l_paper), shallow_limit=float(shallow_limit),
+                             max_err_shallow=err)
 
 
 def _encode(v: float):

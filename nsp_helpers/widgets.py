@@ -6,7 +6,7 @@ values), and returns an ipywidgets box holding the slider(s) and the figure.
 
 API
 ---
-``slider_figure(figure_fn, *, dpi=72, width=None, labels=None, formats=None, initial=None,
+``slider_figure(figure_fn, *, dpi=96, width=None, labels=None, formats=None, initial=None,
 max_frames=60, live=None, live_steps=100, grid_only=(), **grids) -> SliderFigure``
 
 * ``grids``: one or two keyword arguments, each a non-empty list of distinct values, e.g.
@@ -15,7 +15,10 @@ max_frames=60, live=None, live_steps=100, grid_only=(), **grids) -> SliderFigure
 * ``formats``: how values are written on the slider, by grid name: a format string such as
   ``"{:.2f}"`` or a callable ``value -> str`` (default ``"{:g}"`` for numbers, ``str`` otherwise).
 * ``initial``: starting value by grid name (default: the first value of each grid).
-* ``dpi`` and ``width``: PNG resolution and displayed width in CSS pixels (``None``: natural size).
+* ``dpi`` and ``width``: the scale at which a frame is shown, in CSS pixels per inch of the figure
+  (default 96, the scale of the book's static figures: a figure's points are the page's points), or
+  its shown width in CSS pixels. The PNGs have :data:`~nsp_helpers.plots.style.RESOLUTION` (2) image
+  pixels per CSS pixel, sharp on high-DPI screens.
 * ``max_frames``: a larger grid product raises :class:`~nsp_helpers.errors.InvalidParameterError`
   (keeps page weight reasonable); a ``UserWarning`` is issued above 4 MB of PNG in one widget.
 * ``live``: see *Behaviour* below; ``None`` reads the environment variable ``NSP_LIVE_WIDGETS``
@@ -25,7 +28,11 @@ max_frames=60, live=None, live_steps=100, grid_only=(), **grids) -> SliderFigure
 Behaviour
 ---------
 **Precomputed mode** (``live=False``, the default, and what the book uses). Every frame is rendered once,
-when the cell runs, to PNG bytes in a :class:`ipywidgets.Image`; the frames sit in a
+when the cell runs, as the book shows a static figure (:mod:`nsp_helpers.plots.style`): an HTML
+``<picture>`` in an :class:`ipywidgets.HTML`, with an alternative text and, for a figure of
+:mod:`nsp_helpers.plots`, a narrow variant with the panels stacked that windows narrower than
+:data:`~nsp_helpers.plots.style.NARROW_BREAKPOINT` CSS pixels show; PNGs that lose nothing visible
+in 256 colours are stored with a palette (about a third of the bytes). The frames sit in a
 :class:`ipywidgets.Stack` whose ``selected_index`` is joined to the slider's ``index`` by
 :func:`ipywidgets.jslink`. A link runs in the browser, from the widget state embedded in the page, so
 the slider moves through the frames in the static site with no kernel, and in a live kernel alike.
@@ -62,8 +69,8 @@ Examples
 >>> box = slider_figure(parabola, scale=[0.5, 1.0, 2.0], labels={"scale": "a"}, formats={"scale": "{:.1f}"})
 >>> box.n_frames, [s.description for s in box.sliders], box.sliders[0].options
 (3, ['a'], (('0.5', 0.5), ('1.0', 1.0), ('2.0', 2.0)))
->>> box.frames[0].value[:4] == b"\\x89PNG"
-True
+>>> box.frame_png(0)[:4] == b"\\x89PNG", "<picture" in box.frames[0].value
+(True, True)
 >>> slider_figure(parabola, scale=[])
 Traceback (most recent call last):
 ...
@@ -90,6 +97,11 @@ from .errors import InvalidParameterError, check_bool, check_float, check_int
 
 __all__ = ["SliderFigure", "slider_figure", "render_png", "MAX_WIDGET_BYTES"]
 
+#: CSS pixels per inch of a figure (the scale of the book's static figures: nsp_helpers.plots.style)
+_CSS_PX_PER_INCH = 96
+#: image pixels per CSS pixel of a frame (nsp_helpers.plots.style.RESOLUTION)
+_RESOLUTION = 2
+
 #: A precomputed widget larger than this (sum of its PNG frames, in bytes) triggers a ``UserWarning``.
 MAX_WIDGET_BYTES = 4_000_000
 
@@ -104,8 +116,9 @@ class SliderFigure(widgets.VBox):
     ----------
     sliders : list of ipywidgets widgets
         One slider per grid, in the order the grids were given.
-    frames : list of ipywidgets.Image
-        The precomputed frames, row-major over (grid 1, grid 2); in live mode, the single live Image.
+    frames : list of ipywidgets.HTML or ipywidgets.Image
+        The precomputed frames (HTML ``<picture>`` elements), row-major over (grid 1, grid 2); in live
+        mode, the single live Image.
     links : list of ipywidgets.widgets.widget_link.Link
         The client-side links (slider index -> Stack selected_index); empty in live mode.
     live : bool
@@ -114,10 +127,11 @@ class SliderFigure(widgets.VBox):
         Live mode: the area under the figure where an error of ``figure_fn`` is shown; else ``None``.
     """
 
-    def __init__(self, children, *, sliders, frames, links, live, output=None, **kwargs):
+    def __init__(self, children, *, sliders, frames, links, live, output=None, pngs=None, **kwargs):
         super().__init__(children=children, **kwargs)
         self._sliders = list(sliders)
         self._frames = list(frames)
+        self._pngs = list(pngs) if pngs is not None else None
         self._links = list(links)
         self._live = bool(live)
         self._output = output
@@ -133,13 +147,21 @@ class SliderFigure(widgets.VBox):
         ...     fig.add_subplot().plot([0], [0], "o", markersize=size)
         ...     return fig
         >>> box = slider_figure(dot, size=[2, 8], initial={"size": 8}, dpi=30)
-        >>> box.shown_frame() == box.frames[1].value, "image/png" in box._repr_mimebundle_()
+        >>> box.shown_frame() == box.frame_png(1), "image/png" in box._repr_mimebundle_()
         (True, True)
         """
         node = self.children[-1]
         while isinstance(node, widgets.Stack):
             node = node.children[node.selected_index or 0]
-        return bytes(node.value)
+        if self._pngs is None:  # live mode: the Image itself
+            return bytes(node.value)
+        return self._pngs[self._frames.index(node)]
+
+    def frame_png(self, index: int) -> bytes:
+        """The (wide) PNG of precomputed frame ``index`` (row-major over the grids); live mode: the Image's."""
+        if self._pngs is None:
+            return bytes(self._frames[index].value)
+        return self._pngs[index]
 
     def _repr_mimebundle_(self, **kwargs):
         """The widget, plus its shown frame as ``image/png`` for renderers without widgets.
@@ -203,6 +225,81 @@ def render_png(fig, *, dpi: float = 72) -> bytes:
     finally:
         plt.close(fig)
     return buf.getvalue()
+
+
+def _compact_png(png: bytes) -> bytes:
+    """The PNG with a 256-colour palette when that changes nothing visible (line plots), else unchanged.
+
+    Heat maps with smooth colour gradients would band: they keep their full colours.
+    """
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    error = np.abs(np.asarray(palette.convert("RGB"), dtype=np.int16) - np.asarray(image, dtype=np.int16)).mean()
+    if error > 0.25:
+        return png
+    buf = io.BytesIO()
+    palette.save(buf, format="PNG")
+    return buf.getvalue() if buf.tell() < len(png) else png
+
+
+def render_frame(fig, *, dpi: float = _CSS_PX_PER_INCH, width: int | None = None) -> tuple[list[bytes], str]:
+    """Render a figure as a slider frame: its PNG(s), and the HTML ``<picture>`` that shows them; close it.
+
+    As the book shows a static figure (:class:`nsp_helpers.plots.style.BookFigure`): shown at ``dpi``
+    CSS pixels per inch (or ``width`` CSS pixels wide) from PNGs with twice as many pixels, with an
+    alternative text, and for a figure of :mod:`nsp_helpers.plots` a narrow variant with its panels
+    stacked.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : float
+        CSS pixels per inch at which the frame is shown, in (0, 600].
+    width : int, optional
+        Shown width in CSS pixels (instead of ``dpi``).
+
+    Returns
+    -------
+    pngs : list of bytes
+        The wide PNG, then the narrow one if there is one.
+    html : str
+
+    Examples
+    --------
+    >>> import matplotlib.figure
+    >>> fig = matplotlib.figure.Figure(figsize=(2, 1))
+    >>> _ = fig.add_subplot().set(xlabel="x", ylabel="y")
+    >>> pngs, text = render_frame(fig, dpi=50)
+    >>> len(pngs), _png_size(pngs[0]), 'width="100" height="50"' in text, 'alt="Figure: y against x."' in text
+    (1, (200, 100), True, True)
+    """
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    from .plots.style import BookFigure, describe, picture_html
+
+    if not isinstance(fig, matplotlib.figure.Figure):
+        raise InvalidParameterError(f"figure_fn must return a matplotlib.figure.Figure, got {type(fig).__name__}")
+    try:
+        scale = width / fig.get_figwidth() if width is not None else float(dpi)
+        css = (round(fig.get_figwidth() * scale), round(fig.get_figheight() * scale))
+        if isinstance(fig, BookFigure):
+            wide = _compact_png(fig.png(resolution=scale * _RESOLUTION / _CSS_PX_PER_INCH))
+            alt = fig.alt
+            narrow = None
+            if fig._has_narrow():
+                narrow = (_compact_png(fig.png(narrow=True)), fig.css_size(narrow=True))
+        else:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=scale * _RESOLUTION)  # not "tight": every frame keeps its size
+            wide, alt, narrow = _compact_png(buf.getvalue()), describe(fig), None
+    finally:
+        plt.close(fig)
+    text = picture_html(wide, css, alt, narrow=narrow)
+    return [wide] + ([narrow[0]] if narrow else []), text
 
 
 def _default_format(value) -> str:
@@ -282,18 +379,18 @@ def _live_slider_figure(figure_fn, names, grid, start, labels, formats, snapped,
 
     def render(values) -> bytes:
         fig = figure_fn(**values)
-        render_dpi = dpi
+        scale = dpi
         if width is not None and hasattr(fig, "get_figwidth") and fig.get_figwidth() > 0:
-            render_dpi = min(600.0, width / fig.get_figwidth())  # drawn at the size it is shown: width px
-        return render_png(fig, dpi=render_dpi)
+            scale = width / fig.get_figwidth()  # drawn at the size it is shown: width CSS pixels
+        return render_png(fig, dpi=min(600.0, scale * _RESOLUTION))
 
-    # shown at its own pixel size (or `width`), never stretched to the output's width; narrower screens shrink it
+    # shown at its own size (or `width`), never stretched to the output's width; narrower screens shrink it
     image_layout = widgets.Layout(max_width="100%", height="auto", align_self="flex-start")
     image = widgets.Image(format="png", layout=image_layout)
 
     def show(png: bytes) -> None:
         image.value = png
-        image.width = str(width if width is not None else _png_size(png)[0])
+        image.width = str(width if width is not None else round(_png_size(png)[0] / _RESOLUTION))
 
     show(render({n: s.value for n, s in zip(names, sliders)}))
     output = widgets.Output(layout=widgets.Layout(max_width="100%"))
@@ -321,7 +418,7 @@ def _live_slider_figure(figure_fn, names, grid, start, labels, formats, snapped,
 def slider_figure(
     figure_fn: Callable[..., object],
     *,
-    dpi: float = 72,
+    dpi: float = _CSS_PX_PER_INCH,
     width: int | None = None,
     labels: Mapping[str, str] | None = None,
     formats: Mapping[str, object] | None = None,
@@ -345,9 +442,11 @@ def slider_figure(
         slider moves: make it with ``layout="constrained"`` (or call ``tight_layout``) and fixed axis
         limits.
     dpi : float
-        PNG resolution, in (0, 600]. The default 72 keeps pages light (a 6 x 4 inch figure is ~30 kB).
+        Scale at which frames are shown, CSS pixels per inch of the figure, in (0, 600]. The default 96
+        shows them as the book's static figures (a 7-inch figure fills the 672-pixel column with its
+        text at its own size); the PNGs have twice as many pixels.
     width : int or None
-        Displayed width in CSS pixels, in [1, 10000], or ``None`` for the natural size.
+        Shown width in CSS pixels, in [1, 10000], instead of ``dpi`` (``None``: at ``dpi``).
     labels : dict, optional
         Slider description per grid name; default: the grid name.
     formats : dict, optional
@@ -392,8 +491,8 @@ def slider_figure(
     ...     fig.add_subplot().plot([0, 1], [offset, offset + slope])
     ...     return fig
     >>> box = slider_figure(line, slope=[1, 2], offset=[0.0, 0.5, 1.0], width=300)
-    >>> box.n_frames, len(box.links), box.frames[0].width
-    (6, 3, '300')
+    >>> box.n_frames, len(box.links), 'width="300"' in box.frames[0].value
+    (6, 3, True)
     >>> slider_figure(line, slope=[1, 2], offset=list(range(40)), max_frames=60)
     Traceback (most recent call last):
     ...
@@ -435,14 +534,16 @@ def slider_figure(
     if live is None:
         live = _live_default()
 
-    image_kwargs = {"format": "png"}
-    if width is not None:
-        image_kwargs["width"] = str(width)
     style = {"description_width": "initial"}
     slider_layout = widgets.Layout(width="min(100%, 480px)")
+    pngs: list[bytes] = []
+    weight = [0]
 
-    def render(**values) -> bytes:
-        return render_png(figure_fn(**values), dpi=dpi)
+    def frame(**values) -> widgets.HTML:
+        images, text = render_frame(figure_fn(**values), dpi=dpi, width=width)
+        pngs.append(images[0])
+        weight[0] += sum(len(p) for p in images)
+        return widgets.HTML(value=text, layout=widgets.Layout(max_width="100%"))
 
     if live:
         return _live_slider_figure(figure_fn, names, grid, start, labels, formats, snapped, dpi=dpi, width=width,
@@ -465,21 +566,21 @@ def slider_figure(
     frames, links = [], []
     if len(names) == 1:
         (name,) = names
-        frames = [widgets.Image(value=render(**{name: v}), **image_kwargs) for v in grid[name]]
+        frames = [frame(**{name: v}) for v in grid[name]]
         figure = widgets.Stack(frames, selected_index=start[name])
         links.append(widgets.jslink((sliders[0], "index"), (figure, "selected_index")))
     else:
         first, second = names
         inner_stacks = []
         for v1 in grid[first]:
-            row = [widgets.Image(value=render(**{first: v1, second: v2}), **image_kwargs) for v2 in grid[second]]
+            row = [frame(**{first: v1, second: v2}) for v2 in grid[second]]
             frames.extend(row)
             inner = widgets.Stack(row, selected_index=start[second])
             links.append(widgets.jslink((sliders[1], "index"), (inner, "selected_index")))
             inner_stacks.append(inner)
         figure = widgets.Stack(inner_stacks, selected_index=start[first])
         links.insert(0, widgets.jslink((sliders[0], "index"), (figure, "selected_index")))
-    total = sum(len(f.value) for f in frames)
+    total = weight[0]
     if total > MAX_WIDGET_BYTES:
         warnings.warn(
             f"slider_figure: {len(frames)} frames weigh {total / 1e6:.1f} MB of PNG (> {MAX_WIDGET_BYTES / 1e6:.0f} MB);"
@@ -487,4 +588,4 @@ def slider_figure(
             UserWarning,
             stacklevel=2,
         )
-    return SliderFigure([*sliders, figure], sliders=sliders, frames=frames, links=links, live=False)
+    return SliderFigure([*sliders, figure], sliders=sliders, frames=frames, links=links, live=False, pngs=pngs)

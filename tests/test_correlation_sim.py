@@ -88,9 +88,10 @@ def test_correlation_dynamics_reach_the_theoretical_fixed_point():
     np.testing.assert_allclose(res.mean[:, -1], c_star, atol=0.01)
 
 
-def test_fitted_depth_scale_of_dropout_matches_theory():
+@pytest.mark.parametrize("shared_reference", [False, True], ids=["pairs", "reference-and-partners"])
+def test_fitted_depth_scale_of_dropout_matches_theory(shared_reference):
     sim = simulate_depth_scale(Dropout(keep_prob=[0.6, 0.9]), n_pairs=40, n_networks=8, width=WIDTH, seed=0,
-                               device=CPU)
+                               device=CPU, shared_reference=shared_reference)
     np.testing.assert_allclose(sim.depth_scale_theory, [0.966, 2.274], atol=1e-3)
     assert np.all(np.abs(sim.relative_error) < 0.30), sim.relative_error
     gap = np.abs(sim.depth_scale_fit - sim.depth_scale_theory_fit)

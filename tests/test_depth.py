@@ -228,7 +228,7 @@ def test_depth_scale_curve_figure_smoke():
     fig = plots.depth_scale_curve_figure(noise, sigma_b2=[0.05], sigma_w2=sw)
     ax = fig.axes[0]
     assert ax.get_ylim() == pytest.approx((0.5, 200.0)) and ax.get_xlim() == pytest.approx((0.5, 3.0))
-    solid = [line for line in ax.get_lines() if line.get_linewidth() == 1.6][0]
+    solid = [line for line in ax.get_lines() if line.get_label() == r"$\sigma_b^2 = 0.05$"][0]  # the noisy curve
     np.testing.assert_allclose(solid.get_ydata(), depth_scale_map(noise, sw, [0.05], "tanh")[0])
     assert solid.get_ydata().max() < linear_network_depth_scale(noise)
     assert len(plots.depth_scale_curve_figure(NoNoise(), sigma_b2=[0.05], sigma_w2=sw).axes) == 1

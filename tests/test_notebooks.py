@@ -52,7 +52,7 @@ CELL_TIMEOUT_S = int(os.environ.get("NSP_LAB_CHAPTER_TIMEOUT", "900"))
 def chapters() -> list[str]:
     """The chapters that are notebooks (a kernelspec in the header), in the order of the table of contents."""
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
-    names = re.findall(r"file:\s*book/(\w+)", toc)
+    names = re.findall(r"file:\s*book/(\w+)\s*$", toc, re.MULTILINE)  # not book/api/index
     return [n for n in names if "kernelspec:" in (BOOK / f"{n}.md").read_text(encoding="utf-8").split("\n---", 1)[0]]
 
 

@@ -66,6 +66,11 @@ def _no_global_state():
 # ------------------------------------------------------------------------------------------------
 # numbers glued in the chapters, recomputed independently
 # ------------------------------------------------------------------------------------------------
+
+def _kurtosis(title: str) -> float:
+    """The excess kurtosis printed in a panel title (a true minus sign, as the book prints numbers)."""
+    return float(re.search(r"kurtosis ([-−]?[0-9.]+)", title).group(1).replace("−", "-"))
+
 class TestChapterNumbers:
     def test_ch1_second_moments(self):
         assert Dropout(keep_prob=0.6).mu2 == pytest.approx(1 / 0.6)
@@ -140,12 +145,14 @@ class TestChapterNumbers:
         settings = plots.critical_settings(Dropout(0.6), (1.0, 1.15, 0.85)) + plots.critical_settings(
             MultiplicativeGaussian(0.25), (1.0, 1.25, 0.75)
         )
-        expected_sw2 = [1.2, 1.38, 1.02, 2 / 1.0625, 1.25 * 2 / 1.0625, 0.75 * 2 / 1.0625]
+        # the factors multiply sigma_w (the authors' code: 1.15 * np.sqrt(2 / mu_2)), so sigma_w2 by f**2
+        expected_sw2 = [1.2, 1.2 * 1.15**2, 1.2 * 0.85**2, 2 / 1.0625, 1.25**2 * 2 / 1.0625, 0.75**2 * 2 / 1.0625]
         assert [s["sigma_w2"] for s in settings] == pytest.approx(expected_sw2)
         slopes = [theory.variance_slope(s["noise"], s["sigma_w2"], 0.0, q=1.0) for s in settings]
-        assert slopes == pytest.approx([1.0, 1.15, 0.85, 1.0, 1.25, 0.75])
-        ratio = theory.iterate_variance(4.0, 15, Dropout(0.6), 1.38, 0.0)[-1] / 4.0
-        assert ratio == pytest.approx(1.15**15)
+        assert slopes == pytest.approx([1.0, 1.3225, 0.7225, 1.0, 1.5625, 0.5625])
+        ratio = theory.iterate_variance(4.0, 15, Dropout(0.6), settings[1]["sigma_w2"], 0.0)[-1] / 4.0
+        assert ratio == pytest.approx(1.15**30)  # about 66-fold over 15 layers, as in the paper's Fig. 3b
+        assert ratio == pytest.approx(66.2, abs=0.1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -323,7 +330,7 @@ class TestNoiseFigures:
 
     def test_preactivation_gaussianity(self):
         fig = plots.preactivation_distribution_figure(Dropout(0.6), widths=(1, 1000), n_samples=3000)
-        kurtosis = [float(re.search(r"kurtosis (-?[0-9.]+)", ax.get_title()).group(1)) for ax in fig.axes]
+        kurtosis = [_kurtosis(ax.get_title()) for ax in fig.axes]
         assert kurtosis[0] > 1.0  # a single dropped-or-kept unit is far from Gaussian
         assert abs(kurtosis[1]) < 0.5  # a wide layer is close to Gaussian
         dashed = [line for line in fig.axes[1].get_lines() if line.get_linestyle() == "--"][0]
@@ -338,7 +345,7 @@ class TestNoiseFigures:
             fig = plots.preactivation_distribution_figure(Dropout(keep), widths=(10,), n_samples=4000, standardize=True)
             ax = fig.axes[0]
             limits.add((ax.get_xlim(), ax.get_ylim()))
-            kurtosis = float(re.search(r"kurtosis (-?[0-9.]+)", ax.get_title()).group(1))
+            kurtosis = _kurtosis(ax.get_title())
             assert kurtosis == pytest.approx(3 * (1 - keep) / (keep * 10), abs=0.3)
             dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"][0]
             assert dashed.get_data()[1].max() == pytest.approx(1 / np.sqrt(2 * np.pi))  # standard Gaussian

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from nsp_helpers import theory
 from nsp_helpers.errors import InvalidParameterError
 from nsp_helpers.noise import (
     AdditiveGaussian,
@@ -22,6 +23,7 @@ from nsp_helpers.noise import (
 from nsp_helpers.simulate import (
     Propagation,
     input_pairs,
+    input_partners,
     inputs_with_variance,
     propagate,
     scaled,
@@ -80,7 +82,7 @@ def test_input_pairs_have_exact_cosine_and_second_moment(c0):
     [
         (NoNoise(), 2.0, 0.0),  # He, critical without noise
         (Dropout(keep_prob=0.6), 1.2, 0.0),  # critical dropout
-        (Dropout(keep_prob=0.6), 1.2 * 1.15, 0.0),  # above criticality (Fig. 3)
+        (Dropout(keep_prob=0.6), 1.2 * 1.15**2, 0.0),  # above criticality (Fig. 3: 1.15 x critical sigma_w)
         (MultiplicativeGaussian(std=0.25), 2 / 1.0625, 0.1),
         (AdditiveGaussian(std=1.0), 2.0, 0.0),  # Fig. 2, ReLU with additive noise
         (MultiplicativePoisson(rate=1.0), 1.0, 0.0),
@@ -374,3 +376,76 @@ def test_tanh_variance_dynamics_with_additive_noise_follow_iterated_theory():
     expected = theory.iterate_variance(4.0, 10, noise, 1.0, 0.0, "tanh")
     # tanh contracts towards its fixed point, so per-layer errors do not accumulate
     np.testing.assert_allclose(res.mean, expected, rtol=0.05)
+
+
+# --- the paper's designs: one reference input with partners; inputs drawn per network ---------------
+@pytest.mark.parametrize("c0", [-1.0, 0.0, 0.5, 1.0])
+def test_input_partners_have_exact_cosine_with_their_reference(c0):
+    x, pairs = input_partners([c0, 0.2], q0=2.5, n_partners=4, width=64, seed=1)
+    assert x.shape == (10, 64) and pairs.tolist()[:4] == [[0, 1], [0, 2], [0, 3], [0, 4]]
+    assert pairs.tolist()[4:] == [[5, 6], [5, 7], [5, 8], [5, 9]]
+    np.testing.assert_allclose((x**2).mean(dim=1).numpy(), 2.5, rtol=1e-12)
+    a, b = x[pairs[:, 0]], x[pairs[:, 1]]
+    cosine = ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).numpy()
+    np.testing.assert_allclose(cosine, [c0] * 4 + [0.2] * 4, atol=1e-12)
+    assert torch.equal(x, input_partners([c0, 0.2], q0=2.5, n_partners=4, width=64, seed=1)[0])
+
+
+def test_pairs_measured_through_views_equal_pairs_measured_through_indices():
+    """Pairs given as a repeated reference (a broadcast view) or a progression (a strided view) measure the
+    same cosines as the same pairs in an order that needs index tensors."""
+    x, pairs = input_partners(0.5, 1.0, n_partners=6, width=50)
+    kw = dict(noise=Dropout(0.7), sigma_w2=1.4, n_layers=3, n_networks=2, device=CPU, seed=3)
+    views = propagate(x, pairs=pairs, **kw)
+    order = np.array([3, 0, 5, 1, 4, 2])
+    indexed = propagate(x, pairs=pairs[order][:, ::-1].copy(), **kw)  # (partner, reference): index tensors
+    np.testing.assert_allclose(indexed.c, views.c[..., order], rtol=1e-6, atol=1e-7)
+    xp, pp = input_pairs([0.1, 0.9], 1.0, n_pairs=3, width=50)  # (0, 1), (2, 3), ...: strided views
+    strided = propagate(xp, pairs=pp, **kw)
+    shuffled = propagate(xp, pairs=pp[::-1].copy(), **kw)
+    np.testing.assert_allclose(shuffled.c, strided.c[..., ::-1], rtol=1e-6, atol=1e-7)
+
+
+def test_shared_reference_design_matches_theory_and_shapes():
+    noise = Dropout(keep_prob=0.6)
+    c0 = np.array([0.0, 0.5, 0.9])
+    dyn = simulate_correlation_dynamics(c0, 6, 1.0, noise, n_pairs=20, n_networks=6, width=WIDTH, seed=4, device=CPU,
+                                        shared_reference=True)
+    assert dyn.c.shape == (3, 7, 6, 20)
+    np.testing.assert_allclose(dyn.c[:, 0], np.broadcast_to(c0[:, None, None], (3, 6, 20)), atol=1e-6)
+    curves = theory.iterate_correlation(c0, 6, noise)  # (7, 3)
+    per_network = dyn.c.mean(axis=-1)  # (3, 7, networks): networks are the independent replicates
+    se = per_network.std(axis=-1, ddof=1) / np.sqrt(per_network.shape[-1])
+    assert np.all(np.abs(dyn.mean[:, 1:] - curves.T[:, 1:]) < 4 * se[:, 1:] + 0.005)
+    one = simulate_correlation_map(c0, 1.0, noise, n_pairs=20, n_networks=6, width=WIDTH, seed=4, device=CPU,
+                                   shared_reference=True)
+    assert one.c1.shape == (3, 6, 20)
+    np.testing.assert_array_equal(one.c1[0], simulate_correlation_map(
+        c0[:1], 1.0, noise, n_pairs=20, n_networks=6, width=WIDTH, seed=4, device=CPU, shared_reference=True).c1[0])
+    assert not np.array_equal(one.c1[1], one.c1[0])  # each c0 through its own networks
+    with pytest.raises(InvalidParameterError, match="fresh_inputs"):
+        simulate_correlation_map(c0, 1.0, noise, n_pairs=2, n_networks=2, width=20, device=CPU,
+                                 shared_reference=True, fresh_inputs=True)
+
+
+def test_fresh_inputs_give_every_network_its_own_inputs():
+    kw = dict(noise=AdditiveGaussian(1.0), sigma_w2=2.0, n_inputs=3, n_networks=4, width=200, seed=1, device=CPU)
+    shared = simulate_variance_map([1.0, 4.0], **kw)
+    fresh = simulate_variance_map([1.0, 4.0], fresh_inputs=True, **kw)
+    assert fresh.q1.shape == shared.q1.shape == (2, 4, 3)
+    assert not np.array_equal(fresh.q1, shared.q1)
+    pairs = simulate_correlation_map([0.5], 1.0, Dropout(0.8), n_pairs=3, n_networks=4, width=200, seed=1,
+                                     device=CPU, fresh_inputs=True)
+    assert pairs.c1.shape == (1, 4, 3)
+
+
+def test_fresh_inputs_make_the_per_network_means_unbiased():
+    """With inputs drawn per network, the per-network means of q^1 scatter around the mean-field map
+    (expectation over the inputs' directions is exact: each coordinate of a uniformly random direction
+    is symmetric, so ReLU keeps half of q^0 on average); 4 standard errors."""
+    q0 = np.array([1.0, 5.0, 15.0])
+    res = simulate_variance_map(q0, AdditiveGaussian(1.0), 2.0, n_inputs=5, n_networks=40, width=WIDTH, seed=3,
+                                device=CPU, fresh_inputs=True)
+    per_network = res.q1.mean(axis=-1)
+    se = per_network.std(axis=-1, ddof=1) / np.sqrt(per_network.shape[-1])
+    assert np.all(np.abs(res.mean - relu_variance_map(q0, 2.0, 0.0, AdditiveGaussian(1.0))) < 4 * se)

@@ -1,11 +1,19 @@
-"""Browser tests of the built HTML book: every page in headless Chromium, with the network cut off.
+r"""Browser tests of the built HTML book: every page in headless Chromium, with the network cut off.
 
 For every page of the built site: it loads with no console error and no JavaScript error; no request
 goes to any host other than the local test server (every request is routed and anything else is
 aborted and reported); no resource is missing; the math is typeset by MathJax (served by the site
-itself) and no raw TeX is left in the text; every slider of every widget, moved with the keyboard,
-changes the figure shown (the visible image's bytes change), with no kernel. A screenshot of each
-chapter page is saved under ``test-artifacts/``.
+itself) and no raw TeX is left in the text, nor in the outputs of the code (printed text, tables, widget
+labels: no ``$\sigma$``, ``\times`` or ``\_``); every slider of every widget, moved with the keyboard,
+changes the figure shown (the visible image's bytes change), with no kernel; the course page's
+exercise index links every exercise shown on the chapter pages.
+
+At a 1280-pixel and at a 390-pixel (phone) window: every ``img`` has an alternative text (not its file
+name); the page is no wider than the window (no horizontal scrolling of the page itself); every figure
+of a notebook output (image or slider) is in a figure with a caption number, numbered by chapter
+(``Fig. 7.2``, as equations are: ``(7.3)``) on a numbered chapter; and every figure of the book's style
+is shown at its own size (the narrow variant, panels stacked, on the phone), not shrunk. A full-page
+screenshot of each chapter at both widths is saved under ``test-artifacts/``.
 
 The tests are marked ``site`` and are skipped, with the reason, when there is no built site
 (``_build/html/index.html``) or no Chromium. ``.ci/run`` builds the book first, so they run there.
@@ -118,8 +126,8 @@ def open_page(browser, server):
     """Open a page of the site in a fresh context whose every request is checked."""
     contexts = []
 
-    def _open(page_path: str):
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    def _open(page_path: str, width: int = 1280):
+        context = browser.new_context(viewport={"width": width, "height": 900}, service_workers="block")
         contexts.append(context)
         log = PageLog()
 
@@ -199,6 +207,131 @@ def check_math(page) -> list[str]:
     return problems
 
 
+# the text of the outputs of code cells and of the widgets' labels (typeset math removed)
+OUTPUT_TEXT = """() => {
+  const parts = [];
+  document.querySelectorAll('main .cell_output, main .widget-label, main .widget-readout, main .widget-html-content')
+    .forEach(el => {
+      const copy = el.cloneNode(true);
+      copy.querySelectorAll('mjx-container, script, style').forEach(x => x.remove());
+      parts.push(copy.textContent);
+    });
+  return parts.join('\\n');
+}"""
+RAW_TEX_IN_OUTPUT = [
+    (re.compile(r"\\_"), r"\_"),
+    (re.compile(r"\\(?:times|sigma|mu|chi|xi|epsilon|alpha|beta|rho|frac|mathrm|text|infty|ln|cdot|pm)\b"), r"\command"),
+    (re.compile(r"\$[^$\n]{0,60}[\\^_][^$\n]{0,60}\$"), "$...$"),
+]
+# every <img>: its alternative text (the src when there is none: Sphinx's default is the file name)
+IMAGES = """() => Array.from(document.querySelectorAll('img')).map(img => ({
+  src: img.getAttribute('src') || '', alt: img.getAttribute('alt'), visible: img.offsetParent !== null}))"""
+# the figures of notebook outputs and their caption numbers
+FIGURES = """() => {
+  const out = [];
+  const main = document.querySelector('main') || document.body;
+  main.querySelectorAll('.cell_output img, .cell_output .widget-subarea').forEach(el => {
+    const figure = el.closest('figure');
+    const number = figure && figure.querySelector('.caption-number');
+    out.push({what: el.tagName.toLowerCase(), number: number ? number.textContent.trim() : null,
+              id: figure ? figure.id : null});
+  });
+  main.querySelectorAll('figure').forEach(figure => {
+    const number = figure.querySelector('.caption-number');
+    out.push({what: 'figure', number: number ? number.textContent.trim() : null, id: figure.id});
+  });
+  return out;
+}"""
+CHAPTER_NUMBER = """() => { const n = document.querySelector('main h1 .section-number');
+  return n ? n.textContent.trim().replace(/\\.$/, '') : null; }"""
+EQUATION_NUMBERS = """() => Array.from(document.querySelectorAll('main .eqno')).map(e => {
+  const copy = e.cloneNode(true); copy.querySelectorAll('.headerlink').forEach(a => a.remove());
+  return copy.textContent.trim(); })"""
+# pictures of the book's style: the width they are meant to be shown at (of the variant the window chose) and
+# the width they are shown at
+PICTURES = """() => Array.from(document.querySelectorAll('picture.nsp-figure img')).filter(img => img.offsetParent !== null)
+  .map(img => {
+    const picture = img.parentElement;
+    let intended = Number(img.getAttribute('width'));
+    picture.querySelectorAll('source').forEach(source => {
+      if (window.matchMedia(source.media).matches) intended = Number(source.getAttribute('width'));
+    });
+    return {intended, shown: img.getBoundingClientRect().width, src: img.currentSrc.split('/').pop().slice(0, 12)};
+  })"""
+OVERFLOW = """() => ({scroll: document.documentElement.scrollWidth, viewport: window.innerWidth,
+  widest: Array.from(document.querySelectorAll('main *')).map(el => [el.getBoundingClientRect().right, el])
+    .filter(([r, el]) => r > window.innerWidth + 1 && getComputedStyle(el).position !== 'fixed')
+    .slice(0, 3).map(([r, el]) => `${el.tagName.toLowerCase()}.${el.className} right=${Math.round(r)}`)})"""
+
+
+def check_outputs(page) -> list[str]:
+    """No raw TeX in printed outputs and widget labels."""
+    text = page.evaluate(OUTPUT_TEXT)
+    problems = []
+    for pattern, what in RAW_TEX_IN_OUTPUT:
+        m = pattern.search(text)
+        if m:
+            problems.append(f"raw TeX ({what}) in an output: ...{text[max(0, m.start() - 40):m.end() + 40]!r}...")
+    return problems
+
+
+def check_images(page) -> list[str]:
+    """Every image has an alternative text, and not its file name."""
+    problems = []
+    for img in page.evaluate(IMAGES):
+        alt, src = img["alt"], img["src"]
+        name = src.rsplit("/", 1)[-1]
+        if alt is None or not alt.strip():
+            problems.append(f"img without alt text: {src[:80]}")
+        elif name and (alt.strip() == src or alt.strip().endswith(name)):
+            problems.append(f"img whose alt text is its file name: {src[:80]}")
+    return problems
+
+
+def check_figures(page, page_path: str) -> list[str]:
+    """Every output figure is in a numbered figure; on a numbered chapter, numbered by chapter."""
+    problems = []
+    chapter = page.evaluate(CHAPTER_NUMBER)
+    for fig in page.evaluate(FIGURES):
+        if fig["number"] is None:
+            problems.append(f"a {fig['what']} of an output is not in a figure with a caption number (figure id {fig['id']!r})")
+        elif chapter and not re.fullmatch(rf"Fig\. {re.escape(chapter)}\.\d+", fig["number"]):
+            problems.append(f"figure {fig['id']!r} is numbered {fig['number']!r}, not by its chapter {chapter}")
+    if chapter:
+        for number in page.evaluate(EQUATION_NUMBERS):
+            if not re.fullmatch(rf"\({re.escape(chapter)}\.\d+\)", number):
+                problems.append(f"equation numbered {number!r}, not by its chapter {chapter}")
+    return problems
+
+
+def check_layout(page, width: int) -> list[str]:
+    """The page is no wider than the window; the book's figures are shown at their own size."""
+    problems = []
+    overflow = page.evaluate(OVERFLOW)
+    if overflow["scroll"] > overflow["viewport"]:
+        problems.append(f"the page is {overflow['scroll']} px wide at a {width}-px window: {overflow['widest']}")
+    for picture in page.evaluate(PICTURES):
+        if picture["shown"] < 0.95 * picture["intended"]:
+            problems.append(f"a figure meant {picture['intended']} px wide is shrunk to {picture['shown']:.0f} px "
+                            f"at a {width}-px window ({picture['src']})")
+    return problems
+
+
+def screenshot(page, page_path: str, width: int) -> None:
+    """A full-page screenshot of a chapter, kept as a test artifact."""
+    if not page_path.startswith("book/") or page_path.startswith("book/api/"):
+        return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = page_path.replace("/", "__").removesuffix(".html")
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}px.png"), full_page=True)
+
+
+def wait_for_widgets(page) -> None:
+    n_views = page.evaluate(N_WIDGET_VIEWS)
+    if n_views:
+        page.wait_for_function(f"() => ({N_RENDERED})() >= {n_views}", timeout=WIDGET_TIMEOUT_MS)
+
+
 def check_sliders(page) -> tuple[int, list[str]]:
     """Move every slider with the keyboard; the visible figure of its widget must change."""
     n_views = page.evaluate(N_WIDGET_VIEWS)
@@ -243,14 +376,82 @@ def test_page(open_page, page_path):
     n_sliders, slider_problems = check_sliders(page)
     problems += slider_problems
     page.wait_for_load_state("networkidle")  # lazily loaded fonts and MathJax components
-    if page_path.startswith("book/"):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        first_widget = page.locator(".widget-subarea")
-        if first_widget.count():
-            first_widget.first.scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / (page_path.replace("/", "__").removesuffix(".html") + ".png")))
+    problems += check_outputs(page) + check_images(page) + check_figures(page, page_path) + check_layout(page, 1280)
+    screenshot(page, page_path, 1280)
     problems += log.problems()
     assert not problems, f"{page_path} ({n_sliders} sliders):\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("page_path", [p for p in site_pages() if p.startswith("book/") or p == "index.html"])
+def test_page_on_a_phone(open_page, page_path):
+    """At a 390-pixel window: no horizontal overflow, alt texts, figures stacked rather than shrunk."""
+    if redirect_target(page_path) is not None:
+        return
+    page, log = open_page(page_path, width=390)
+    wait_for_widgets(page)
+    page.wait_for_load_state("networkidle")
+    problems = check_images(page) + check_layout(page, 390)
+    screenshot(page, page_path, 390)
+    problems += log.problems()
+    assert not problems, f"{page_path} at 390 px:\n  " + "\n  ".join(problems)
+
+
+def test_the_checks_catch_what_they_look_for(browser):
+    """Each check of this file fails on a page that has the fault it looks for (tests that cannot fail are not tests)."""
+    bad = """<html><body><main><h1><span class="section-number">3. </span>A chapter</h1>
+      <div class="cell_output"><img src="../_images/abc.png" alt="../_images/abc.png"></div>
+      <div class="cell_output"><pre>sigma_w2 = $\\sigma_w^2$, fan\\_in</pre></div>
+      <figure id="fig-x"><div class="cell_output"><img src="x.png" alt="a plot"></div>
+        <figcaption><span class="caption-number">Fig. 2 </span>A caption</figcaption></figure>
+      <span class="eqno">(4.1)</span>
+      <picture class="nsp-figure"><img src="data:image/png;base64," width="900" height="10" alt="wide"
+        style="max-width: 100%"></picture>
+      <div style="width: 2000px">too wide</div></main></body></html>"""
+    context = browser.new_context(viewport={"width": 390, "height": 600})
+    page = context.new_page()
+    page.set_content(bad)
+    try:
+        assert any("raw TeX" in p for p in check_outputs(page))
+        assert any("file name" in p for p in check_images(page))
+        figures = check_figures(page, "book/x.html")
+        assert any("not in a figure" in p for p in figures) and any("not by its chapter 3" in p for p in figures)
+        assert any("equation numbered '(4.1)'" in p for p in figures)
+        layout = check_layout(page, 390)
+        assert any("px wide at a 390-px window" in p for p in layout) and any("shrunk" in p for p in layout)
+    finally:
+        context.close()
+
+
+INDEX_LINKS = """() => Array.from(document.querySelectorAll('.nsp-exercise-index a[href*="#ex-"]'))
+    .filter(a => a.offsetParent !== null).map(a => a.href)"""
+PAGE_EXERCISES = """() => Array.from(document.querySelectorAll('div.exercise[id^="ex-"]'))
+    .filter(el => el.offsetParent !== null).map(el => el.id)"""
+
+
+@pytest.mark.skipif(not (SITE / "book" / "course.html").is_file(), reason="no course page in the built site")
+def test_course_index_lists_every_exercise(open_page):
+    """The exercise index of the course page, as a reader sees it, links every exercise of every page, once."""
+    page, log = open_page("book/course.html")
+    links = [urlparse(href) for href in page.evaluate(INDEX_LINKS)]
+    linked = [(u.path.lstrip("/"), u.fragment) for u in links]
+    assert len(linked) == len(set(linked)), "an exercise is listed twice"
+    shown = []
+    for path in site_pages():
+        if path == "book/course.html" or not path.startswith("book/") or path.startswith("book/api/"):
+            continue
+        if 'class="exercise' not in (SITE / path).read_text(encoding="utf-8", errors="replace"):
+            continue
+        chapter, chapter_log = open_page(path)
+        ids = chapter.evaluate(PAGE_EXERCISES)
+        assert ids, f"{path}: its exercises are not shown"
+        shown += [(path, i) for i in ids]
+        assert not chapter_log.problems(), chapter_log.problems()
+    assert shown, "no page of the site shows an exercise"
+    missing = sorted(set(shown) - set(linked))
+    stray = sorted(set(linked) - set(shown))
+    assert not missing, f"the course page's exercise index misses {len(missing)} exercise(s): {missing}"
+    assert not stray, f"the exercise index links to what is not an exercise: {stray}"
+    assert not log.problems(), log.problems()
 
 
 def test_site_has_pages():

@@ -53,6 +53,8 @@ def build_targets(tmp: Path) -> dict:
     prepared = train.prepare_data(cfg)
     params = [torch.nn.Parameter(torch.zeros(2, 3))]
     results = train.train_grid(cfg, prepared, device="cpu", progress=False)
+    sigma_results = train.train_grid(train.TrainConfig(**_tiny_train(sigma_w2s=(1.0, 2.0), activation="tanh")), prepared,
+                                     device="cpu", progress=False)
     images = torch.rand(6, 5, generator=torch.Generator().manual_seed(0))
     vd_result = vd.run_variance_depth(images, noise.Dropout(0.6), [1.0, 2.0], width=6, max_layers=4, device="cpu")
     (tmp / "data").mkdir(parents=True, exist_ok=True)
@@ -114,7 +116,9 @@ def build_targets(tmp: Path) -> dict:
                                 params={"depths": "ints", "keep_probs": "reals", "width": "int", "lr": "real", "batch_size": "int",
                                         "n_epochs": "int", "n_examples": "int", "val_fraction": "real", "seed": "int",
                                         "split_seed": "int", "sigma_b2": "real", "pool": "int", "dataset": "choice",
-                                        "task": "choice", "optimizer": "choice"}, none_ok=("n_examples",))],
+                                        "task": "choice", "optimizer": "choice", "activation": "choice", "weights": "choice",
+                                        "sigma_w2s": "reals", "steps_per_epoch": "int"},
+                                none_ok=("n_examples", "sigma_w2s", "steps_per_epoch"))],
         "train.TrainConfig.hash": None,
         "train.profile_config": [T("train.profile_config", train.profile_config, dict(profile="quick", dataset="mnist", task="classify", width=8),
                                    params={"profile": "choice", "dataset": "choice", "task": "choice", "width": "int"},
@@ -141,6 +145,9 @@ def build_targets(tmp: Path) -> dict:
         "train.baselines": [T("train.baselines", train.baselines, dict(data=prepared, task="reconstruct"), params={"task": "choice"})],
         "train.results_grid": [T("train.results_grid", train.results_grid, dict(results=results, metric="val_loss", epoch=-1),
                                  params={"metric": "choice", "epoch": "int"})],
+        "train.results_sigma_grid": [T("train.results_sigma_grid", train.results_sigma_grid,
+                                       dict(results=sigma_results, metric="val_loss", epoch=-1, keep_prob=1.0),
+                                       params={"metric": "choice", "epoch": "int", "keep_prob": "real"}, none_ok=("keep_prob",))],
         "train.stored_results": [T("train.stored_results", train.stored_results, dict(dataset="mnist", task="reconstruct", root=str(tmp), profiles=("quick",)),
                                    params={"dataset": "choice", "task": "choice", "root": "path"}, none_ok=("root",))],
         "train.results_name": [T("train.results_name", train.results_name, dict(config=cfg, profile="quick", shard=(0, 2)),

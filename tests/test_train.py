@@ -417,3 +417,42 @@ def test_stored_mnist_classification_results_support_the_chapter():
     chance = res["baselines"]["most frequent class (accuracy)"]
     assert np.median(acc[~inside]) < chance + 0.01
     assert np.median(acc[inside]) > 0.5
+
+
+# --------------------------------------------------------------------------------------------------
+# the GPU path (runs wherever CUDA exists; skipped only without it)
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_the_gpu_learns_resumes_and_writes_cuda_provenance(tmp_path):
+    """The trainer on CUDA: the same initial weights as on the CPU (drawn there), a trainable cell learns, an
+    interrupted GPU run resumes to the uninterrupted result, and the results file names the CUDA device."""
+    cfg = tiny_config(keep_probs=(0.5, 1.0), optimizer="adam", lr=0.01, n_epochs=3)
+    data = train.prepare_data(cfg)
+    cells, d = train.grid_cells(cfg), data["x_train"].shape[1]
+    cpu_model, _ = train.grid_model(cells, d, d, cfg.width, seed=cfg.seed, device="cpu")
+    gpu_model, _ = train.grid_model(cells, d, d, cfg.width, seed=cfg.seed, device="cuda")
+    assert gpu_model.device.type == "cuda"
+    for a, b in zip(cpu_model.parameters(), gpu_model.parameters()):
+        torch.testing.assert_close(a.detach(), b.detach().cpu(), rtol=0, atol=0)
+
+    full = train.train_grid(cfg, data, device="cuda", progress=False, checkpoint=tmp_path / "a.pt")
+    assert full["device"].startswith("cuda")
+    shallow = next(c for c in full["cells"] if c["depth"] == 1 and c["keep_prob"] == 1.0)
+    assert all(np.isfinite(shallow["val_loss"])) and shallow["val_loss"][-1] < shallow["val_loss"][0]
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(epoch, history):
+        if epoch == 2:
+            raise Interrupt
+
+    ckpt = tmp_path / "b.pt"
+    with pytest.raises(Interrupt):
+        train.train_grid(cfg, data, device="cuda", progress=False, checkpoint=ckpt, on_epoch_end=stop_after_two)
+    resumed = train.train_grid(cfg, data, device="cuda", progress=False, checkpoint=ckpt)
+    for a, b in zip(resumed["cells"], full["cells"]):
+        np.testing.assert_allclose(a["val_loss"], b["val_loss"], rtol=1e-5)
+
+    path = train.run(cfg, tmp_path / "out", profile="gpu-test", device="cuda", checkpoint_dir=tmp_path, progress=False)
+    assert train.load_results(path)["provenance"]["device"].startswith("cuda")

@@ -1,10 +1,14 @@
 """Tests of nsp_helpers.widgets.slider_figure: frames, client-side links, embeddable state, live mode, bad input."""
 
+import base64
 import io
 import json
 
+import html
+
 import ipywidgets as widgets
 import matplotlib
+import matplotlib.figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,11 +44,15 @@ def test_one_grid_frames_link_and_initial_frame():
     (link,) = box.links
     assert type(link).__name__ == "Link" and link._model_name == "LinkModel"
     assert link.source == (slider, "index") and link.target == (stack, "selected_index")
-    pngs = [bytes(f.value) for f in box.frames]
+    pngs = [box.frame_png(i) for i in range(box.n_frames)]
     assert all(p.startswith(b"\x89PNG") for p in pngs)
     assert len(set(pngs)) == 4, "every grid value must give a different frame"
     sizes = {Image.open(io.BytesIO(p)).size for p in pngs}
-    assert len(sizes) == 1, f"frames must share one pixel size (the page must not jump): {sizes}"
+    assert sizes == {(120, 80)}, f"frames share one pixel size (the page must not jump), 2 x 1.5 x 1 inch at 40: {sizes}"
+    for frame, png in zip(box.frames, pngs):  # shown at half their pixel size (high-DPI), with an alternative text
+        assert isinstance(frame, widgets.HTML) and frame.value.startswith('<picture class="nsp-figure">')
+        assert 'width="60" height="40"' in frame.value and 'alt="Figure' in frame.value
+        assert base64.b64encode(png).decode("ascii") in frame.value
     assert plt.get_fignums() == [], "figures must be closed after rendering"
 
 
@@ -62,7 +70,7 @@ def test_two_grids_stack_of_stacks():
     assert box.links[0].source == (s1, "index") and box.links[0].target == (outer, "selected_index")
     assert [lk.source for lk in box.links[1:]] == [(s2, "index")] * 2
     assert [lk.target[0] for lk in box.links[1:]] == list(outer.children)
-    assert len({bytes(f.value) for f in box.frames}) == 6
+    assert len({box.frame_png(i) for i in range(6)}) == 6
 
 
 def test_static_state_is_embeddable():
@@ -75,24 +83,54 @@ def test_static_state_is_embeddable():
     for link in box.links:
         assert state[link.model_id]["model_name"] == "LinkModel"
     frame_state = state[box.frames[0].model_id]
-    assert frame_state["state"]["width"] == "200"
-    assert frame_state["buffers"], "frame pixels travel as binary buffers"
+    assert 'width="200"' in frame_state["state"]["value"], "the frame is shown 200 CSS pixels wide"
+    assert "data:image/png;base64," in frame_state["state"]["value"], "frame pixels travel in the page"
     assert data["view_specs"][0]["model_id"] == box.model_id
     assert "IPY_MODEL_" in text
 
 
 def test_static_renderers_get_the_shown_frame_as_png():
     """Without widgets (the PDF edition, GitHub's viewer) the output is the PNG of the figure shown."""
-    import base64
-
     box = nw.slider_figure(line_figure, slope=[-1, 1], offset=[0.0, 1.0], initial={"slope": 1, "offset": 1.0}, dpi=40)
     bundle = box._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert base64.b64decode(bundle["image/png"]) == box.frames[3].value  # row-major (slope, offset)
+    assert base64.b64decode(bundle["image/png"]) == box.frame_png(3)  # row-major (slope, offset)
     outer = box.children[-1]
     outer.selected_index = 0
     outer.children[0].selected_index = 0
-    assert base64.b64decode(box._repr_mimebundle_()["image/png"]) == box.frames[0].value
+    assert base64.b64decode(box._repr_mimebundle_()["image/png"]) == box.frame_png(0)
+
+
+def test_book_figures_are_framed_as_the_book_shows_them():
+    """A figure of nsp_helpers.plots: the same style and resolution as the static figures, a narrow variant."""
+    from nsp_helpers import plots
+    from nsp_helpers.plots.style import NARROW_BREAKPOINT
+
+    box = nw.slider_figure(plots.correlation_dynamics_figure, keep_prob=[0.5, 0.9], c0=[0.9])
+    frame = box.frames[0].value
+    static = plots.correlation_dynamics_figure(keep_prob=0.5, c0=0.9)
+    wide, narrow = static.css_size(), static.css_size(narrow=True)
+    assert f'<source media="(max-width: {NARROW_BREAKPOINT - 0.02:g}px)"' in frame
+    assert f'width="{narrow[0]}" height="{narrow[1]}"' in frame and f'width="{wide[0]}" height="{wide[1]}"' in frame
+    assert Image.open(io.BytesIO(box.frame_png(0))).size == (2 * wide[0], 2 * wide[1])
+    assert f'alt="{html.escape(static.alt)}"' in frame
+
+
+def test_line_plots_are_stored_with_a_palette_and_heat_maps_are_not():
+    import numpy as np
+
+    lines = nw._compact_png(plots_png(lambda ax: ax.plot(np.sin(np.linspace(0, 9, 99)))))
+    assert Image.open(io.BytesIO(lines)).mode == "P"
+    ramp = plots_png(lambda ax: ax.imshow(np.linspace(0, 1, 4096).reshape(64, 64), cmap="viridis"))
+    assert nw._compact_png(ramp) == ramp, "a smooth colour map would band in 256 colours"
+
+
+def plots_png(draw) -> bytes:
+    fig = matplotlib.figure.Figure(figsize=(3, 3))
+    draw(fig.add_subplot())
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
 
 
 def test_live_mode_recomputes_between_grid_points():
@@ -169,13 +207,13 @@ def test_live_mode_draws_the_figure_at_the_size_it_is_shown():
     box = nw.slider_figure(line_figure, slope=[0.0, 1.0], live=True, dpi=40)
     (image,) = box.frames
     png = Image.open(io.BytesIO(bytes(image.value)))
-    assert png.size == (60, 40) and image.width == "60", "natural size: 1.5 x 1 inch at 40 dpi"
+    assert png.size == (120, 80) and image.width == "60", "1.5 x 1 inch shown at 40 CSS px per inch, 2 x the pixels"
     assert image.layout.align_self == "flex-start" and image.layout.max_width == "100%", "never stretched"
     box = nw.slider_figure(line_figure, slope=[0.0, 1.0], live=True, width=300)
     (image,) = box.frames
-    assert Image.open(io.BytesIO(bytes(image.value))).size[0] == 300 and image.width == "300"
+    assert Image.open(io.BytesIO(bytes(image.value))).size[0] == 600 and image.width == "300"
     box.sliders[0].value = 0.5
-    assert Image.open(io.BytesIO(bytes(image.value))).size[0] == 300, "re-rendered at the shown width too"
+    assert Image.open(io.BytesIO(bytes(image.value))).size[0] == 600, "re-rendered at the shown width too"
 
 
 def test_live_mode_from_environment(monkeypatch):

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 GENERATED = Path("book") / "api" / "generated"
 #: libraries whose names appear in signatures and docstrings (resolved by intersphinx when online)
-EXTERNAL_PACKAGES = ("numpy", "torch", "matplotlib", "ipywidgets", "scipy")
+EXTERNAL_PACKAGES = ("numpy", "torch", "matplotlib", "ipywidgets", "scipy", "myst_nb", "IPython")
 #: names of the standard library that Sphinx cannot resolve without intersphinx
 EXTERNAL_STDLIB = (r"pathlib\.Path", r"os\.PathLike", r"os\.replace", r"t\.Any")
 #: modules of the package that docstrings already refer to but that are not written yet (core redesign,
@@ -162,30 +162,52 @@ def _defining_name(target: str) -> str | None:
                 owner_path.append(obj)
         except AttributeError:
             return None
-        # the first object along the path that knows where it is defined fixes the prefix
+        # the first object along the path fixes the prefix: where it says it is defined, or, for data
+        # (a constant has no __module__), the submodule of the package that holds the same object
         head = owner_path[0]
         module = getattr(head, "__module__", None)
         qualname = getattr(head, "__qualname__", None)
+        if not (module and qualname) and not isinstance(head, type(importlib)):
+            package = importlib.import_module(".".join(parts[:split]))
+            for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
+                sub = importlib.import_module(f"{package.__name__}.{info.name}")
+                if getattr(sub, attrs[0], None) is head and attrs[0] in vars(sub).get("__all__", vars(sub)):
+                    module, qualname = sub.__name__, attrs[0]
+                    break
         if not module or not qualname or not module.startswith("nsp_helpers"):
             return None
-        real = ".".join([module, qualname, *attrs[1:]])
-        return None if real == target else real
+        return ".".join([module, qualname, *attrs[1:]])
     return None
 
 
 def resolve_reexports(app, env, node, contnode):
-    """Resolve a reference to a re-exported name of ``nsp_helpers`` to the object's own page."""
-    target = node.get("reftarget", "")
-    if node.get("refdomain") != "py" or not target.startswith("nsp_helpers."):
+    """Resolve a reference to a re-exported name of ``nsp_helpers`` to the object's own page.
+
+    A full name (``nsp_helpers.theory.depth_scale``) is looked up directly; a short one
+    (``critical_parameters`` in a docstring of ``nsp_helpers.theory.correlation``) in the packages that
+    contain the module it was written in, innermost first.
+    """
+    target = node.get("reftarget", "").lstrip("~.")
+    if node.get("refdomain") != "py" or not target:
         return None
-    real = _defining_name(target)
-    if real is None:
-        return None
+    if target.startswith("nsp_helpers."):
+        candidates = [target]
+    else:
+        module = node.get("py:module") or ""
+        parts = module.split(".") if module.startswith("nsp_helpers") else []
+        candidates = [".".join(parts[:i] + [target]) for i in range(len(parts), 0, -1)]
     domain = env.get_domain("py")
-    new = node.deepcopy()
-    new["reftarget"] = real
-    return domain.resolve_xref(env, node.get("refdoc", ""), app.builder, node.get("reftype", "obj"), real, new,
-                               contnode)
+    for candidate in candidates:
+        real = _defining_name(candidate)
+        if real is None:
+            continue
+        new = node.deepcopy()
+        new["reftarget"] = real
+        resolved = domain.resolve_xref(env, node.get("refdoc", ""), app.builder, node.get("reftype", "obj"), real,
+                                       new, contnode)
+        if resolved is not None:
+            return resolved
+    return None
 
 
 def setup(app: Sphinx) -> dict:

@@ -7,7 +7,9 @@ The book writes computed numbers into its prose as ``{eval}`glue.text("KEY:FORMA
 with a live kernel and variable names only; under the book's ``cache`` mode its role has no kernel and
 fails ("This document does not have a running kernel"). This extension replaces the role: it accepts
 exactly the two forms above and pastes the value glued under ``KEY`` in the executed notebook with
-myst-nb's own ``{glue:text}`` and ``{glue:md}`` code, so the HTML is what those roles would give.
+myst-nb's own ``{glue:text}`` and ``{glue:md}`` code, so the HTML is what those roles would give (with
+numbers in e-notation and infinities written for readers, ``2.15 × 10⁶`` and ``∞``, as ``glue.text``
+writes them: :func:`nsp_helpers.glue.for_readers`).
 Any other expression is a warning (an error in the strict ``-W`` build): under ``cache`` there is no
 kernel to evaluate it.
 
@@ -44,6 +46,17 @@ def _warning(inliner, lineno, message):
     return [], [msg]
 
 
+def _for_readers(node):
+    """The pasted number as glue.text writes it in JupyterLab: 2.15 × 10⁶, ∞ (nsp_helpers.glue.for_readers)."""
+    from nsp_helpers.glue import for_readers
+
+    for text in list(node.findall(nodes.Text)):
+        readable = for_readers(str(text))
+        if readable != str(text):
+            text.parent.replace(text, nodes.Text(readable))
+    return node
+
+
 def eval_role(name, rawtext, text, lineno, inliner, options=None, content=()):
     """``{eval}`glue.text("KEY:FMT")``` / ``{eval}`glue.md("KEY:FMT")```, resolved from the glued values."""
     m = EXPRESSION.match(text)
@@ -56,7 +69,8 @@ def eval_role(name, rawtext, text, lineno, inliner, options=None, content=()):
     kind, arg = m.group("kind"), m.group("arg")
     options = options or {}
     if kind == "text":
-        return PasteTextRole()("glue:text", rawtext, arg, lineno, inliner, options, content)
+        pasted, messages = PasteTextRole()("glue:text", rawtext, arg, lineno, inliner, options, content)
+        return [_for_readers(node) for node in pasted], messages
     paragraph = getattr(inliner, "parent", None)
     alone = isinstance(paragraph, nodes.paragraph) and paragraph.rawsource.strip() == f"{{eval}}`{text}`"
     if not alone:

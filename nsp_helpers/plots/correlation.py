@@ -1,8 +1,9 @@
 r"""Figures about correlation propagation (chapter *Correlations*, ``book/correlations.md``).
 
-Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
-changes no global plotting state. Theory curves come from :mod:`nsp_helpers.theory`; simulation
-results are passed in (from :mod:`nsp_helpers.simulate`), so that a chapter can glue their numbers.
+Each function returns a :class:`~nsp_helpers.plots.style.BookFigure` in the book's style
+(:mod:`nsp_helpers.plots.style`), uses the object-oriented matplotlib API and changes no global
+plotting state. Theory curves come from :mod:`nsp_helpers.theory`; simulation results are passed in
+(from :mod:`nsp_helpers.simulate`), so that a chapter can glue their numbers.
 """
 
 from __future__ import annotations
@@ -12,16 +13,9 @@ import numpy as np
 from .. import theory
 from ..errors import InvalidParameterError, check_float, check_in_range, check_int, check_objects
 from ..noise import Dropout, NoiseModel
+from .style import colour, figure_function, legend_below, new_figure
 
 __all__ = ["correlation_dynamics_figure", "correlation_figure"]
-
-
-def _new_figure(n_panels: int, *, width_per_panel: float = 4.2, height: float = 3.6):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_per_panel * n_panels, height), layout="constrained")
-    axes = fig.subplots(1, n_panels, squeeze=False)[0]
-    return fig, axes
 
 
 def _check_noises(noises) -> list:
@@ -32,9 +26,10 @@ def _check_noises(noises) -> list:
 
 
 def _panel_label(ax, text: str) -> None:
-    ax.set_title(text, loc="left", fontsize="medium")
+    ax.set_title(text, loc="left")
 
 
+@figure_function
 def correlation_figure(noises, map_results, dynamics_results, *, mu2_max: float = 10.0, sigma_w2=None):
     r"""Pretorius et al.'s Fig. 4: correlation map, correlation dynamics and :math:`\chi(c^*)` against :math:`\mu_2`.
 
@@ -56,7 +51,7 @@ def correlation_figure(noises, map_results, dynamics_results, *, mu2_max: float 
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
         Three panels: (a) :math:`c^1` against :math:`c^0`, theory curves and simulated means
         (:math:`\pm` 1 s.d. error bars); (b) :math:`c^l` against :math:`l`, theory lines and simulated
         means with :math:`\pm` 1 s.d. bands; (c) :math:`\chi(c^*)` against :math:`\mu_2` with the
@@ -96,20 +91,20 @@ def correlation_figure(noises, map_results, dynamics_results, *, mu2_max: float 
     sigma_w2 = list(np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1)))
     if len(sigma_w2) != len(noises):
         raise InvalidParameterError(f"sigma_w2 needs one value per noise level ({len(noises)}), got {len(sigma_w2)}")
-    colours = [f"C{i}" for i in range(len(noises))]
-    fig, (ax_map, ax_dyn, ax_chi) = _new_figure(3)
+    colours = [colour(i) for i in range(len(noises))]
+    fig, axes = new_figure(1, 3, height=2.9)
+    ax_map, ax_dyn, ax_chi = axes[0]
 
     # (a) one-layer correlation map
     grid = np.linspace(-1.0, 1.0, 201)
-    ax_map.plot(grid, grid, color="0.6", lw=0.8, ls=":", label="identity")
+    ax_map.plot(grid, grid, color="0.55", lw=1.0, ls=":")
     for noise, res, sw, col in zip(noises, map_results, sigma_w2, colours):
         q = float(res.q0)
-        ax_map.plot(grid, theory.correlation_map(grid, noise, sw, 0.0, q=q), color=col, lw=1.4, label=noise.label)
-        ax_map.errorbar(res.c0, res.mean, yerr=res.std, fmt="o", ms=3, color=col, elinewidth=0.7, capsize=0)
+        ax_map.plot(grid, theory.correlation_map(grid, noise, sw, 0.0, q=q), color=col, label=noise.label)
+        ax_map.errorbar(res.c0, res.mean, yerr=res.std, fmt="o", ms=3, color=col, mfc="white", elinewidth=0.8)
     ax_map.set(xlabel=r"input correlation $c^0$", ylabel=r"output correlation $c^1$", xlim=(-1.02, 1.02),
                ylim=(-0.1, 1.05))
-    ax_map.legend(fontsize="x-small", loc="upper left")
-    _panel_label(ax_map, "(a) one-layer map: lines theory, dots simulation")
+    _panel_label(ax_map, "(a) one-layer map")
 
     # (b) dynamics over depth
     for noise, res, sw, col in zip(noises, dynamics_results, sigma_w2, colours):
@@ -121,32 +116,44 @@ def correlation_figure(noises, map_results, dynamics_results, *, mu2_max: float 
         for j in range(c0.size):
             ax_dyn.plot(layers, curves[:, j], color=col, lw=1.2)
             ax_dyn.fill_between(layers, mean[j] - std[j], mean[j] + std[j], color=col, alpha=0.18, lw=0)
-            ax_dyn.plot(layers, mean[j], "o", ms=2.2, color=col)
+            ax_dyn.plot(layers, mean[j], "o", ms=2.5, color=col, mfc="white", mew=0.8)
         c_star = theory.correlation_fixed_point(noise, sw, 0.0)
-        ax_dyn.axhline(c_star, color=col, lw=0.6, ls="--")
+        ax_dyn.axhline(c_star, color=col, lw=0.9, ls="--")
     ax_dyn.set(xlabel=r"layer $l$", ylabel=r"correlation $c^l$", ylim=(-0.05, 1.05))
-    _panel_label(ax_dyn, r"(b) dynamics: bands $\pm$1 s.d., dashed $c^*$")
+    _panel_label(ax_dyn, "(b) dynamics")
 
     # (c) slope at the fixed point against mu2
     mu2 = np.linspace(1.0, mu2_max, 400)
     family = Dropout(keep_prob=1.0 / mu2)  # at criticality chi(c*) depends on the noise only through mu2
     chi = theory.correlation_slope(theory.correlation_fixed_point(family), family)
-    ax_chi.axhspan(0.0, 1.0, color="C0", alpha=0.07, lw=0)
-    ax_chi.plot(mu2, chi, color="k", lw=1.4, label=r"$\chi(c^*)$ at criticality")
-    ax_chi.plot(mu2, 1.0 / mu2, color="0.5", lw=0.9, ls="--", label=r"$1/\mu_2 = \chi(1)$")
+    ax_chi.axhspan(0.0, 1.0, color=colour(0), alpha=0.07, lw=0)
+    ax_chi.plot(mu2, chi, color="k", label=r"$\chi(c^*)$ at criticality")
+    ax_chi.plot(mu2, 1.0 / mu2, color="0.45", lw=1.1, ls="--", label=r"$1/\mu_2 = \chi(1)$")
     ax_chi.axhline(1.0, color="k", lw=0.6, ls=":")
-    ax_chi.plot([1.0], [1.0], "k*", ms=9, label=r"edge of chaos ($\mu_2 = 1$)")
+    ax_chi.plot([1.0], [1.0], "k*", ms=10, clip_on=False, label=r"edge of chaos, $\mu_2 = 1$")
     for noise, sw, col in zip(noises, sigma_w2, colours):
         c_star = theory.correlation_fixed_point(noise, sw, 0.0)
-        ax_chi.plot(noise.mu2, theory.correlation_slope(c_star, noise, sw, 0.0), "o", color=col, ms=6)
-    ax_chi.text(0.55, 0.5, "ordered regime\n" + r"$\chi(c^*) < 1$", transform=ax_chi.transAxes, fontsize="small")
+        ax_chi.plot(noise.mu2, theory.correlation_slope(c_star, noise, sw, 0.0), "o", color=col, ms=6, mec="k",
+                    mew=0.5, zorder=3)
+    ax_chi.text(0.97, 0.52, "ordered\n" + r"$\chi(c^*) < 1$", transform=ax_chi.transAxes, ha="right")
     ax_chi.set(xlabel=r"noise second moment $\mu_2$", ylabel=r"slope $\chi(c^*)$", xlim=(0.8, mu2_max),
                ylim=(0.0, 1.08))
-    ax_chi.legend(fontsize="x-small", loc="upper right")
-    _panel_label(ax_chi, "(c) slope at the fixed point")
+    _panel_label(ax_chi, r"(c) slope at $c^*$")
+
+    # one legend below the panels: what the marks mean, the noise levels, and panel (c)'s lines
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="0.3"), Line2D([], [], color="0.3", ls="none", marker="o", ms=4, mfc="white"),
+               Line2D([], [], color="0.55", lw=1.0, ls=":"), Line2D([], [], color="0.3", lw=0.9, ls="--")]
+    labels = ["theory", r"simulation (mean $\pm$ 1 s.d.)", "identity (a)", r"fixed point $c^*$ (b)"]
+    handles += [Line2D([], [], color=col, marker="o", ms=5, mec="k", mew=0.5) for col in colours]
+    labels += [noise.label for noise in noises]
+    chi_handles, chi_labels = ax_chi.get_legend_handles_labels()
+    legend_below(fig, handles=handles + chi_handles, labels=labels + [f"{lab} (c)" for lab in chi_labels], ncols=3)
     return fig
 
 
+@figure_function
 def correlation_dynamics_figure(keep_prob: float, c0: float, *, n_layers: int = 20):
     r"""Cobweb of the critical ReLU correlation map under dropout, and the resulting :math:`c^l` (theory).
 
@@ -164,7 +171,7 @@ def correlation_dynamics_figure(keep_prob: float, c0: float, *, n_layers: int = 
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
         Two panels: (a) the map :math:`c \mapsto c'` with the staircase :math:`c^0 \to c^1 \to \dots`;
         (b) :math:`c^l` against :math:`l` with the fixed point :math:`c^*` and the envelope
         :math:`c^* + (c^0 - c^*)\chi(c^*)^l`.
@@ -181,31 +188,31 @@ def correlation_dynamics_figure(keep_prob: float, c0: float, *, n_layers: int = 
     noise = Dropout(keep_prob=check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True))
     c0 = check_float("c0", c0, -1.0, 1.0)
     n_layers = check_int("n_layers", n_layers, 1, 100_000, allow_integral_float=True)
-    fig, (ax_web, ax_dyn) = _new_figure(2, width_per_panel=4.0, height=3.4)
+    fig, axes = new_figure(1, 2, height=3.0)
+    ax_web, ax_dyn = axes[0]
     grid = np.linspace(-1.0, 1.0, 201)
     c_star = theory.correlation_fixed_point(noise)
     chi = theory.correlation_slope(c_star, noise)
     path = theory.iterate_correlation(c0, n_layers, noise)
-    ax_web.plot(grid, grid, color="0.6", lw=0.8, ls=":")
-    ax_web.plot(grid, theory.correlation_map(grid, noise, q=1.0), color="C0", lw=1.5,
-                label=r"$c' = \mathcal{C}(c)$")
+    ax_web.plot(grid, grid, color="0.55", lw=1.0, ls=":", label="identity")
+    ax_web.plot(grid, theory.correlation_map(grid, noise, q=1.0), color=colour(0),
+                label=r"map $c' = \mathcal{C}(c)$")
     xs = np.repeat(path, 2)[:-1]
     ys = np.concatenate([[path[0]], np.repeat(path[1:], 2)])
-    ax_web.plot(xs, ys, color="C3", lw=0.9, label="iterates")
-    ax_web.plot([c_star], [c_star], "ko", ms=5, label=rf"$c^* = {c_star:.3f}$")
+    ax_web.plot(xs, ys, color=colour(1), lw=1.0, label="iterates")
+    ax_web.plot([c_star], [c_star], "ko", ms=5, label=r"fixed point $c^*$")
     ax_web.set(xlabel=r"$c$", ylabel=r"$c'$", xlim=(-1, 1), ylim=(-1, 1), aspect="equal")
-    ax_web.legend(fontsize="x-small", loc="upper left")
     _panel_label(ax_web, f"(a) cobweb, keep p = {float(noise.keep_prob):g}")
     layers = np.arange(n_layers + 1)
-    ax_dyn.plot(layers, path, "o-", color="C3", ms=3, lw=1.0, label=r"$c^l$ (theory)")
-    ax_dyn.plot(layers, c_star + (c0 - c_star) * chi**layers, color="0.4", lw=0.9, ls="--",
+    ax_dyn.plot(layers, path, "o-", color=colour(1), ms=3, lw=1.0, label=r"$c^l$ (theory)")
+    ax_dyn.plot(layers, c_star + (c0 - c_star) * chi**layers, color="0.35", lw=1.1, ls="--",
                 label=r"$c^* + (c^0 - c^*)\,\chi(c^*)^l$")
     ax_dyn.axhline(c_star, color="k", lw=0.6, ls=":")
     xi = theory.depth_scale(noise)
     ax_dyn.set(xlabel=r"layer $l$", ylabel=r"$c^l$", ylim=(-1.02, 1.02))
-    ax_dyn.legend(fontsize="x-small", loc="lower right")
     if np.isfinite(xi):
-        _panel_label(ax_dyn, rf"(b) $\chi(c^*) = {chi:.3f}$, $\xi_c = {xi:.2f}$")
+        _panel_label(ax_dyn, rf"(b) $c^* = {c_star:.3f}$, $\chi(c^*) = {chi:.3f}$, $\xi_c = {xi:.2f}$")
     else:
         _panel_label(ax_dyn, r"(b) no noise: $c^* = 1$, $\chi(1) = 1$, $\xi_c = \infty$")
+    legend_below(fig, ncols=3)
     return fig

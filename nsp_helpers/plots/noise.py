@@ -1,7 +1,8 @@
 """Figures about the noise models themselves (chapter *Noisy networks*, ``book/noisy_networks.md``).
 
-Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
-changes no global plotting state.
+Each function returns a :class:`~nsp_helpers.plots.style.BookFigure` in the book's style
+(:mod:`nsp_helpers.plots.style`), uses the object-oriented matplotlib API and changes no global
+plotting state. Torch (for sampling) is imported only when a figure is drawn.
 """
 
 from __future__ import annotations
@@ -10,16 +11,9 @@ import numpy as np
 
 from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int, check_ints, check_objects
 from ..noise import NoiseModel
+from .style import colour, family_name, figure_function, legend_below, new_figure, number
 
 __all__ = ["noise_moments_figure", "preactivation_distribution_figure"]
-
-
-def _new_figure(n_panels: int, *, width_per_panel: float = 4.2, height: float = 3.4):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_per_panel * n_panels, height), layout="constrained")
-    axes = fig.subplots(1, n_panels, squeeze=False)[0]
-    return fig, axes
 
 
 def _check_noise(name: str, noise) -> NoiseModel:
@@ -37,6 +31,7 @@ def _second_moment_target(noise: NoiseModel) -> np.ndarray:
     return np.asarray(noise.additive_variance if noise.kind == "additive" else noise.mu2, dtype=float)
 
 
+@figure_function
 def noise_moments_figure(noises, families, *, n_samples: int = 20_000, seed: int = 0):
     r"""Noise distributions with equal :math:`\mu_2`, and sample second moments against :math:`\mu_2`.
 
@@ -63,7 +58,7 @@ def noise_moments_figure(noises, families, *, n_samples: int = 20_000, seed: int
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
         The two-panel figure.
 
     Examples
@@ -86,18 +81,18 @@ def noise_moments_figure(noises, families, *, n_samples: int = 20_000, seed: int
             raise InvalidParameterError(f"each family must have 1-d parameters, got shape {fam.shape} for {fam!r}")
 
     generator = torch.Generator().manual_seed(int(seed))
-    fig, (ax_a, ax_b) = _new_figure(2)
+    fig, axes = new_figure(1, 2, height=2.6)
+    ax_a, ax_b = axes[0]
 
     for noise in noises:
         eps = noise.sample((n_samples,), generator=generator, dtype=torch.float64).numpy().ravel()
         values = np.sort(eps)
         ecdf = np.arange(1, values.size + 1) / values.size
-        label = f"{noise.label}: mean {eps.mean():.2f}, " + r"$\overline{\epsilon^2}$" + f" {np.mean(eps**2):.2f}"
+        label = f"{noise.label}: mean {eps.mean():.2f}, " + r"$\overline{\epsilon^2}$" + f" = {np.mean(eps**2):.2f}"
         ax_a.step(values, ecdf, where="post", label=label)
     ax_a.set_xlabel(r"noise value $\epsilon$")
-    ax_a.set_ylabel(r"empirical CDF $P(\epsilon' \leq \epsilon)$")
+    ax_a.set_ylabel("empirical CDF")
     ax_a.set_title("(a) different noise, same second moment")
-    ax_a.legend(fontsize="small", loc="lower right")
 
     top = 0.0
     for k, fam in enumerate(families):
@@ -106,18 +101,19 @@ def noise_moments_figure(noises, families, *, n_samples: int = 20_000, seed: int
         stderr = np.std(eps**2, axis=-1, ddof=1) / np.sqrt(n_samples)
         target = _second_moment_target(fam)
         top = max(top, float(np.max(target)), float(np.max(moment)))
-        name = type(fam).__name__
-        ax_b.errorbar(target, moment, yerr=2 * stderr, fmt="o", ms=4, capsize=2, color=f"C{k}",
-                      label=f"{name} (sample)")
+        ax_b.errorbar(target, moment, yerr=2 * stderr, fmt="os^vD<>"[k % 7], ms=4.5, capsize=2, color=colour(k),
+                      label=f"{family_name(fam)} (sample)")
     line = np.array([0.0, top * 1.05])
     ax_b.plot(line, line, "k--", lw=1, label=r"theory: $\overline{\epsilon^2} = \mu_2$")
-    ax_b.set_xlabel(r"$\mu_2$ of the model ($\sigma_\epsilon^2$ for additive noise)")
-    ax_b.set_ylabel(r"sample second moment $\overline{\epsilon^2}$")
-    ax_b.set_title("(b) sampled vs predicted second moment")
-    ax_b.legend(fontsize="small")
+    ax_b.set_xlabel(r"$\mu_2$ of the model ($\sigma_\epsilon^2$ if additive)")
+    ax_b.set_ylabel(r"sample $\overline{\epsilon^2}$")
+    ax_b.set_title("(b) sampled vs predicted")
+    legend_below(fig, groups=[("(a) sample mean and second moment", *ax_a.get_legend_handles_labels()),
+                              ("(b) families of noise levels", *ax_b.get_legend_handles_labels())])
     return fig
 
 
+@figure_function
 def preactivation_distribution_figure(
     noise,
     widths=(1, 4, 1000),
@@ -166,7 +162,7 @@ def preactivation_distribution_figure(
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
         One panel per width.
 
     Notes
@@ -204,7 +200,8 @@ def preactivation_distribution_figure(
     standardize = check_bool("standardize", standardize)
 
     generator = torch.Generator().manual_seed(int(seed))
-    fig, axes = _new_figure(len(widths), width_per_panel=3.6, height=3.0)
+    fig, axes = new_figure(1, len(widths), height=2.6, sharey=False)
+    axes = axes[0]
     var = sigma_w2 * (float(noise.mu2) * q0 / 2.0 + float(noise.additive_variance))
     scale = np.sqrt(var) if standardize else 1.0
     if standardize:
@@ -216,19 +213,18 @@ def preactivation_distribution_figure(
         x = torch.full((n_samples, width), np.sqrt(q0 / 2.0), dtype=torch.float64)
         w = torch.randn(n_samples, width, generator=generator, dtype=torch.float64) * np.sqrt(sigma_w2 / width)
         h = (w * noise.apply(x, generator=generator)).sum(dim=1).numpy() / scale
-        ax.hist(h, bins=np.linspace(-edge, edge, 61), density=True, color="C0", alpha=0.6, label="simulation")
+        ax.hist(h, bins=np.linspace(-edge, edge, 61), density=True, color=colour(0), alpha=0.6, label="simulation")
         ax.plot(grid, np.exp(-grid**2 / (2 * var)) * peak, "k--", lw=1.2, label="Gaussian, same variance")
         ax.set_ylim(0, 1.6 * peak)
         at_zero = float(np.mean(h == 0.0))
         if at_zero >= 0.005:
-            ax.annotate(f"P(h = 0) = {at_zero:.2f}", xy=(-0.95 * edge, 1.55 * peak), ha="left", va="top",
-                        fontsize="small")
+            ax.annotate(f"P(h = 0)\n= {at_zero:.2f}", xy=(-0.95 * edge, 1.55 * peak), ha="left", va="top")
         kurt = float(np.mean(h**4) / np.mean(h**2) ** 2 - 3.0)
-        ax.set_title(f"width N = {width}, excess kurtosis {kurt:.2f}", fontsize="medium")
+        ax.set_title(f"N = {width}: excess\nkurtosis {number(kurt, '.2f')}")
         if standardize:
             ax.set_xlim(-edge, edge)
         ax.set_xlabel(r"standardised $h / \sqrt{\mathbb{E}[h^2]}$" if standardize else "pre-activation $h$")
     axes[0].set_ylabel("density")
-    axes[-1].legend(fontsize="small", loc="upper right")
-    fig.suptitle(noise.label, fontsize="medium")
+    legend_below(fig, axes[-1], ncols=2)
+    fig.suptitle(noise.label)
     return fig

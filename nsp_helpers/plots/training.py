@@ -2,8 +2,9 @@ r"""Figures of the trainable-depth experiment (chapter *Trainable depth on real 
 
 They read the results files of :mod:`nsp_helpers.train` (through :func:`nsp_helpers.train.results_grid`)
 and overlay the theory's trainable depth :math:`k\,\xi_c` (:func:`nsp_helpers.theory.depth_scale`, with
-:math:`k = 6` as in Pretorius et al. 2018). Each function returns a :class:`matplotlib.figure.Figure`,
-uses the object-oriented API and changes no global plotting state.
+:math:`k = 6` as in Pretorius et al. 2018). Each function returns a
+:class:`~nsp_helpers.plots.style.BookFigure` in the book's style (:mod:`nsp_helpers.plots.style`), uses
+the object-oriented API and changes no global plotting state.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import numpy as np
 from ..errors import InvalidParameterError, check_float, check_in_range
 from ..noise import Dropout
 from ..theory import depth_scale
+from .style import figure_function, legend_below, new_figure
 
-__all__ = ["trainable_depth_heatmap_figure", "training_curves_figure"]
+__all__ = ["depth_multiple_figure", "trainable_depth_heatmap_figure", "training_curves_figure"]
 
 #: Axis and colour-bar labels of the recorded metrics.
 METRIC_LABELS = {
@@ -33,6 +35,7 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
+@figure_function
 def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), *, epoch: int = -1, multiple: float = 6.0,
                                    vmin=None, vmax=None, center=None, cmap: str | None = None, title: str | None = None):
     r"""Heatmaps (depth x keep probability) of final losses, with the trainable depth :math:`k\xi_c` overlaid.
@@ -66,7 +69,7 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Examples
     --------
@@ -76,8 +79,6 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
     >>> [ax.get_xlabel() for ax in fig.axes][:1]
     ['keep probability $p$']
     """
-    from matplotlib.figure import Figure
-
     from ..train import results_grid
 
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
@@ -88,8 +89,8 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
     vmins, vmaxs, centers = (_per_metric(name, value, n) for name, value in (("vmin", vmin), ("vmax", vmax), ("center", center)))
     cmap = cmap or ("RdBu_r" if any(c is not None for c in centers) else "viridis")
 
-    fig = Figure(figsize=(4.6 * n, 3.8), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    fig, axes = new_figure(1, n, width=7.0 if n > 1 else 4.6, height=3.0)
+    axes = axes[0]
     for ax, metric, lo, hi, mid in zip(axes, metrics, vmins, vmaxs, centers):
         depths, keeps, values = results_grid(results, metric, epoch)
         norm = _norm(values, lo, hi, mid)
@@ -99,14 +100,17 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
         if multiple > 0:
             p = np.linspace(keeps.min(), min(keeps.max(), 0.999), 400)
             curve = multiple * np.asarray(depth_scale(Dropout(keep_prob=p)))
-            ax.plot(p, curve, color="white", lw=2.2)
-            ax.plot(p, curve, color="k", lw=1.0, ls="--", label=rf"${multiple:g}\,\xi_c$")
-            ax.legend(loc="upper left", fontsize="small", framealpha=0.8)
+            ax.plot(p, curve, color="white", lw=2.6)
+            ax.plot(p, curve, color="k", lw=1.2, ls="--", label=rf"trainable depth ${multiple:g}\,\xi_c$ (theory)")
         ax.set_ylim(_edges(depths)[[0, -1]])
         ax.set_xlim(_edges(keeps)[[0, -1]])
         ax.set_xlabel("keep probability $p$")
         ax.set_ylabel("depth $L$ (hidden layers)")
-        ax.set_title(METRIC_LABELS.get(metric, metric).split(" (")[0], fontsize="medium")
+        ax.set_title(METRIC_LABELS.get(metric, metric).split(" (")[0])
+    from matplotlib.patches import Patch
+
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_below(fig, handles=handles + [Patch(color="0.75")], labels=labels + ["missing or diverged"], ncols=2)
     if title:
         fig.suptitle(title)
     return fig
@@ -142,6 +146,7 @@ def _colormap(name):
         raise InvalidParameterError(f"cmap must be a matplotlib colour map name, got {name!r}") from exc
 
 
+@figure_function
 def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", baselines: dict | None = None):
     """Per-epoch curves of one metric, one line per depth, one panel per keep probability.
 
@@ -160,7 +165,7 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Examples
     --------
@@ -170,7 +175,6 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
     3
     """
     from matplotlib import colormaps
-    from matplotlib.figure import Figure
 
     keep_probs = list(np.atleast_1d(check_in_range("keep_probs", keep_probs, 0.0, 1.0, low_open=True, max_ndim=1)))
     if not keep_probs:
@@ -183,9 +187,9 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
     if not cells or metric not in cells[0]:
         raise InvalidParameterError(f"metric must be a recorded per-epoch series, got {metric!r}")
     depths = sorted({c["depth"] for c in cells})
-    fig = Figure(figsize=(4.0 * len(keep_probs), 3.3), layout="constrained")
-    axes = fig.subplots(1, len(keep_probs), squeeze=False, sharey=True)[0]
-    colours = colormaps["plasma"](np.linspace(0, 0.9, len(depths)))
+    fig, axes = new_figure(1, len(keep_probs), width=7.0 if len(keep_probs) > 1 else 4.6, height=2.8)
+    axes = axes[0]
+    colours = colormaps["viridis"](np.linspace(0, 0.9, len(depths)))  # sequential: the order of the depths
     for ax, keep in zip(axes, keep_probs):
         chosen = [c for c in cells if np.isclose(c["keep_prob"], keep)]
         if not chosen:
@@ -196,7 +200,84 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
         for k, (label, value) in enumerate((baselines or {}).items()):
             ax.axhline(value, color="0.3", ls=(0, (4, 2 + 2 * k)), lw=1, label=label)
         ax.set_xlabel("epoch")
-        ax.set_title(f"keep probability p = {keep:g}", fontsize="medium")
+        ax.set_title(f"keep probability p = {keep:g}")
     axes[0].set_ylabel(METRIC_LABELS.get(metric, metric))
-    axes[-1].legend(fontsize="x-small", ncol=2, loc="upper right")
+    low = min(ax.get_ylim()[0] for ax in axes)
+    high = max(ax.get_ylim()[1] for ax in axes)
+    for ax in axes:  # one scale for all panels (not shared: each keeps its tick labels when stacked)
+        ax.set_ylim(low, high)
+    legend_below(fig, axes[-1], ncols=4)
+    return fig
+
+
+def depth_multiple_figure(grids, fits, *, titles=None):
+    r"""Every cell of trainable-depth grids against :math:`L/\xi_c`, one dot per seed, with the fitted multiple :math:`k`.
+
+    One panel per grid. The horizontal axis is :math:`L/\xi_c(p)` (logarithmic; cells without dropout,
+    :math:`\xi_c = \infty`, are drawn at the left edge), the vertical axis the metric; filled dots are the
+    cells counted as trainable (:func:`nsp_helpers.analysis.trainable_cells`), open dots the others, and the
+    dots of one cell (its seeds) are joined by a vertical line, so its length is the spread over seeds. The
+    horizontal line is the trainability threshold, the shaded band the range of :math:`k` with the fewest
+    misclassified cells, the hatched band its bootstrap interval, and the dashed line :math:`k = 6`.
+
+    Introduced in the chapter *Trainable depth on real data*.
+
+    Parameters
+    ----------
+    grids : dict of str to SeedGrid
+        Panel title -> grid (:func:`nsp_helpers.analysis.seed_grid`).
+    fits : dict of str to DepthMultipleFit
+        The fit of each grid (:func:`nsp_helpers.analysis.fit_depth_multiple`), same keys.
+    titles : dict, optional
+        Panel titles (default: the keys).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from nsp_helpers import analysis
+    >>> depths, keeps = np.array([2, 10, 40]), np.array([0.5, 0.9, 1.0])
+    >>> grid = analysis.SeedGrid(depths, keeps, np.array([[[0.01, 0.01, 0.01], [0.05, 0.02, 0.01], [0.05, 0.05, 0.02]]]),
+    ...                          [0], "val_loss", "reconstruct", 0.05, False)
+    >>> fig = depth_multiple_figure({"demo": grid}, {"demo": analysis.fit_depth_multiple(grid, n_boot=50)})
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(grids, dict) or not grids or set(grids) != set(fits):
+        raise InvalidParameterError("grids and fits must be dicts with the same, non-empty keys")
+    fig = Figure(figsize=(5.0 * len(grids), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(grids), squeeze=False)[0]
+    for ax, (name, grid) in zip(axes, grids.items()):
+        fit = fits[name]
+        x = grid.depth_over_xi
+        finite = x[x > 0]
+        left = float(finite.min()) / 2.5 if finite.size else 0.1
+        shown = np.where(x > 0, x, left)
+        trainable = fit.trainable.reshape(grid.values.shape)
+        for d in range(x.shape[0]):
+            for k in range(x.shape[1]):
+                v = grid.values[:, d, k]
+                ax.plot([shown[d, k]] * 2, [np.nanmin(v), np.nanmax(v)], color="0.6", lw=0.8, zorder=1)
+        xs = np.broadcast_to(shown, grid.values.shape)
+        ax.plot(xs[trainable], grid.values[trainable], "o", ms=3.5, color="C0", label="trainable", zorder=2)
+        ax.plot(xs[~trainable], grid.values[~trainable], "o", ms=3.5, mfc="white", color="C3",
+                label="not trainable", zorder=2)
+        ax.axhline(fit.threshold, color="0.3", lw=0.8, ls=":", label="threshold")
+        ax.axhline(grid.baseline, color="0.5", lw=0.8, ls="-.", label="trivial predictor")
+        high = fit.k_high if np.isfinite(fit.k_high) else float(finite.max()) * 2
+        ax.axvspan(max(fit.k_low, left), high, color="C2", alpha=0.25, lw=0,
+                   label=f"best $k$: [{fit.k_low:.3g}, {fit.k_high:.3g})")
+        if np.all(np.isfinite(fit.interval)):
+            ax.axvspan(*fit.interval, facecolor="none", edgecolor="C2", hatch="///", lw=0,
+                       label=f"{100 * fit.level:.0f} % bootstrap interval")
+        ax.axvline(6.0, color="k", ls="--", lw=1, label="$k = 6$")
+        ax.set_xscale("log")
+        ax.set_xlabel(r"$L/\xi_c$ (left edge: no dropout, $\xi_c = \infty$)")
+        ax.set_ylabel(METRIC_LABELS.get(grid.metric, grid.metric))
+        ax.set_title((titles or {}).get(name, name), fontsize="medium")
+        ax.legend(fontsize="x-small", loc="best")
     return fig

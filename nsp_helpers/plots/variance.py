@@ -12,10 +12,14 @@ A *setting* is a mapping describing one network::
 
 Only ``sigma_w2`` is required; ``sigma_b2`` defaults to 0, ``noise`` to ``NoNoise()``, ``activation``
 to ``"relu"``, ``label`` to a description built from the other keys, ``color`` to the next colour of
-the cycle and ``linestyle`` to ``"-"``. :func:`critical_settings` builds the settings of Fig. 3.
+the cycle, ``linestyle`` to ``"-"`` and ``marker`` (of simulated points) to ``"o"``.
+:func:`critical_settings` builds the settings of Fig. 3.
 
-Each function returns a :class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and
-changes no global plotting state.
+Each function returns a :class:`~nsp_helpers.plots.style.BookFigure` in the book's style
+(:mod:`nsp_helpers.plots.style`), uses the object-oriented matplotlib API and changes no global
+plotting state. Where theory lines coincide (the critical networks of several noises), the ones drawn
+first are drawn wider, so that every line stays visible. Torch is imported only when a figure
+simulates.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import simulate, theory
+from .. import theory
 from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int
 from ..noise import NoiseModel, NoNoise
-from ..theory import FLOAT32_MAX
+from .style import FLOAT32_MAX, FLOAT32_TINY, colour, figure_function, legend_below, new_figure, number
 
 __all__ = [
     "critical_settings",
@@ -39,20 +43,14 @@ __all__ = [
     "failure_depth_figure",
 ]
 
-_SETTING_KEYS = {"sigma_w2", "sigma_b2", "noise", "activation", "label", "color", "linestyle"}
+_SETTING_KEYS = {"sigma_w2", "sigma_b2", "noise", "activation", "label", "color", "linestyle", "marker"}
+#: width of a single-panel figure of this module, inches
+_SINGLE_WIDTH = 5.0
 
 
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
-def _new_figure(n_panels: int, *, width_per_panel: float = 4.6, height: float = 3.6):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_per_panel * n_panels, height), layout="constrained")
-    axes = fig.subplots(1, n_panels, squeeze=False)[0]
-    return fig, axes
-
-
 def _count(name: str, value, minimum: int = 1) -> int:
     return check_int(name, value, minimum, allow_integral_float=True)
 
@@ -88,23 +86,43 @@ def _settings(settings) -> list[dict]:
         )
         out.append(
             dict(sigma_w2=sigma_w2, sigma_b2=sigma_b2, noise=noise, activation=activation, label=label,
-                 color=s.get("color", f"C{k % 10}"), linestyle=s.get("linestyle", "-"))
+                 color=s.get("color", colour(k)), linestyle=s.get("linestyle", "-"), marker=s.get("marker", "o"))
         )
     return out
 
 
-def _legend_below(fig, axes, n_items: int):
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, max(1, n_items)), fontsize="small",
-               frameon=False)
+def _widths(curves) -> list[float]:
+    """Line widths that keep coinciding curves visible: a curve that later ones cover is drawn wider."""
+    widths = []
+    for k, curve in enumerate(curves):
+        covered = sum(np.allclose(curve, later, rtol=1e-9, atol=1e-12, equal_nan=True) for later in curves[k + 1:])
+        widths.append(1.5 + 1.8 * covered)
+    return widths
 
 
-def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = None) -> list[dict]:
+def _legend_with_points(fig, ax, settings, simulate_points):
+    """The legend below a variance figure: the settings, the identity, and what lines and points mean."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    if simulate_points:
+        markers = list(dict.fromkeys(s["marker"] for s in settings))
+        handles = handles + [Line2D([], [], color="0.3"),
+                             Line2D([], [], ls="none", marker=markers[0], ms=4, color="0.3", mfc="white")]
+        labels = labels + ["theory (lines)", r"simulation (mean $\pm$ 1 s.d.)"]
+    legend_below(fig, handles=handles, labels=labels, ncols=2)
+
+
+def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = None,
+                      marker: str | None = None) -> list[dict]:
     r"""Settings for a noisy ReLU network at and around its critical weight variance.
 
-    Returns one setting per factor :math:`f`, with :math:`\sigma_w^2 = f \cdot 2/\mu_2`
-    (:func:`nsp_helpers.theory.critical_weight_variance`), :math:`\sigma_b = 0`, and line styles that
-    tell critical (solid), above (dashed) and below (dotted) apart.
+    Returns one setting per factor :math:`f`, a multiple of the critical weight **standard deviation**
+    :math:`\sigma_w = \sqrt{2/\mu_2}` (:func:`nsp_helpers.theory.critical_weight_variance`), so that
+    :math:`\sigma_w^2 = f^2 \cdot 2/\mu_2` and every layer multiplies the variance by :math:`f^2`;
+    :math:`\sigma_b = 0`, and line styles tell critical (solid), above (dashed) and below (dotted) apart.
+    This is how Pretorius et al.'s Fig. 3 and their code (``1.15 * np.sqrt(2 / mu_2)``) move off
+    criticality.
 
     Introduced in the chapter *Critical initialisation*.
 
@@ -113,10 +131,12 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
     noise : NoiseModel
         A single level of multiplicative noise.
     factors : sequence of float, optional
-        Multiples of the critical weight variance (default ``(1.0, 1.15, 0.85)``, as for dropout in
-        Pretorius et al.'s Fig. 3).
+        Multiples :math:`f` of the critical :math:`\sigma_w` (default ``(1.0, 1.15, 0.85)``, as for
+        dropout in Pretorius et al.'s Fig. 3; ``(1.0, 1.25, 0.75)`` for their Gaussian noise).
     color : str, optional
         One colour for all the settings (default: the colour cycle).
+    marker : str, optional
+        One marker for the simulated points of all the settings (default ``"o"``).
 
     Returns
     -------
@@ -131,26 +151,28 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
     Examples
     --------
     >>> from nsp_helpers.noise import Dropout
-    >>> [round(s["sigma_w2"], 3) for s in critical_settings(Dropout(keep_prob=0.6))]
-    [1.2, 1.38, 1.02]
+    >>> [round(s["sigma_w2"], 4) for s in critical_settings(Dropout(keep_prob=0.6))]  # 1.2 * f**2
+    [1.2, 1.587, 0.867]
     """
     if not isinstance(noise, NoiseModel) or noise.shape != ():
         raise InvalidParameterError(f"noise must be a single NoiseModel, got {noise!r}")
     factors = check_in_range("factors", factors, 0.0, np.inf, low_open=True).ravel()
     if factors.size == 0:
-        raise InvalidParameterError("factors must contain at least one multiple of the critical weight variance")
+        raise InvalidParameterError("factors must contain at least one multiple of the critical sigma_w")
     critical = float(theory.critical_weight_variance(noise))
     out = []
     for k, f in enumerate(factors):
         if np.isclose(f, 1.0):
             label, style = f"{noise.label}, critical $\\sigma_w^2$ = {critical:.3g}", "-"
         else:
-            label = f"{noise.label}, {f:g} $\\times$ critical"
+            label = f"{noise.label}, {f:g} $\\times$ critical $\\sigma_w$"
             style = "--" if f > 1 else ":"
-        setting = dict(sigma_w2=float(f) * critical, sigma_b2=0.0, noise=noise, activation="relu", label=label,
-                       linestyle=style)
+        setting = dict(sigma_w2=float(f) ** 2 * critical, sigma_b2=0.0, noise=noise, activation="relu",
+                       label=label, linestyle=style)
         if color is not None:
             setting["color"] = color
+        if marker is not None:
+            setting["marker"] = marker
         out.append(setting)
     return out
 
@@ -160,17 +182,22 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
 # ------------------------------------------------------------------------------------------------
 def _draw_map(ax, settings, q_values, *, simulate_points, n_inputs, n_networks, width, seed, device):
     grid = np.linspace(0.0, float(np.max(q_values)), 200)
-    for k, s in enumerate(settings):
-        theory_q1 = theory.variance_map(grid, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
-        ax.plot(grid, theory_q1, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
+    curves = [theory.variance_map(grid, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"]) for s in settings]
+    if any(np.allclose(c, grid) for c in curves):  # a line on the identity: the identity becomes a grey band
+        ax.plot(grid, grid, color="0.8", lw=6, solid_capstyle="butt", zorder=0, label="identity $q^1 = q^0$")
+    else:
+        ax.plot(grid, grid, color="0.5", lw=1.0, ls="-.", zorder=0, label="identity $q^1 = q^0$")
+    for k, (s, theory_q1, lw) in enumerate(zip(settings, curves, _widths(curves))):
+        ax.plot(grid, theory_q1, color=s["color"], ls=s["linestyle"], lw=lw, label=s["label"])
         if simulate_points:
+            from .. import simulate
+
             res = simulate.simulate_variance_map(
                 q_values, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"], n_inputs=n_inputs,
                 n_networks=n_networks, width=width, seed=seed + k, device=device,
             )
-            ax.errorbar(res.q0, res.mean, yerr=res.std, fmt="o", ms=3.5, color=s["color"], mfc="white",
-                        capsize=0, lw=0.8)
-    ax.plot(grid, grid, color="0.5", lw=0.8, ls="-.", zorder=0, label="identity $q^1 = q^0$")
+            ax.errorbar(res.q0, res.mean, yerr=res.std, fmt=s["marker"], ms=4, color=s["color"], mfc="white",
+                        lw=0.8)
     ax.set_xlabel("input variance $q^0$")
     ax.set_ylabel("output variance $q^1$")
     ax.set_xlim(0, grid[-1])
@@ -179,10 +206,13 @@ def _draw_map(ax, settings, q_values, *, simulate_points, n_inputs, n_networks, 
 def _draw_dynamics(ax, settings, q0, n_layers, *, simulate_points, n_inputs, n_networks, width, seed, device,
                    log_scale):
     layers = np.arange(n_layers + 1)
-    for k, s in enumerate(settings):
-        q_theory = theory.iterate_variance(q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
-        ax.plot(layers, q_theory, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
+    curves = [theory.iterate_variance(q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
+              for s in settings]
+    for k, (s, q_theory, lw) in enumerate(zip(settings, curves, _widths(curves))):
+        ax.plot(layers, q_theory, color=s["color"], ls=s["linestyle"], lw=lw, label=s["label"])
         if simulate_points:
+            from .. import simulate
+
             res = simulate.simulate_variance_dynamics(
                 q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"], n_inputs=n_inputs,
                 n_networks=n_networks, width=width, seed=seed + k, device=device,
@@ -191,7 +221,7 @@ def _draw_dynamics(ax, settings, q0, n_layers, *, simulate_points, n_inputs, n_n
             if log_scale:
                 low = np.maximum(low, res.mean * 1e-2)
             ax.fill_between(res.layers, low, high, color=s["color"], alpha=0.15, lw=0)
-            ax.plot(res.layers, res.mean, "o", ms=3.5, color=s["color"], mfc="white")
+            ax.plot(res.layers, res.mean, s["marker"], ms=4, color=s["color"], mfc="white")
     ax.set_xlabel("layer $l$")
     ax.set_ylabel("variance $q^l$")
     ax.set_xlim(0, n_layers)
@@ -222,6 +252,7 @@ def _check_common(**values):
     return out
 
 
+@figure_function
 def variance_map_figure(
     settings,
     q_values=np.linspace(0.0, 15.0, 30),
@@ -259,7 +290,7 @@ def variance_map_figure(
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Examples
     --------
@@ -272,13 +303,15 @@ def variance_map_figure(
     settings = _settings(settings)
     checked = _check_common(q_values=q_values, n_inputs=n_inputs, n_networks=n_networks, width=width, seed=seed,
                             simulate_points=simulate_points)
-    fig, (ax,) = _new_figure(1, width_per_panel=5.0, height=4.0)
+    fig, axes = new_figure(1, 1, width=_SINGLE_WIDTH, height=3.0)
+    ax = axes[0, 0]
     _draw_map(ax, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs,
               n_networks=n_networks, width=width, seed=int(seed), device=device)
-    ax.legend(fontsize="small")
+    legend_below(fig, ax, ncols=1 if len(settings) < 3 else 2)
     return fig
 
 
+@figure_function
 def variance_dynamics_figure(
     settings,
     q0: float = 4.0,
@@ -320,7 +353,7 @@ def variance_dynamics_figure(
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Examples
     --------
@@ -333,14 +366,16 @@ def variance_dynamics_figure(
     settings = _settings(settings)
     checked = _check_common(q0=q0, n_layers=n_layers, n_inputs=n_inputs, n_networks=n_networks, width=width, seed=seed,
                             simulate_points=simulate_points, log_scale=log_scale)
-    fig, (ax,) = _new_figure(1, width_per_panel=5.0, height=4.0)
+    fig, axes = new_figure(1, 1, width=_SINGLE_WIDTH, height=3.0)
+    ax = axes[0, 0]
     _draw_dynamics(ax, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
                    n_inputs=n_inputs, n_networks=n_networks, width=width, seed=int(seed), device=device,
                    log_scale=log_scale)
-    ax.legend(fontsize="small")
+    legend_below(fig, ax, ncols=1 if len(settings) < 3 else 2)
     return fig
 
 
+@figure_function
 def variance_propagation_figure(
     settings,
     *,
@@ -389,7 +424,7 @@ def variance_propagation_figure(
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Examples
     --------
@@ -404,7 +439,8 @@ def variance_propagation_figure(
     checked = _check_common(q_values=q_values, q0=q0, n_layers=n_layers, n_inputs_map=n_inputs_map,
                             n_inputs_dynamics=n_inputs_dynamics, n_networks=n_networks, width=width, seed=seed,
                             simulate_points=simulate_points, log_scale=log_scale)
-    fig, (ax_a, ax_b) = _new_figure(2, height=3.8)
+    fig, axes = new_figure(1, 2, height=3.0)
+    ax_a, ax_b = axes[0]
     _draw_map(ax_a, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs_map,
               n_networks=n_networks, width=width, seed=int(seed), device=device)
     _draw_dynamics(ax_b, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
@@ -412,10 +448,11 @@ def variance_propagation_figure(
                    device=device, log_scale=log_scale)
     ax_a.set_title("(a) variance map")
     ax_b.set_title("(b) variance dynamics")
-    _legend_below(fig, [ax_a], len(settings) + 1)
+    _legend_with_points(fig, ax_a, settings, simulate_points)
     return fig
 
 
+@figure_function
 def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float | None = None,
                   log_scale: bool = False):
     r"""Cobweb plot of the iterated variance map (a) and the resulting dynamics (b); theory only.
@@ -443,7 +480,7 @@ def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Examples
     --------
@@ -464,22 +501,23 @@ def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float
         q_max = min(max(1.15 * largest, 1.5 * q0, 1.0), 100.0 * max(q0, 1.0))
     q_max = check_float("q_max", q_max, 0.0, np.inf, low_open=True)
     grid = np.linspace(0.0, q_max, 300)
-    fig, (ax_a, ax_b) = _new_figure(2, height=3.8)
+    fig, axes = new_figure(1, 2, height=3.0)
+    ax_a, ax_b = axes[0]
     for s, it in zip(settings, iterates):
         q_next = theory.variance_map(grid, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
-        ax_a.plot(grid, q_next, color=s["color"], ls=s["linestyle"], lw=1.5, label=s["label"])
+        ax_a.plot(grid, q_next, color=s["color"], ls=s["linestyle"], label=s["label"])
         # (q0, q0) -> (q0, q1) -> (q1, q1) -> (q1, q2) -> ...: vertical to the map, horizontal to the identity
         stair_x = np.concatenate([[it[0]], np.repeat(it[:-1], 2)])
         stair_x[2::2] = it[1:]
         stair_y = np.concatenate([[it[0]], np.repeat(it[1:], 2)])
-        ax_a.plot(stair_x, stair_y, color=s["color"], lw=0.8, alpha=0.8)
+        ax_a.plot(stair_x, stair_y, color=s["color"], lw=1.0, alpha=0.8)
         ax_b.plot(np.arange(n_layers + 1), it, marker="o", ms=3, color=s["color"], ls=s["linestyle"], label=s["label"])
     ax_a.plot(grid, grid, color="0.4", lw=0.8, ls="-.", label="identity $q' = q$")
     ax_a.set_xlim(0, q_max)
     ax_a.set_ylim(0, q_max)
     ax_a.set_xlabel("$q^{l-1}$")
     ax_a.set_ylabel("$q^{l}$")
-    ax_a.set_title(f"(a) cobweb from $q^0$ = {q0:g}")
+    ax_a.set_title(f"(a) cobweb from $q^0$ = {number(q0, 'g')}")
     ax_b.set_xlabel("layer $l$")
     ax_b.set_ylabel("variance $q^l$ (theory)")
     ax_b.set_xlim(0, n_layers)
@@ -488,10 +526,11 @@ def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float
     else:
         ax_b.set_ylim(0, q_max)
     ax_b.set_title("(b) the same iterates against depth")
-    _legend_below(fig, [ax_a], len(settings) + 1)
+    legend_below(fig, ax_a, ncols=2)
     return fig
 
 
+@figure_function
 def critical_boundary_figure(mu2_range=(1.0, 2.0), points=()):
     r"""The critical line :math:`\sigma_w^2 = 2/\mu_2` of noisy ReLU networks (:math:`\sigma_b = 0`).
 
@@ -512,7 +551,7 @@ def critical_boundary_figure(mu2_range=(1.0, 2.0), points=()):
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
 
     Examples
     --------
@@ -535,14 +574,15 @@ def critical_boundary_figure(mu2_range=(1.0, 2.0), points=()):
     family = MultiplicativeGaussian(std=np.sqrt(mu2 - 1.0))
     sigma_w2 = theory.critical_weight_variance(family)
     top = max(2.5, 1.15 * max([s["sigma_w2"] for s in points], default=0.0))
-    fig, (ax,) = _new_figure(1, width_per_panel=5.6, height=4.2 + 0.18 * len(points))
-    ax.fill_between(mu2, sigma_w2, top, color="C3", alpha=0.12, lw=0)
-    ax.fill_between(mu2, 0.0, sigma_w2, color="C0", alpha=0.12, lw=0)
+    fig, axes = new_figure(1, 1, height=3.2)
+    ax = axes[0, 0]
+    ax.fill_between(mu2, sigma_w2, top, color=colour(1), alpha=0.12, lw=0)
+    ax.fill_between(mu2, 0.0, sigma_w2, color=colour(0), alpha=0.12, lw=0)
     ax.plot(mu2, sigma_w2, "k-", lw=2, label=r"critical: $\sigma_w^2 = 2/\mu_2$")
-    ax.text(0.97, 0.95, "overflow: $q^l$ grows\ngeometrically", transform=ax.transAxes, ha="right", va="top",
-            color="C3")
-    ax.text(0.03, 0.05, "underflow: $q^l$ shrinks\ngeometrically", transform=ax.transAxes, ha="left",
-            va="bottom", color="C0")
+    ax.text(0.98, 0.96, "overflow: $q^l$ grows\ngeometrically", transform=ax.transAxes, ha="right", va="top",
+            color=colour(1))
+    ax.text(0.02, 0.04, "underflow: $q^l$ shrinks\ngeometrically", transform=ax.transAxes, ha="left",
+            va="bottom", color=colour(0))
     markers = {"-": "o", "--": "^", ":": "v", "-.": "s"}
     for s in points:
         ax.plot([s["noise"].mu2], [s["sigma_w2"]], marker=markers.get(s["linestyle"], "o"), ms=7, ls="none",
@@ -551,10 +591,11 @@ def critical_boundary_figure(mu2_range=(1.0, 2.0), points=()):
     ax.set_ylim(0, top)
     ax.set_xlabel(r"noise second moment $\mu_2$")
     ax.set_ylabel(r"weight variance $\sigma_w^2$")
-    _legend_below(fig, [ax], 2)
+    legend_below(fig, ax, ncols=2)
     return fig
 
 
+@figure_function
 def failure_depth_figure(
     noise,
     sigma_w2_values=np.linspace(0.1, 2.5, 25),
@@ -579,7 +620,8 @@ def failure_depth_figure(
     Panel (b): those simulated :math:`q^l` (median over inputs and networks) on a logarithmic axis,
     with the theory :math:`q^0(\sigma_w^2\mu_2/2)^l` and a vertical line at :math:`L^*`.
 
-    Introduced in the chapter *Critical initialisation* (the dashed line of Pretorius et al. Fig. 6a).
+    Introduced in the chapter *Critical initialisation* (the theory curve of Pretorius et al. Fig. 6a, whose
+    dashed line marks the critical weight variance).
 
     Parameters
     ----------
@@ -598,7 +640,7 @@ def failure_depth_figure(
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
         One panel without simulations, two with.
 
     Examples
@@ -621,7 +663,8 @@ def failure_depth_figure(
         raise InvalidParameterError(f"simulate_sigma_w2 must be off criticality (critical sigma_w2 = {critical:g})")
 
     n_panels = 2 if simulate_sigma_w2.size else 1
-    fig, axes = _new_figure(n_panels, height=3.8)
+    fig, axes = new_figure(1, n_panels, width=7.0 if n_panels == 2 else _SINGLE_WIDTH, height=3.0)
+    axes = axes[0]
     ax_a = axes[0]
     fine = np.union1d(np.linspace(sigma_w2_values.min(), sigma_w2_values.max(), 400), sigma_w2_values)
     fine = fine[~np.isclose(fine, critical)]
@@ -631,39 +674,48 @@ def failure_depth_figure(
     ax_a.set_yscale("log")
     ax_a.set_xlabel(r"weight variance $\sigma_w^2$")
     ax_a.set_ylabel("failure depth $L^*$ (layers)")
-    ax_a.set_title(f"(a) float32 failure depth, {noise.label}", fontsize="medium")
+    ax_a.set_title(f"(a) float32 failure depth,\n{noise.label}")
 
     if simulate_sigma_w2.size:
         ax_b = axes[1]
         for k, sw in enumerate(simulate_sigma_w2):
             predicted = float(theory.failure_depth(noise, sw, q0=q0))
             n_layers = int(np.ceil(1.15 * predicted)) + 2
+            from .. import simulate
+
             h0 = simulate.inputs_with_variance(q0, checked["n_inputs"], checked["width"], seed=seed + k)
             # drawn weight matrices (not the Gram sampler): float32 fails where a real network's would
             out = simulate.propagate(h0, noise, float(sw), 0.0, "relu", n_layers=n_layers,
                                      n_networks=checked["n_networks"], seed=seed + k, device=device, method="weights")
             q = out.q.reshape(n_layers + 1, -1)
-            failed = ~np.isfinite(q) | (q < theory.FLOAT32_TINY)
+            failed = ~np.isfinite(q) | (q < FLOAT32_TINY)
             first = np.argmax(failed.any(axis=1)) if failed.any() else None
-            colour = f"C{k % 10}"
+            col = colour(k)
             if first is not None:
-                ax_a.plot([sw], [first], "o", ms=7, mfc="white", color=colour)
+                ax_a.plot([sw], [first], "o", ms=7, mfc="white", color=col)
             finite = np.where(np.isfinite(q), q, np.nan)
             median = np.array([np.nanmedian(row) if np.isfinite(row).any() else np.nan for row in finite])
             layers = np.arange(n_layers + 1)
             shown = np.isfinite(median) & (median > 0)
-            ax_b.plot(layers[shown], median[shown], "o", ms=2.5, color=colour, mfc="white",
+            ax_b.plot(layers[shown], median[shown], "o", ms=3, color=col, mfc="white",
                       label=f"simulation, $\\sigma_w^2$ = {sw:.3g}")
             with np.errstate(over="ignore"):
-                ax_b.plot(layers, q0 * (sw * noise.mu2 / 2.0) ** layers, color=colour, lw=1)
-            ax_b.axvline(predicted, color=colour, ls="--", lw=1)
+                ax_b.plot(layers, q0 * (sw * noise.mu2 / 2.0) ** layers, color=col, lw=1.2)
+            ax_b.axvline(predicted, color=col, ls="--", lw=1.2)
         ax_a.plot([], [], "o", mfc="white", color="k", label="simulation: first layer outside float32")
-        ax_b.axhline(theory.FLOAT32_MAX, color="0.5", lw=0.8, ls=":")
-        ax_b.axhline(theory.FLOAT32_TINY, color="0.5", lw=0.8, ls=":")
+        ax_b.axhline(FLOAT32_MAX, color="0.5", lw=0.8, ls=":")
+        ax_b.axhline(FLOAT32_TINY, color="0.5", lw=0.8, ls=":")
         ax_b.set_yscale("log")
         ax_b.set_xlabel("layer $l$")
         ax_b.set_ylabel("variance $q^l$ (float32)")
-        ax_b.set_title("(b) simulated $q^l$; lines: theory, dashed: $L^*$", fontsize="medium")
-        ax_b.legend(fontsize="small")
-    ax_a.legend(fontsize="small")
+        ax_b.set_title("(b) simulated $q^l$")
+        from matplotlib.lines import Line2D
+
+        handles_b, labels_b = ax_b.get_legend_handles_labels()
+        handles_b += [Line2D([], [], color="0.3", lw=1.2), Line2D([], [], color="0.3", ls="--", lw=1.2),
+                      Line2D([], [], color="0.5", ls=":", lw=0.8)]
+        labels_b += [r"theory $q^0(\sigma_w^2\mu_2/2)^l$", "failure depth $L^*$", "float32 limits"]
+        legend_below(fig, groups=[("(a)", *ax_a.get_legend_handles_labels()), ("(b)", handles_b, labels_b)])
+    else:
+        legend_below(fig, ax_a, ncols=1)
     return fig

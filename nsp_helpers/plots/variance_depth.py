@@ -3,25 +3,24 @@ r"""Figures of the variance-depth experiment on real data (Pretorius et al. 2018
 Used by the chapter *Variance depth on real data* (``book/variance_depth.md``). The data come from
 :func:`nsp_helpers.variance_depth.run_variance_depth` (or :func:`~nsp_helpers.variance_depth.load_result`);
 the theory from :func:`nsp_helpers.theory.failure_depth`. Each function returns a
-:class:`matplotlib.figure.Figure`, uses the object-oriented matplotlib API and changes no global
-plotting state.
+:class:`~nsp_helpers.plots.style.BookFigure` in the book's style (:mod:`nsp_helpers.plots.style`), uses
+the object-oriented matplotlib API and changes no global plotting state.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from .. import theory
 from ..errors import InvalidParameterError, check_float
-from ..theory import FLOAT32_MAX, FLOAT32_TINY
 from ..variance_depth import VarianceDepthResult
+from .style import LN_FLOAT32_MAX as _LN_MAX
+from .style import LN_FLOAT32_TINY as _LN_TINY
+from .style import colour, figure_function, legend_below, new_figure, number
 
 __all__ = ["variance_depth_figure", "variance_depth_layer_figure"]
 
-_LN_MAX = math.log(FLOAT32_MAX)
-_LN_TINY = math.log(FLOAT32_TINY)
+_LIMIT_COLOUR = colour(1)  # the float32 limits
 
 
 def _results(results) -> list[VarianceDepthResult]:
@@ -56,7 +55,7 @@ def _heatmap(ax, fig, r: VarianceDepthResult, title: str):
                          rasterized=True)
     ax.pcolormesh(x_edges, y_edges, np.ma.masked_where(~outside, np.ones_like(log_q)).T,
                   cmap=ListedColormap(["0.35"]), rasterized=True)
-    fig.colorbar(mesh, ax=ax, label=r"measured $\ln q^l$ (grey: outside float32)", shrink=0.9)
+    fig.colorbar(mesh, ax=ax, label=r"measured $\ln q^l$", shrink=0.9)
 
     critical = float(theory.critical_weight_variance(r.noise))
     fine = np.linspace(max(x_edges[0], 0.01 * sw[0]), x_edges[-1], 600)
@@ -68,16 +67,16 @@ def _heatmap(ax, fig, r: VarianceDepthResult, title: str):
     ):
         depth = np.asarray(theory.failure_depth(r.noise, fine, q0=q0), dtype=float)
         for k, side in enumerate((fine < critical, fine > critical)):  # two branches, not joined at criticality
-            ax.plot(fine[side], np.where(depth[side] <= 1.2 * top, depth[side], np.nan), "k", ls=style, lw=1.3,
+            ax.plot(fine[side], np.where(depth[side] <= 1.2 * top, depth[side], np.nan), "k", ls=style, lw=1.4,
                     label=label if k == 0 else None)
-    ax.plot(r.sigma_w2, r.failure_layer, "o", ms=4, mfc="white", mec="k", mew=0.8, label="measured failure layer")
-    ax.axvline(critical, color="0.3", ls=":", lw=1)
+    ax.plot(r.sigma_w2, r.failure_layer, "o", ms=4.5, mfc="white", mec="k", mew=0.9, label="measured failure layer")
+    ax.axvline(critical, color="0.3", ls=":", lw=1, label=r"critical $\sigma_w^2$")
+    ax.plot([], [], "s", color="0.35", ms=7, label="outside the float32 range")
     ax.set_xlim(x_edges[0], x_edges[-1])
     ax.set_ylim(0, top + 0.5)
     ax.set_xlabel(r"weight variance $\sigma_w^2$")
     ax.set_ylabel("layer $l$")
-    ax.set_title(title, fontsize="medium")
-    ax.legend(loc="upper left", fontsize="x-small", framealpha=0.85)
+    ax.set_title(title)
 
 
 def _curves(ax, r: VarianceDepthResult, title: str):
@@ -90,24 +89,28 @@ def _curves(ax, r: VarianceDepthResult, title: str):
     predicted = r.theory_log_q()
     for s, sw in enumerate(r.sigma_w2):
         n = r.n_layers[s]
-        colour = cmap(norm(sw))
         layers = r.layers[: n + 1]
-        ax.plot(layers, measured[s, : n + 1], color=colour, lw=1.2)
-        ax.plot(layers, predicted[s, : n + 1], color="k", lw=0.6, ls=(0, (2, 2)), alpha=0.6)
+        ax.plot(layers, measured[s, : n + 1], color=cmap(norm(sw)), lw=1.2)
+        ax.plot(layers, predicted[s, : n + 1], color="k", lw=0.7, ls=(0, (2, 2)), alpha=0.7)
     ax.plot([], [], color=cmap(0.5), lw=1.2, label="measured (colour: $\\sigma_w^2$)")
-    ax.plot([], [], color="k", lw=0.6, ls=(0, (2, 2)), label=r"theory $\ln(2q_{\rm in}) + l\,\ln(\sigma_w^2\mu_2/2)$")
-    for level, text in ((_LN_MAX, "float32 max"), (_LN_TINY, "smallest normal float32")):
-        ax.axhline(level, color="firebrick", lw=1)
-        ax.annotate(text, (0.99, level + 1), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                    fontsize="x-small", color="firebrick")
+    ax.plot([], [], color="k", lw=0.7, ls=(0, (2, 2)), label=r"theory $\ln(2q_{\rm in}) + l\,\ln(\sigma_w^2\mu_2/2)$")
+    _float32_limits(ax)
     ax.set_ylim(_LN_TINY - 60, _LN_MAX + 25)
     ax.set_xlim(0, r.q.shape[1] - 1)
     ax.set_xlabel("layer $l$")
     ax.set_ylabel(r"$\ln q^l$")
-    ax.set_title(title, fontsize="medium")
-    ax.legend(loc="lower right", fontsize="x-small", framealpha=0.85)
+    ax.set_title(title)
 
 
+def _float32_limits(ax):
+    """The float32 range as two labelled horizontal lines."""
+    for level, text in ((_LN_MAX, "float32 max"), (_LN_TINY, "smallest normal float32")):
+        ax.axhline(level, color=_LIMIT_COLOUR, lw=1.1)
+        ax.annotate(text, (0.99, level + 2), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                    color=_LIMIT_COLOUR)
+
+
+@figure_function
 def variance_depth_figure(results, *, titles=None):
     r"""Measured :math:`\ln q^l` per layer against the float32 failure depth :math:`L^*` (Fig. 6a/6d).
 
@@ -129,7 +132,7 @@ def variance_depth_figure(results, *, titles=None):
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
         ``2 * len(results)`` panels (plus colour bars).
 
     Examples
@@ -147,17 +150,19 @@ def variance_depth_figure(results, *, titles=None):
     titles = list(titles)
     if len(titles) != len(results):
         raise InvalidParameterError(f"titles must have one entry per result ({len(results)}), got {len(titles)}")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11.5, 4.3 * len(results)), layout="constrained")
-    axes = fig.subplots(len(results), 2, squeeze=False, width_ratios=[1.15, 1])
+    fig, axes = new_figure(len(results), 2, height=3.1 * len(results), width_ratios=[1.2, 1])
     for row, (r, title) in enumerate(zip(results, titles)):
         letters = "abcdefghijklmnopqrstuvwxyz"[2 * row : 2 * row + 2]
         _heatmap(axes[row, 0], fig, r, f"({letters[0]}) {title}")
         _curves(axes[row, 1], r, f"({letters[1]}) $\\ln q^l$ per layer")
+    left = ", ".join(f"({'abcdefghijklmnopqrstuvwxyz'[2 * row]})" for row in range(len(results)))
+    right = ", ".join(f"({'abcdefghijklmnopqrstuvwxyz'[2 * row + 1]})" for row in range(len(results)))
+    legend_below(fig, groups=[(left, *axes[0, 0].get_legend_handles_labels()),
+                              (right, *axes[0, 1].get_legend_handles_labels())])
     return fig
 
 
+@figure_function
 def variance_depth_layer_figure(result, sigma_w2: float):
     r"""Measured :math:`\ln q^l` against layer for one weight variance, with the theory line and :math:`L^*`.
 
@@ -179,7 +184,7 @@ def variance_depth_layer_figure(result, sigma_w2: float):
 
     Returns
     -------
-    matplotlib.figure.Figure
+    BookFigure
         One panel.
 
     Notes
@@ -209,10 +214,8 @@ def variance_depth_layer_figure(result, sigma_w2: float):
             f"sigma_w2 must be one of the simulated values {r.sigma_w2.tolist()}, got {sigma_w2!r}"
         )
     s = int(matches[0])
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
-    ax = fig.add_subplot()
+    fig, axes = new_figure(1, 1, width=5.6, height=3.0)
+    ax = axes[0, 0]
     top = r.q.shape[1] - 1
     n = int(r.n_layers[s])
     layers = r.layers[: n + 1]
@@ -220,32 +223,34 @@ def variance_depth_layer_figure(result, sigma_w2: float):
         measured = np.where(np.isfinite(r.log_q[s, : n + 1]), r.log_q[s, : n + 1], np.nan)
     ax.plot(layers, r.theory_log_q()[s, : n + 1], color="k", lw=1.0, ls="--",
             label=r"theory $\ln(2q_{\rm in}) + l\,\ln(\sigma_w^2\mu_2/2)$")
-    ax.plot(layers, measured, color="C0", lw=1.6, label="measured")
-    for level, text in ((_LN_MAX, "float32 max"), (_LN_TINY, "smallest normal float32")):
-        ax.axhline(level, color="firebrick", lw=1)
-        ax.annotate(text, (0.99, level + 2), xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                    fontsize="x-small", color="firebrick")
+    ax.plot(layers, measured, color=colour(0), lw=1.8, label="measured")
+    _float32_limits(ax)
     l_star = float(r.theory_failure_depth()[s])
+    # the same legend entries in every frame of a slider (the page must not jump): absent ones are drawn empty
     if np.isfinite(l_star) and l_star <= top:
-        ax.axvline(l_star, color="0.3", lw=1.2, label=rf"$L^*$ = {l_star:.1f}")
-        star_text = f"{l_star:.1f}"
+        ax.axvline(l_star, color="0.3", lw=1.2, label="failure depth $L^*$ (theory)")
+        star_text = number(l_star, ".1f")
     else:
+        ax.plot([], [], color="0.3", lw=1.2, label="failure depth $L^*$ (theory)")
         star_text = "∞" if not np.isfinite(l_star) else f"{l_star:.0f} (beyond the plot)"
     failed = float(r.failure_layer[s])
+    marker = dict(ls="none", marker="o", ms=7, mfc="white", mec="k", mew=1.0, label="measured failure layer")
     if np.isfinite(failed):
         level = _LN_MAX if r.failure_kind[s] == "overflow" else _LN_TINY
-        ax.plot([failed], [level], "o", ms=7, mfc="white", mec="k", mew=1.0,
-                label=f"measured failure layer {failed:.0f}")
+        ax.plot([failed], [level], **marker)
+    else:
+        ax.plot([], [], **marker)
+    factor = r.config.get("depth_factor")
+    not_run = f"not run (beyond {factor:g} $L^*$)" if factor is not None else "not run"
     if n < top:
-        factor = r.config.get("depth_factor")
-        ax.axvspan(n, top, color="0.9", lw=0,
-                   label=f"not run (beyond {factor:g} $L^*$)" if factor is not None else "not run")
+        ax.axvspan(n, top, color="0.9", lw=0, label=not_run)
+    else:
+        ax.axvspan(top, top, color="0.9", lw=0, label=not_run)  # empty: only its legend entry
     a = float(r.sigma_w2[s]) * float(r.noise.mu2) / 2
     ax.set_xlim(0, top)
     ax.set_ylim(_LN_TINY - 60, _LN_MAX + 25)
     ax.set_xlabel("layer $l$")
     ax.set_ylabel(r"$\ln q^l$")
-    ax.set_title(rf"$\sigma_w^2$ = {r.sigma_w2[s]:g}: $a = \sigma_w^2\mu_2/2$ = {a:.3f}, $L^*$ = {star_text}",
-                 fontsize="medium")
-    ax.legend(loc="upper left", fontsize="x-small", framealpha=0.85)
+    ax.set_title(rf"$\sigma_w^2$ = {r.sigma_w2[s]:g}: $a = \sigma_w^2\mu_2/2$ = {a:.3f}, $L^*$ = {star_text}")
+    legend_below(fig, ax, ncols=2)
     return fig

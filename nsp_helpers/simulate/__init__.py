@@ -1,4 +1,4 @@
-"""Monte Carlo measurement of finite random noisy networks (torch, any device): the simulation layer.
+r"""Monte Carlo measurement of finite random noisy networks (torch, any device): the simulation layer.
 
 Every network runs through the package's one forward pass (:mod:`nsp_helpers.forward`); this layer
 measures what the mean-field theory (:mod:`nsp_helpers.theory`) predicts:
@@ -7,6 +7,8 @@ measures what the mean-field theory (:mod:`nsp_helpers.theory`) predicts:
   :math:`c^l`, layer by layer (Pretorius et al. 2018, Figs. 2-4);
 * :mod:`~nsp_helpers.simulate.depth_scales`: correlation depth scales fitted in simulated networks
   (Fig. 5);
+* :mod:`~nsp_helpers.simulate.finite_width`: how far one finite network strays from the mean field,
+  :math:`\ln \hat q^{\,l}` of many networks against the finite-width theory (the book's own material);
 * :mod:`~nsp_helpers.simulate.gradients`: gradient statistics by backpropagation with tied weights
   (Huang et al. 2020), and the second moments inside any torch model.
 
@@ -14,6 +16,15 @@ Everything public is available directly as ``nsp_helpers.simulate.<name>``.
 """
 
 from .depth_scales import DepthScaleSimulation, simulate_depth_scale
+from .finite_width import (
+    SAME_MU2,
+    LogQAgreement,
+    LogQSimulation,
+    agreement_table,
+    load_agreement_table,
+    log_q_agreement,
+    simulate_log_q,
+)
 from .gradients import (
     STATISTICS,
     GradientStatistics,
@@ -29,6 +40,7 @@ from .propagation import (
     VarianceDynamicsResult,
     VarianceMapResult,
     input_pairs,
+    input_partners,
     inputs_with_variance,
     propagate,
     scaled,
@@ -39,6 +51,13 @@ from .propagation import (
 )
 
 __all__ = [
+    "SAME_MU2",
+    "LogQAgreement",
+    "LogQSimulation",
+    "agreement_table",
+    "load_agreement_table",
+    "log_q_agreement",
+    "simulate_log_q",
     "CorrelationDynamicsResult",
     "CorrelationMapResult",
     "DepthScaleSimulation",
@@ -49,6 +68,7 @@ __all__ = [
     "VarianceMapResult",
     "gradient_statistics",
     "input_pairs",
+    "input_partners",
     "inputs_with_variance",
     "preactivation_second_moments",
     "propagate",

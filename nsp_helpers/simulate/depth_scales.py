@@ -118,6 +118,7 @@ def simulate_depth_scale(
     seed: int = 0,
     device=None,
     method: str = "auto",
+    shared_reference: bool = False,
 ) -> DepthScaleSimulation:
     r"""Simulate the decay of :math:`c^l` towards :math:`c^*` and fit the depth scale, per noise level.
 
@@ -146,12 +147,16 @@ def simulate_depth_scale(
         Simulation sizes (pairs per network, independent networks, units per layer; ``width=None``: the
         network's, 1000).
     z : float
-        Noise-floor multiple of the fit window (:func:`fit_window`).
+        Noise-floor multiple of the fit window (:func:`nsp_helpers.fits.fit_window`).
     seed : int
         Member ``i`` of a family is simulated with seed ``seed + i`` (independent errors).
     device : None, str or torch.device
     method : {"auto", "weights", "gram"}
         See :func:`nsp_helpers.simulate.propagate`.
+    shared_reference : bool
+        ``True``: ``n_pairs`` partners of one reference input per network (the design of Pretorius et
+        al.'s Fig. 4b; see :func:`nsp_helpers.simulate.simulate_correlation_dynamics`); ``False``
+        (default): ``n_pairs`` independent pairs.
 
     Returns
     -------
@@ -228,7 +233,8 @@ def simulate_depth_scale(
         if depth is None:
             depth = int(np.clip(math.ceil(xi[i] * math.log(max(gap, target) / target)) + 2, 3, 60))
         res = simulate_correlation_dynamics(c0, depth, q0[i], member, n_pairs=n_pairs, n_networks=n_networks,
-                                            seed=seed + i, device=device, method=method)
+                                            seed=seed + i, device=device, method=method,
+                                            shared_reference=shared_reference)
         finite = np.isfinite(res.c).all(axis=(-2, -1))
         if not finite.all():
             raise InvalidParameterError(

@@ -61,8 +61,9 @@ Introduced in the chapter *Backpropagation through noisy networks* (``book/gradi
 
 References
 ----------
-.. [1] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
-   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [1] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
 .. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein. *Deep information propagation.*
    ICLR 2017.
 .. [3] G. Yang. *Scaling limits of wide neural networks with weight sharing: Gaussian process
@@ -460,7 +461,7 @@ def _statistics(net: NoisyNetwork, state: dict, networks: slice, tied: bool, bac
         w_back = torch.empty((m, width, width), dtype=h_out.dtype, device=h_out.device)
         for layer in range(n_layers - 1, 0, -1):  # delta^{layer} from delta^{layer+1}
             for g in range(m):  # fresh weights with the forward ones' distribution, per network and layer
-                draw_weights_(w_back[g], back_seeds[networks.start + g], layer + 1, w_std)
+                draw_weights_(w_back[g], back_seeds[networks.start + g], layer + 1, w_std, net.weights)
             h_l = hs[layer]
             factor = act.grad(h_l)
             if not additive and eps_list[layer] is not None:
@@ -472,9 +473,13 @@ def _statistics(net: NoisyNetwork, state: dict, networks: slice, tied: bool, bac
     ib = ia + 1
 
     def stack(values):
-        return torch.stack(values).double().cpu().numpy()
+        return torch.stack(values).cpu().numpy()
 
-    hs_d = [h.detach() for h in hs[1:]]
+    # products and means in float64: deep gradients of float32 networks reach 1e-30, whose squares
+    # (and the pair products) would underflow float32
+    deltas = [d.double() for d in deltas]
+    xs = [x.double() for x in xs]
+    hs_d = [h.detach().double() for h in hs[1:]]
     return {
         "g_aa": stack([(d * d).mean(-1) * (x * x).mean(-1) for d, x in zip(deltas, xs)]),
         "g_ab": stack([(d[:, ia] * d[:, ib]).mean(-1) * (x[:, ia] * x[:, ib]).mean(-1) for d, x in zip(deltas, xs)]),
@@ -493,7 +498,8 @@ def _statistics(net: NoisyNetwork, state: dict, networks: slice, tied: bool, bac
 def universality(stats: GradientStatistics, statistic: str = "g_aa") -> UniversalityFit:
     r"""Variance against mean of a gradient statistic over initialisations, with a power-law fit.
 
-    Introduced in the chapter *Backpropagation through noisy networks* (``book/gradients.md``).
+    Huang et al.'s variance-against-mean plot for one simulation; the stored runs of the chapter *Gradients with
+    tied weights at full size* (``book/tied_gradients.md``) use :meth:`nsp_helpers.gradient_runs.GradientRun.universality`.
 
     Parameters
     ----------

@@ -59,8 +59,9 @@ References
 ----------
 .. [1] A. Pretorius, E. van Biljon, S. Kroon, H. Kamper. *Critical initialisation for deep signal
    propagation in noisy rectifier neural networks.* NeurIPS 2018, arXiv:1811.00293.
-.. [2] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
-   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [2] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._random import INPUTS, derived_seeds
 from ..device import resolve_device
 from ..errors import InvalidParameterError, as_float_array, check_bool, check_float, check_in_range, check_int, check_memory
 from ..forward import DEFAULT_CHUNK_BYTES, forward
@@ -87,6 +89,7 @@ __all__ = [
     "propagate",
     "inputs_with_variance",
     "input_pairs",
+    "input_partners",
     "simulate_variance_map",
     "simulate_variance_dynamics",
     "simulate_correlation_map",
@@ -414,8 +417,8 @@ def propagate(
     acts = [[[] for _ in range(n_layers + 1)] for _ in range(n_members)] if keep_activations else None
     ia = ib = None
     if pair_idx is not None:
-        ia = torch.as_tensor(pair_idx[:, 0], device=dev)
-        ib = torch.as_tensor(pair_idx[:, 1], device=dev)
+        ia = _row_selector(pair_idx[:, 0], dev)
+        ib = _row_selector(pair_idx[:, 1], dev)
 
     def measure(view):
         m, layer, nets = view.member, view.layer, view.networks
@@ -454,6 +457,18 @@ def _as_inputs(h0, dtype, device) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise InvalidParameterError("h0 must be finite")
     return t
+
+
+def _row_selector(index: np.ndarray, device):
+    """Select rows ``index`` of an (networks, inputs, width) tensor: a slice (a view, no copy) where the rows are
+    one index repeated (it broadcasts over the pairs) or an arithmetic progression, else an index tensor."""
+    first = int(index[0])
+    if np.all(index == first):
+        return slice(first, first + 1)
+    step = int(index[1] - index[0])
+    if step > 0 and np.all(np.diff(index) == step):
+        return slice(first, int(index[-1]) + 1, step)
+    return torch.as_tensor(index, device=device)
 
 
 def _measure(h, q_out, c_out, ia, ib):
@@ -597,6 +612,118 @@ def input_pairs(c0, q0, n_pairs: int, width: int, seed: int = 0):
     return inputs, np.stack([first, first + 1], axis=1)
 
 
+def input_partners(c0, q0, n_partners: int, width: int, seed: int = 0):
+    r"""One reference input and ``n_partners`` partners with exact cosine similarity ``c0`` to it.
+
+    The design of Pretorius et al.'s simulations (their code builds, for each :math:`c^0`, one input and
+    a set of inputs correlated with it): :math:`1 + n` inputs measure :math:`n` pairs, where
+    :func:`input_pairs` needs :math:`2n`, which makes the exact Gram sampler four times cheaper.
+
+    Introduced in the chapter *Correlations* (``book/correlations.md``).
+
+    Parameters
+    ----------
+    c0 : float or 1-D array_like, in [-1, 1]
+        Target cosine similarity :math:`c^0` between the reference and each partner; one block of
+        ``1 + n_partners`` inputs per value.
+    q0 : float, > 0
+        Second moment :math:`\frac1N\sum_i (h^0_i)^2` of every input.
+    n_partners : int, >= 1
+        Partners per value of ``c0``.
+    width : int, >= 2
+        Number of units :math:`N`.
+    seed : int
+        Seed of the CPU generator.
+
+    Returns
+    -------
+    inputs : torch.Tensor, float64, shape ``(len(c0) * (1 + n_partners), width)``
+        Block ``j`` (rows ``j (1 + n_partners)`` onwards) is the reference of ``c0[j]`` followed by its
+        partners.
+    pairs : numpy.ndarray of int, shape ``(len(c0) * n_partners, 2)``
+        (reference, partner) for every partner, block by block, ready for :func:`propagate`.
+
+    Notes
+    -----
+    With the reference direction :math:`e_1` and, for partner :math:`k`, a Gaussian vector made
+    orthogonal to :math:`e_1` and normalised, :math:`e_k`,
+
+    .. math::
+
+        h_{\mathrm{ref}} = \sqrt{N q^0}\, e_1, \qquad
+        h_k = \sqrt{N q^0}\,\bigl(c^0 e_1 + \sqrt{1 - (c^0)^2}\, e_k\bigr),
+
+    so every partner has cosine exactly ``c0`` with the reference (up to rounding); two partners have
+    cosine :math:`(c^0)^2 + (1 - (c^0)^2)\, e_k \cdot e_{k'}`, close to :math:`(c^0)^2`.
+
+    Examples
+    --------
+    >>> x, pairs = input_partners([0.0, 0.5], q0=2.0, n_partners=3, width=100)
+    >>> x.shape, pairs.tolist()
+    (torch.Size([8, 100]), [[0, 1], [0, 2], [0, 3], [4, 5], [4, 6], [4, 7]])
+    >>> a, b = x[pairs[:, 0]], x[pairs[:, 1]]
+    >>> [round(v, 12) for v in ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).tolist()]
+    [0.0, 0.0, 0.0, 0.5, 0.5, 0.5]
+    """
+    c0 = check_in_range("c0", c0, -1.0, 1.0, max_ndim=1)
+    q0 = check_in_range("q0", q0, 0.0, np.inf, low_open=True, hint="a cosine needs nonzero inputs")
+    if q0.ndim != 0:
+        raise InvalidParameterError(f"q0 must be a scalar, got shape {q0.shape}")
+    n_partners = _check_int("n_partners", n_partners, 1)
+    width = _check_int("width", width, 2)
+    seed = _check_int("seed", seed, 0)
+    c0 = np.atleast_1d(c0)
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn((c0.size, 1 + n_partners, width), generator=gen, dtype=torch.float64)
+    e1 = z[:, :1] / torch.linalg.vector_norm(z[:, :1], dim=-1, keepdim=True)
+    v = z[:, 1:] - (z[:, 1:] * e1).sum(-1, keepdim=True) * e1
+    ek = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+    c = torch.as_tensor(c0, dtype=torch.float64).reshape(-1, 1, 1)
+    radius = math.sqrt(width * float(q0))
+    inputs = torch.cat([radius * e1, radius * (c * e1 + torch.sqrt(1.0 - c * c) * ek)], dim=1)
+    block = 1 + n_partners
+    pairs = np.array([[j * block, j * block + k] for j in range(c0.size) for k in range(1, block)], dtype=np.int64)
+    return inputs.reshape(c0.size * block, width), pairs
+
+
+def _block_seed(seed: int, block: int) -> int:
+    """The seed of block ``block`` of a design that runs each value of c0 through its own networks."""
+    return seed if block == 0 else derived_seeds(seed, INPUTS, block)[0]
+
+
+def _input_seeds(seed: int, n_networks: int) -> list[int]:
+    """Seeds of inputs drawn anew for every network (``fresh_inputs``)."""
+    return derived_seeds(seed, INPUTS, 0, n=n_networks)
+
+
+def _pair_samples(c0, q0, net, *, n_pairs, n_networks, seed, device, method, shared_reference, fresh_inputs=False,
+                  layer=None):
+    """Cosine similarities of the pairs of every ``c0``: ``F + (n_c0, L + 1, n_networks, n_pairs)`` (all layers)
+    or ``F + (n_c0, n_networks, n_pairs)`` (one ``layer``)."""
+    if fresh_inputs and shared_reference:
+        raise InvalidParameterError("fresh_inputs needs independent pairs (shared_reference=False)")
+    if shared_reference:  # one reference and n_pairs partners per c0, each c0 through its own networks
+        blocks = []
+        for j, value in enumerate(c0):
+            block_seed = _block_seed(seed, j)
+            h0, pairs = input_partners(value, q0, n_pairs, net.width, seed=block_seed)
+            out = propagate(h0, net, n_networks=n_networks, pairs=pairs, seed=block_seed, device=device,
+                            method=method)
+            blocks.append(out.c)  # F + (L+1, n_networks, n_pairs)
+        c = np.stack(blocks, axis=-4)
+    else:
+        if fresh_inputs:
+            sets = [input_pairs(c0, q0, n_pairs, net.width, seed=s) for s in _input_seeds(seed, n_networks)]
+            h0, pairs = torch.stack([x for x, _ in sets]), sets[0][1]
+        else:
+            h0, pairs = input_pairs(c0, q0, n_pairs, net.width, seed=seed)
+        out = propagate(h0, net, n_networks=n_networks, pairs=pairs, seed=seed, device=device, method=method)
+        c = out.c  # F + (L+1, n_networks, n_c0 * n_pairs)
+        c = c.reshape(c.shape[:-1] + (c0.size, n_pairs))
+        c = np.moveaxis(c, -2, -4)  # F + (n_c0, L+1, n_networks, n_pairs)
+    return c if layer is None else c[..., layer, :, :]
+
+
 # ------------------------------------------------------------------------------------------------
 # the paper's experiments
 # ------------------------------------------------------------------------------------------------
@@ -620,6 +747,7 @@ def simulate_variance_map(
     seed: int = 0,
     device=None,
     method: str = "auto",
+    fresh_inputs: bool = False,
 ) -> VarianceMapResult:
     r"""Measure the one-layer variance map :math:`q^0 \mapsto q^1` (Pretorius et al. Figs. 2a, 3a).
 
@@ -645,6 +773,11 @@ def simulate_variance_map(
     device : None, str or torch.device
     method : {"auto", "weights", "gram"}
         See :func:`propagate`.
+    fresh_inputs : bool
+        ``False`` (default, as in the paper): every network sees the same inputs. ``True``: every
+        network draws its own, so that the per-network means are independent samples whose expectation is
+        the mean-field map (with shared inputs, their finite-width idiosyncrasies, such as how much of
+        :math:`q^0` happens to sit on positive units, are common to all networks).
 
     Returns
     -------
@@ -681,7 +814,11 @@ def simulate_variance_map(
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
-    h0 = inputs_with_variance(q0, n_inputs, net.width, seed=seed)
+    if fresh_inputs:
+        h0 = torch.stack([inputs_with_variance(q0, n_inputs, net.width, seed=s)
+                          for s in _input_seeds(seed, n_networks)])
+    else:
+        h0 = inputs_with_variance(q0, n_inputs, net.width, seed=seed)
     out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method)
     q1 = out.q[..., 1, :, :]  # F + (n_networks, n_q0 * n_inputs)
     q1 = q1.reshape(q1.shape[:-1] + (q0.size, n_inputs))
@@ -792,6 +929,8 @@ def simulate_correlation_map(
     seed: int = 0,
     device=None,
     method: str = "auto",
+    shared_reference: bool = False,
+    fresh_inputs: bool = False,
 ) -> CorrelationMapResult:
     r"""Measure the one-layer correlation map :math:`c^0 \mapsto c^1` (Pretorius et al. Fig. 4a).
 
@@ -815,6 +954,14 @@ def simulate_correlation_map(
     seed : int
     device : None, str or torch.device
     method : {"auto", "weights", "gram"}
+    shared_reference : bool
+        ``False`` (default): ``n_pairs`` independent pairs per value of ``c0`` (:func:`input_pairs`), all
+        through the same networks. ``True``: the design of the authors' code, one reference input and
+        ``n_pairs`` partners per value of ``c0`` (:func:`input_partners`), each value of ``c0`` through
+        its own ``n_networks`` networks: ``1 + n_pairs`` inputs per call, which keeps the exact Gram
+        sampler cheap.
+    fresh_inputs : bool
+        Every network draws its own pairs (independent pairs only); see :func:`simulate_variance_map`.
 
     Returns
     -------
@@ -853,11 +1000,8 @@ def simulate_correlation_map(
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
-    h0, pairs = input_pairs(c0, q0, n_pairs, net.width, seed=seed)
-    out = propagate(h0, net, n_networks=n_networks, pairs=pairs, seed=seed, device=device, method=method)
-    c1 = out.c[..., 1, :, :]
-    c1 = c1.reshape(c1.shape[:-1] + (c0.size, n_pairs))
-    c1 = np.moveaxis(c1, -3, -2)
+    c1 = _pair_samples(c0, q0, net, n_pairs=n_pairs, n_networks=n_networks, seed=seed, device=device, method=method,
+                       shared_reference=bool(shared_reference), fresh_inputs=bool(fresh_inputs), layer=1)
     mean, std = _stats(c1)
     return CorrelationMapResult(c0=c0, q0=float(q0), mean=mean, std=std, c1=c1)
 
@@ -877,6 +1021,7 @@ def simulate_correlation_dynamics(
     seed: int = 0,
     device=None,
     method: str = "auto",
+    shared_reference: bool = False,
 ) -> CorrelationDynamicsResult:
     r"""Measure the cosine similarity :math:`c^l` layer by layer (Pretorius et al. Fig. 4b).
 
@@ -894,13 +1039,17 @@ def simulate_correlation_dynamics(
     sigma_w2, sigma_b2 : float or 1-D array, >= 0, optional
     activation : str, Activation or callable, optional
     n_pairs : int
-        Pairs per value of ``c0`` (the paper: 100 partners).
+        Pairs per value of ``c0`` (the paper: 100 partners of one reference input).
     n_networks : int
         Independent networks (the paper: 50, the default).
     width : int, optional
     seed : int
     device : None, str or torch.device
     method : {"auto", "weights", "gram"}
+    shared_reference : bool
+        ``True``: the paper's design, one reference input and ``n_pairs`` partners per value of ``c0``, each
+        value through its own networks (see :func:`simulate_correlation_map`); ``False`` (default):
+        independent pairs.
 
     Returns
     -------
@@ -936,11 +1085,8 @@ def simulate_correlation_dynamics(
     n_networks = _check_int("n_networks", n_networks, 1)
     c0_1d = np.atleast_1d(c0_arr)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=n_layers)
-    h0, pairs = input_pairs(c0_1d, q0, n_pairs, net.width, seed=seed)
-    out = propagate(h0, net, n_networks=n_networks, pairs=pairs, seed=seed, device=device, method=method)
-    c = out.c  # F + (L+1, n_networks, n_c0 * n_pairs)
-    c = c.reshape(c.shape[:-1] + (c0_1d.size, n_pairs))
-    c = np.moveaxis(c, -2, -4)  # F + (n_c0, L+1, n_networks, n_pairs)
+    c = _pair_samples(c0_1d, q0, net, n_pairs=n_pairs, n_networks=n_networks, seed=seed, device=device,
+                      method=method, shared_reference=bool(shared_reference))  # F + (n_c0, L+1, n_networks, n_pairs)
     if c0_arr.ndim == 0:
         c = c[..., 0, :, :, :]
     mean, std = _stats(c)
@@ -954,10 +1100,11 @@ def simulate_correlation_dynamics(
 def scaled(cpu_value: Any, gpu_value: Any, device=None) -> Any:
     """The simulation size to use on the current device: ``gpu_value`` on a GPU, else ``cpu_value``.
 
-    Chapters call it so that they run in about a minute on a 2-core CPU and use the paper's full
-    sizes automatically when a GPU is present.
+    Chapters whose experiments are too large for a 2-core CPU call it, so that they run in about a minute
+    there and at larger sizes automatically when a GPU is present. (Pretorius et al.'s Figs. 2-5 need it
+    no longer: the exact Gram sampler runs them at the paper's sizes on a CPU.)
 
-    Introduced in the chapter *The variance map* (``book/variance_map.md``).
+    Used in the chapter *Variance depth on real data* (``book/variance_depth.md``).
 
     Parameters
     ----------

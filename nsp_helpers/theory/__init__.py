@@ -54,7 +54,9 @@ Modules (everything is re-exported here: ``from nsp_helpers import theory; theor
 * :mod:`~nsp_helpers.theory.gradients`: gradient slopes :math:`\chi_1`, :math:`\chi(c^*)` and Huang et al.'s
   linear-network closed forms (``book/gradients.md``);
 * :mod:`~nsp_helpers.theory.edge_of_chaos`: :math:`\xi_c` over :math:`(\sigma_w^2, \sigma_b^2)`, the
-  noiseless and the noisy edge of chaos (``book/edge_of_chaos.md``).
+  noiseless and the noisy edge of chaos (``book/edge_of_chaos.md``);
+* :mod:`~nsp_helpers.theory.finite_width` (a namespace of its own, not re-exported): how far one network of
+  finite width strays from the mean field, the random walk of :math:`\ln q` (``book/finite_width.md``).
 
 This layer needs only numpy and scipy (no torch, no matplotlib).
 
@@ -66,8 +68,9 @@ References
    ICLR 2017.
 .. [3] A. Pretorius, E. van Biljon, S. Kroon, H. Kamper. *Critical initialisation for deep signal
    propagation in noisy rectifier neural networks.* NeurIPS 2018, arXiv:1811.00293.
-.. [4] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
-   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [4] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
 .. [5] Y. Cho, L. K. Saul. *Kernel methods for deep learning.* NIPS 2009.
 """
 
@@ -84,6 +87,7 @@ from .gradients import (
     gradient_slope,
     gradient_slopes,
     linear_network_closed_forms,
+    linear_tied_excess,
 )
 from .edge_of_chaos import (
     DepthScaleRidge,
@@ -93,8 +97,10 @@ from .edge_of_chaos import (
     noiseless_edge_of_chaos,
 )
 from .quadrature import _kernel  # noqa: F401  (the tests check the kernels directly)
+from . import finite_width  # noqa: E402  (finite-width fluctuations: nsp_helpers.theory.finite_width)
 
 __all__ = [
+    "finite_width",
     "FLOAT32_MAX",
     "FLOAT32_TINY",
     "NoCriticalPointError",
@@ -119,6 +125,7 @@ __all__ = [
     "gradient_slopes",
     "LinearClosedForms",
     "linear_network_closed_forms",
+    "linear_tied_excess",
     "linear_network_depth_scale",
     "depth_scale_map",
     "noiseless_edge_of_chaos",

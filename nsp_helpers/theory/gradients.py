@@ -7,8 +7,9 @@ measurement of the same statistics is :mod:`nsp_helpers.simulate.gradients`.
 
 References
 ----------
-.. [1] W. Huang, R. Y. Da Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
-   digging up gradient backpropagation deeply.* ECAI 2020, arXiv:1912.09132.
+.. [1] W. Huang, R. Y. D. Xu, W. Du, Y. Zeng, Y. Zhao. *Mean field theory for deep dropout networks:
+   digging up gradient backpropagation deeply.* ECAI 2020 (Frontiers in Artificial Intelligence and
+   Applications 325), pp. 1215-1222, arXiv:1912.09132.
 .. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli, J. Sohl-Dickstein. *Deep information propagation.*
    ICLR 2017.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "gradient_depth_scale",
     "gradient_slopes",
     "linear_network_closed_forms",
+    "linear_tied_excess",
 ]
 
 
@@ -324,3 +326,58 @@ def linear_network_closed_forms(noise, sigma_w2=None, sigma_b2=None) -> LinearCl
                      hint="below 1/mu2, or the variance has no fixed point")
     sb = check_float("sigma_b2", sigma_b2, 0.0, np.inf, low_open=True)
     return LinearClosedForms(q_star=sb / (1.0 - sw * mu2), q_ab_star=sb / (1.0 - sw), chi_single=sw * mu2, chi_pair=sw)
+
+
+def linear_tied_excess(noise, sigma_w2, n_back: int) -> np.ndarray:
+    r"""Huang et al.'s tied-weight prediction for :math:`g_{aa}` of a noisy linear network, relative to the GIA.
+
+    Introduced in the chapter *Gradients with tied weights at full size* (``book/tied_gradients.md``).
+
+    Parameters
+    ----------
+    noise : NoiseModel
+        Dropout (multiplicative noise, :math:`\mu_2 = 1/\rho`).
+    sigma_w2 : float, in (0, 1/mu2)
+        Weight variance (a finite variance fixed point).
+    n_back : int, >= 0
+        Layers back from the output.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(n_back + 1,)``
+        :math:`E_n` for :math:`n = 0, \dots, n_{\text{back}}`: the predicted ratio of :math:`g^{L-n}_{aa}`
+        with tied weights to its value under the gradient independence assumption.
+
+    Notes
+    -----
+    With :math:`\chi = \sigma_w^2/\rho` (:math:`\chi_1` of the linear network), Huang et al.'s
+    tied-weight calculation (the curves of their Fig. 2a, as their figure code computes them) is
+
+    .. math::
+
+        g^{L-n}_{aa} \propto \Bigl(\frac{q^*}{\rho}\Bigr)^2 \chi^n\Bigl(\rho + \sum_{k=1}^{n}\chi^k\Bigr),
+        \qquad\text{so}\qquad
+        E_n = 1 + \frac{1}{\rho}\sum_{k=1}^{n}\chi^k \;\to\; 1 + \frac{\chi}{\rho(1-\chi)},
+
+    while the GIA gives :math:`\rho\chi^n` in the bracket. The first step, :math:`E_1 = 1 + \chi/\rho`, is
+    the aligned term :math:`(W^L)^\top W^L x^{L-1} \approx \sigma_w^2 x^{L-1}` of ordinary backpropagation:
+    it adds :math:`\sigma_w^4\,\mathbb{E}[\epsilon^4]\,q^* = \chi^2 q^*/\rho` to the GIA's
+    :math:`\chi q^*`. The excess saturates: it changes the prefactor, not the asymptotic rate :math:`\chi`.
+
+    Examples
+    --------
+    >>> from nsp_helpers.noise import Dropout
+    >>> linear_tied_excess(Dropout(keep_prob=0.5), 0.25, 3).round(4)  # chi = 0.5: 1, 1 + 1, 1 + 1.5, 1 + 1.75
+    array([1.  , 2.  , 2.5 , 2.75])
+    """
+    from ..errors import check_int
+
+    noise = _single(noise, 1.0, 0.0, "linear")[0]
+    if noise.additive_variance != 0:
+        raise InvalidParameterError(f"noise must be multiplicative (dropout), got {noise!r}")
+    mu2 = float(noise.mu2)
+    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True,
+                              hint="below 1/mu2, or the variance has no fixed point"))
+    n_back = check_int("n_back", n_back, 0)
+    chi, rho = sw * mu2, 1.0 / mu2
+    return 1.0 + np.concatenate([[0.0], np.cumsum(chi ** np.arange(1, n_back + 1))]) / rho

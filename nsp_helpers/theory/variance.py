@@ -382,8 +382,8 @@ def iterate_variance(q0, n_layers, noise, sigma_w2=None, sigma_b2=None, activati
 def failure_depth(noise, sigma_w2=None, sigma_b2=None, activation="relu", q0=1.0):
     r"""Depth :math:`L^*` at which the variance of a ReLU (or linear) network leaves the float32 range.
 
-    Introduced in the chapter *Critical initialisation* (``book/critical_init.md``); the dashed
-    line of Pretorius et al. (2018), Fig. 6a.
+    Introduced in the chapter *Critical initialisation* (``book/critical_init.md``); the theory
+    curve of Pretorius et al. (2018), Fig. 6a (whose dashed line marks the critical weight variance).
 
     Parameters
     ----------
