@@ -279,27 +279,48 @@ def render_frame(fig, *, dpi: float = _CSS_PX_PER_INCH, width: int | None = None
     import matplotlib.figure
     import matplotlib.pyplot as plt
 
-    from .plots.style import BookFigure, describe, picture_html
+    from .plots.style import picture_html
 
     if not isinstance(fig, matplotlib.figure.Figure):
         raise InvalidParameterError(f"figure_fn must return a matplotlib.figure.Figure, got {type(fig).__name__}")
     try:
         scale = width / fig.get_figwidth() if width is not None else float(dpi)
         css = (round(fig.get_figwidth() * scale), round(fig.get_figheight() * scale))
-        if isinstance(fig, BookFigure):
-            wide = _compact_png(fig.png(resolution=scale * _RESOLUTION / _CSS_PX_PER_INCH))
-            alt = fig.alt
-            narrow = None
-            if fig._has_narrow():
-                narrow = (_compact_png(fig.png(narrow=True)), fig.css_size(narrow=True))
-        else:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=scale * _RESOLUTION)  # not "tight": every frame keeps its size
-            wide, alt, narrow = _compact_png(buf.getvalue()), describe(fig), None
+        name, value = ("width", width) if width is not None else ("dpi", dpi)
+        pixels = fig.get_size_inches() * scale * _RESOLUTION
+        if min(pixels) < 1:
+            raise InvalidParameterError(
+                f"{name} = {value:g} leaves no pixel: the figure is {fig.get_size_inches()[0]:g} x "
+                f"{fig.get_size_inches()[1]:g} inches, {pixels[0]:.3g} x {pixels[1]:.3g} pixels; raise {name}")
+        try:
+            wide, alt, narrow = _render_wide_narrow(fig, scale)
+        except RuntimeError as exc:  # FreeType cannot draw text below one pixel per em
+            if "ppem" not in str(exc) and "FT_" not in str(exc):
+                raise
+            raise InvalidParameterError(
+                f"{name} = {value:g} is too small to draw the figure's text ({scale * _RESOLUTION:.3g} pixels per "
+                f"inch); raise {name}") from exc
     finally:
         plt.close(fig)
     text = picture_html(wide, css, alt, narrow=narrow)
     return [wide] + ([narrow[0]] if narrow else []), text
+
+
+def _render_wide_narrow(fig, scale: float):
+    """The wide PNG, the alternative text and the narrow ``(PNG, CSS size)`` (or ``None``) of a frame."""
+    from .plots.style import BookFigure, describe
+
+    if isinstance(fig, BookFigure):
+        wide = _compact_png(fig.png(resolution=scale * _RESOLUTION / _CSS_PX_PER_INCH))
+        alt = fig.alt
+        narrow = None
+        if fig._has_narrow():
+            narrow = (_compact_png(fig.png(narrow=True)), fig.css_size(narrow=True))
+    else:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=scale * _RESOLUTION)  # not "tight": every frame keeps its size
+        wide, alt, narrow = _compact_png(buf.getvalue()), describe(fig), None
+    return wide, alt, narrow
 
 
 def _default_format(value) -> str:

@@ -160,6 +160,10 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
     if factors.size == 0:
         raise InvalidParameterError("factors must contain at least one multiple of the critical sigma_w")
     critical = float(theory.critical_weight_variance(noise))
+    largest = float(np.sqrt(np.finfo(float).max / critical))
+    if np.max(factors) > largest:
+        raise InvalidParameterError(f"factors must be at most {largest:.6g} (sigma_w2 = factor**2 * {critical:.6g} must be a "
+                                    f"finite float), got {np.max(factors):g}")
     out = []
     for k, f in enumerate(factors):
         if np.isclose(f, 1.0):
