@@ -16,7 +16,10 @@ import math
 import numpy as np
 import torch
 
-from nsp_helpers import activations, analysis, device, fits, forward, init, network, plots, simulate, theory, train, widgets
+from nsp_helpers import (activations, analysis, device, fits, forward, gradient_runs, init, network, plots, reproduction, simulate,
+                         theory, train, trainable_length, widgets)
+from nsp_helpers.plots import huang as _huang  # noqa: F401 (plots.huang as an attribute)
+from nsp_helpers.plots import style as _style  # noqa: F401
 from nsp_helpers.network import NoisyNetwork
 from nsp_helpers.noise import Dropout, MultiplicativeGaussian, NoNoise
 
@@ -38,7 +41,10 @@ NUMERIC_MODULES = {
     "device": device,
     "widgets": widgets,
     **{f"plots.{m}": getattr(plots, m) for m in ("correlation", "depth", "gradients", "noise", "training", "variance",
-                                                  "variance_depth")},
+                                                  "variance_depth", "style", "huang")},
+    "gradient_runs": gradient_runs,
+    "trainable_length": trainable_length,
+    "reproduction": reproduction,
 }
 
 #: public callables without numeric parameters a user passes, or result containers the package builds
@@ -54,6 +60,19 @@ NUMERIC_NOT_SWEPT = [
     "widgets.SliderFigure",
     "plots.gradients.pair_correlation_figure", "plots.gradients.universality_figure",
     "plots.gradients.linear_network_figure", "plots.variance_depth.variance_depth_figure",
+    # result containers and what reads or writes whole stored runs (their paths are checked by check_path)
+    "analysis.AgreementTest", "analysis.BoundarySummary", "analysis.DepthMultipleFit", "analysis.FiniteWidthSpread",
+    "analysis.SeedGrid", "analysis.SpreadAtDepartures", "analysis.MultipleFit", "analysis.TrainableLengthComparison",
+    "simulate.LogQAgreement", "simulate.LogQSimulation",
+    "gradient_runs.RateFit", "gradient_runs.PowerLawFit", "gradient_runs.SpreadFit", "gradient_runs.run",
+    "gradient_runs.results_dir", "gradient_runs.main",
+    "trainable_length.results_dir", "trainable_length.main", "trainable_length.write_published_fits",
+    "reproduction.Entry", "reproduction.report_table", "reproduction.status_counts",
+    "plots.style.BookFigure", "plots.style.figure_function", "plots.style.finish", "plots.style.style_context",
+    "plots.style.legend_below",
+    # figures of stored runs (dicts of GradientRun objects and fits; their numbers are the runs')
+    "plots.huang.tied_pairs_figure", "plots.huang.linear_excess_figure", "plots.huang.tied_universality_figure",
+    "plots.huang.trainable_length_maps_figure",
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -275,10 +294,10 @@ def network_targets() -> dict:
     return {
         "network.NoisyNetwork": [T("network.NoisyNetwork", NoisyNetwork,
                                    dict(noise=Dropout(0.8), sigma_w2=1.5, sigma_b2=0.1, activation="relu", width=8, n_layers=2,
-                                        input_width=4, output_width=3, input_activation=True, noise_on_input=True),
+                                        input_width=4, output_width=3, input_activation=True, noise_on_input=True, weights="gaussian"),
                                    params={"noise": "object", "sigma_w2": "reals", "sigma_b2": "reals", "activation": "choice",
                                            "width": "int", "n_layers": "int", "input_width": "int", "output_width": "int",
-                                           "input_activation": "bool", "noise_on_input": "bool"},
+                                           "input_activation": "bool", "noise_on_input": "bool", "weights": "choice"},
                                    none_ok=("sigma_w2", "sigma_b2", "input_width", "output_width"),
                                    ranges=dict(size, sigma_w2=_POS, sigma_b2=_NONNEG))],
         "network.NoisyNetwork.critical_for": [T("network.NoisyNetwork.critical_for", NoisyNetwork.critical_for,
@@ -686,8 +705,242 @@ def numeric_targets() -> dict:
     """``{"module.callable": [Target, ...]}`` for the numeric modules (see :data:`NUMERIC_MODULES`)."""
     out = {}
     for build in (theory_targets, network_targets, forward_targets, simulate_targets, fits_targets, analysis_targets, misc_targets,
-                  plots_targets):
+                  plots_targets, new_main_targets):
         out.update(build())
     for name in NUMERIC_NOT_SWEPT:
         out.setdefault(name, None)
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# what main added after the sweep's first passes: analysis of grids over seeds and multiples,
+# finite-width simulations, Huang et al.'s gradient runs and trainable length, the reproduction
+# report, the figure style and the Huang figures
+# ------------------------------------------------------------------------------------------------
+def _synthetic_grid_runs(n_seeds=2, task="reconstruct"):
+    """Small results dicts of a grid in which the cells with L <= 8 xi_c train (as tests/test_analysis.py)."""
+    depths, keeps = np.array([2, 5, 10, 20, 40]), np.array([0.5, 0.7, 0.9])
+    xi = np.atleast_1d(theory.depth_scale(Dropout(keep_prob=keeps)))
+    trains = depths[:, None] <= 8.0 * xi[None, :]
+    rng = np.random.default_rng(0)
+    metric = "val_loss" if task == "reconstruct" else "val_accuracy"
+    runs = []
+    for s in range(n_seeds):
+        values = (np.where(trains, 0.02, 0.05) if task == "reconstruct" else np.where(trains, 0.9, 0.1)) + 0.002 * rng.standard_normal(trains.shape)
+        baselines = ({"predict the mean image": 0.05, "predict zeros": 0.1} if task == "reconstruct"
+                     else {"most frequent class (accuracy)": 0.1, "uniform logits (loss)": 2.3})
+        runs.append({"cells": [{"depth": int(d), "keep_prob": float(p), metric: [float(values[i, j])], "train_loss": [float(values[i, j])]}
+                               for i, d in enumerate(depths) for j, p in enumerate(keeps)],
+                     "config": {"task": task, "seed": s, "width": 16}, "baselines": baselines})
+    return runs
+
+
+def _sigma_grid_results():
+    """A (sigma_w2, depth) trainable-length grid in which L <= 6 xi_1 trains."""
+    sws, depths = [1.0, 1.5, 2.0, 3.0], [5, 10, 20, 40]
+    scales = analysis.huang_depth_scales(sws, 0.95)
+    xi1 = np.asarray(scales["xi_1"], dtype=float)
+    cells = [{"depth": d, "keep_prob": 0.95, "sigma_w2": sw, "val_accuracy": [0.9 if d <= 6 * xi1[j] else 0.1],
+              "train_loss": [0.1 if d <= 6 * xi1[j] else 2.3]} for j, sw in enumerate(sws) for d in depths]
+    return {"cells": cells, "config": {"task": "classify", "keep_probs": [0.95], "sigma_w2s": sws, "activation": "tanh", "sigma_b2": 0.05},
+            "baselines": {"most frequent class (accuracy)": 0.1, "uniform logits (loss)": 2.3}}
+
+
+def new_main_targets() -> dict:
+    T = Target
+    from nsp_helpers import errors, gradient_runs, reproduction, trainable_length, variance_depth
+    from nsp_helpers.plots import huang, style
+
+    runs = _synthetic_grid_runs()
+    grid = analysis.seed_grid(runs, "val_loss")
+    cls_grid = analysis.seed_grid(_synthetic_grid_runs(task="classify"), "val_accuracy")
+    summary = analysis.boundary_summary(cls_grid.depths, cls_grid.keep_probs, cls_grid.values.mean(axis=0), 0.1, higher_is_better=True)
+    sigma_res = _sigma_grid_results()
+    cfg = gradient_runs.GradientRunConfig("tanh", 1.4, 0.1, 0.9, n_layers=12, width=8, n_networks=4, block=2, stride=1)
+    grun = gradient_runs.GradientRun(gradient_runs.compute_run(cfg))
+    tiny_vd = variance_depth.run_variance_depth(torch.rand(6, 5, generator=torch.Generator().manual_seed(0)), Dropout(0.6),
+                                                [1.0, 2.0], width=6, max_layers=4, device="cpu")
+    log_q = simulate.simulate_log_q(4, Dropout(0.8), width=8, n_networks=16, device="cpu")
+    gcfg = dict(activation="tanh", sigma_w2=1.4, sigma_b2=0.1, keep_prob=0.9, n_layers=6, width=8, n_networks=2, backward="tied",
+                seed=0, block=1, stride=2)
+    return {
+        # --- errors ------------------------------------------------------------------------------------
+        # --- analysis ----------------------------------------------------------------------------------
+        "analysis.agreement_test": [T("analysis.agreement_test", analysis.agreement_test,
+                                      dict(per_network=np.random.default_rng(0).normal(1.0, 0.1, (3, 20)), expected=[1.0, 1.0, 1.0]),
+                                      params={"per_network": "reals", "expected": "reals"})],
+        "analysis.seed_grid": [T("analysis.seed_grid", analysis.seed_grid, dict(results_list=runs, metric="val_loss", epoch=-1),
+                                 params={"results_list": "object", "metric": "choice", "epoch": "int"})],
+        "analysis.mean_results": [T("analysis.mean_results", analysis.mean_results, dict(results_list=runs),
+                                    params={"results_list": "object"})],
+        "analysis.trainable_cells": [T("analysis.trainable_cells", analysis.trainable_cells, dict(grid=grid, fraction=0.5),
+                                       params={"grid": "object", "fraction": "real"}, ranges={"fraction": (0.0, 1.0, True, True)})],
+        "analysis.fit_depth_multiple": [T("analysis.fit_depth_multiple", analysis.fit_depth_multiple,
+                                          dict(grid=grid, fraction=0.5, n_boot=20, level=0.95, seed=0),
+                                          params={"grid": "object", "fraction": "real", "n_boot": "int", "level": "real", "seed": "int"},
+                                          ranges={"fraction": (0.0, 1.0, True, True), "n_boot": (1, 10**6),
+                                                  "level": (0.0, 1.0, True, True), "seed": (0, MAX_INT)},
+                                          nan_ok="k is nan where the best range is unbounded or starts at 0 (DepthMultipleFit)")],
+        "analysis.boundary_summary": [T("analysis.boundary_summary", analysis.boundary_summary,
+                                        dict(depths=grid.depths, keep_probs=grid.keep_probs, values=grid.values.mean(axis=0),
+                                             baseline=0.05, multiple=6.0, higher_is_better=False),
+                                        params={"depths": "ints", "keep_probs": "reals", "values": "reals", "baseline": "real",
+                                                "multiple": "real", "higher_is_better": "bool"},
+                                        ranges={"depths": (1, MAX_INT), "keep_probs": _UNIT_OPEN_LOW, "multiple": _POS})],
+        "analysis.classification_sentence": [T("analysis.classification_sentence", analysis.classification_sentence,
+                                               dict(summary=summary, profile="quick", n_epochs=3, n_seeds=1, levels=(0.2, 0.5)),
+                                               params={"summary": "object", "profile": "text", "n_epochs": "int", "n_seeds": "int",
+                                                       "levels": "reals"},
+                                               ranges={"n_epochs": (1, MAX_INT), "n_seeds": (1, MAX_INT), "levels": (0.0, 1.0)})],
+        "analysis.spread_sentence": [T("analysis.spread_sentence", analysis.spread_sentence,
+                                       dict(reconstruction=grid, classification=cls_grid),
+                                       params={"reconstruction": "object", "classification": "object"})],
+        "analysis.finite_width_spread": [T("analysis.finite_width_spread", analysis.finite_width_spread,
+                                           dict(depths=[2, 5, 10], keep_probs=[0.5, 0.9], width=16, multiple=6.0),
+                                           params={"depths": "ints", "keep_probs": "reals", "width": "int", "multiple": "real"},
+                                           ranges={"depths": (1, MAX_INT), "keep_probs": _UNIT_OPEN_LOW, "width": (1, MAX_INT),
+                                                   "multiple": _POS},
+                                           nan_ok="std and median are nan where no network survives (FiniteWidthSpread)")],
+        "analysis.spread_at_rule_departures": [T("analysis.spread_at_rule_departures", analysis.spread_at_rule_departures,
+                                                 dict(results=analysis.mean_results(runs), metric="val_loss", multiple=6.0, threshold=None),
+                                                 params={"results": "object", "metric": "choice", "multiple": "real", "threshold": "real"},
+                                                 none_ok=("threshold",), ranges={"multiple": _POS})],
+        "analysis.stored_grids": [T("analysis.stored_grids", analysis.stored_grids,
+                                    dict(dataset="mnist", task="reconstruct", profile="quick", root=None),
+                                    params={"dataset": "choice", "task": "choice", "profile": "text", "root": "path"}, none_ok=("root",))],
+        "analysis.fit_depth_scale_multiple": [T("analysis.fit_depth_scale_multiple", analysis.fit_depth_scale_multiple,
+                                                dict(depths=[5, 10, 20, 40], depth_scale=[3.0, 3.0, 3.0, 3.0],
+                                                     trainable=[True, True, False, False], n_boot=20, seed=0),
+                                                params={"depths": "reals", "depth_scale": "reals", "trainable": "object",
+                                                        "n_boot": "int", "seed": "int"},
+                                                ranges={"depths": _POS, "depth_scale": (0.0, INF, True), "n_boot": (2, 10**6),
+                                                        "seed": (0, MAX_INT)})],
+        "analysis.huang_depth_scales": [T("analysis.huang_depth_scales", analysis.huang_depth_scales,
+                                          dict(sigma_w2s=[1.0, 2.0], keep_prob=0.95, sigma_b2=0.05, activation="tanh"),
+                                          params={"sigma_w2s": "reals", "keep_prob": "real", "sigma_b2": "real", "activation": "choice"},
+                                          ranges={"sigma_w2s": _POS, "keep_prob": _UNIT_OPEN_LOW, "sigma_b2": _NONNEG})],
+        "analysis.trainable_length_rules": [T("analysis.trainable_length_rules", analysis.trainable_length_rules,
+                                              dict(results=sigma_res, keep_prob=None, metric="val_accuracy", threshold=None, n_boot=20, seed=0),
+                                              params={"results": "object", "keep_prob": "real", "metric": "choice", "threshold": "real",
+                                                      "n_boot": "int", "seed": "int"},
+                                              none_ok=("keep_prob", "threshold"),
+                                              ranges={"keep_prob": _UNIT_OPEN_LOW, "n_boot": (2, 10**6), "seed": (0, MAX_INT)},
+                                              nan_ok="a threshold with every cell on one side fits no multiple (MultipleFit.stderr)")],
+        "analysis.critical_grid_multiple": [T("analysis.critical_grid_multiple", analysis.critical_grid_multiple,
+                                              dict(results=analysis.mean_results(runs), metric="train_loss", threshold=None, n_boot=20, seed=0),
+                                              params={"results": "object", "metric": "choice", "threshold": "real", "n_boot": "int",
+                                                      "seed": "int"},
+                                              none_ok=("threshold",), ranges={"n_boot": (2, 10**6), "seed": (0, MAX_INT)},
+                                              nan_ok="a threshold with every cell on one side fits no multiple (MultipleFit.stderr)")],
+        # --- train, variance_depth, theory, simulate --------------------------------------------------------
+        "train.stored_seed_results": [T("train.stored_seed_results", train.stored_seed_results,
+                                        dict(dataset="mnist", task="reconstruct", profile="quick", root=None),
+                                        params={"dataset": "choice", "task": "choice", "profile": "choice", "root": "path"},
+                                        none_ok=("root",))],
+        "variance_depth.failure_statistics": [T("variance_depth.failure_statistics", variance_depth.failure_statistics,
+                                                dict(result=tiny_vd, shallow_limit=300.0), params={"result": "object", "shallow_limit": "real"},
+                                                ranges={"shallow_limit": _POS}, nan_ok="NaN marks the rows without a failure (documented)")],
+        "theory.linear_tied_excess": [T("theory.linear_tied_excess", theory.linear_tied_excess,
+                                        dict(noise=Dropout(0.8), sigma_w2=0.5, n_back=5),
+                                        params={"noise": "object", "sigma_w2": "real", "n_back": "int"},
+                                        ranges={"sigma_w2": (0.0, 0.8, True, True), "n_back": (0, MAX_INT)})],
+        "simulate.simulate_log_q": [T("simulate.simulate_log_q", simulate.simulate_log_q,
+                                      dict(n_layers=4, noise=Dropout(0.8), width=8, n_networks=16, q0=1.0, seed=0, device="cpu"),
+                                      params={"n_layers": "int", "noise": "object", "width": "int", "n_networks": "int", "q0": "real",
+                                              "seed": "int"},
+                                      none_ok=("width",),
+                                      ranges={"n_layers": (1, MAX_INT), "width": (1, MAX_INT), "n_networks": (1, MAX_INT), "q0": _POS,
+                                              "seed": (0, MAX_INT)},
+                                      nan_ok="ln q is -inf once a network's signal dies (documented)")],
+        "simulate.log_q_agreement": [T("simulate.log_q_agreement", simulate.log_q_agreement,
+                                       dict(simulation=log_q, depths=[1, 4], probabilities=(0.25, 0.5, 0.75)),
+                                       params={"simulation": "object", "depths": "ints", "probabilities": "reals"},
+                                       none_ok=("depths",), ranges={"depths": (0, 4), "probabilities": (0.0, 1.0, True, True)})],
+        "simulate.agreement_table": [T("simulate.agreement_table", simulate.agreement_table,
+                                       dict(widths=[8], depths=[2], n_networks=16, noises={"dropout": Dropout(0.8)}, seed=0, device="cpu",
+                                            probabilities=(0.5,), progress=None),
+                                       params={"widths": "ints", "depths": "ints", "n_networks": "int", "seed": "int",
+                                               "probabilities": "reals", "noises": "object"},
+                                       ranges={"widths": (1, MAX_INT), "depths": (1, MAX_INT), "n_networks": (1, MAX_INT),
+                                               "seed": (0, MAX_INT), "probabilities": (0.0, 1.0, True, True)})],
+        "simulate.load_agreement_table": [T("simulate.load_agreement_table", simulate.load_agreement_table, dict(path=None),
+                                            params={"path": "path"}, none_ok=("path",))],
+        "simulate.input_partners": [T("simulate.input_partners", simulate.input_partners,
+                                      dict(c0=[0.5, 0.9], q0=1.0, n_partners=3, width=8, seed=0),
+                                      params={"c0": "reals", "q0": "real", "n_partners": "int", "width": "int", "seed": "int"},
+                                      ranges={"c0": _CORR, "q0": _POS, "n_partners": (1, MAX_INT), "width": (2, MAX_INT),
+                                              "seed": (0, MAX_INT)})],
+        "plots.training.depth_multiple_figure": [T("plots.training.depth_multiple_figure", plots.training.depth_multiple_figure,
+                                                   dict(grids={"a": grid}, fits={"a": analysis.fit_depth_multiple(grid, n_boot=20)}, titles=None),
+                                                   params={"grids": "object", "fits": "object"}, none_ok=("titles",))],
+        # --- gradient_runs -----------------------------------------------------------------------------------
+        "gradient_runs.GradientRunConfig": [T("gradient_runs.GradientRunConfig", gradient_runs.GradientRunConfig, gcfg,
+                                              params={"activation": "choice", "sigma_w2": "real", "sigma_b2": "real", "keep_prob": "real",
+                                                      "n_layers": "int", "width": "int", "n_networks": "int", "backward": "choice",
+                                                      "seed": "int", "block": "int", "stride": "int"},
+                                              ranges={"sigma_w2": _POS, "sigma_b2": _NONNEG, "keep_prob": _UNIT_OPEN_LOW,
+                                                      "n_layers": (2, MAX_INT), "width": (2, MAX_INT), "n_networks": (2, MAX_INT),
+                                                      "seed": (0, MAX_INT), "block": (1, MAX_INT), "stride": (1, 6)})],
+        "gradient_runs.GradientRunConfig.from_dict": [T("gradient_runs.GradientRunConfig.from_dict", gradient_runs.GradientRunConfig.from_dict,
+                                                        dict(d=gcfg), params={"d": "object"}, names={"d": ("config",)})],
+        "gradient_runs.block_seed": [T("gradient_runs.block_seed", gradient_runs.block_seed, dict(seed=0, block_index=1),
+                                       ranges={"seed": (0, MAX_INT), "block_index": (0, MAX_INT)})],
+        "gradient_runs.compute_run": [T("gradient_runs.compute_run", gradient_runs.compute_run,
+                                        dict(config=cfg, checkpoint=None, progress=False, device="cpu"),
+                                        params={"config": "object", "progress": "bool"}, none_ok=("checkpoint",))],
+        "gradient_runs.GradientRun": [T("gradient_runs.GradientRun", gradient_runs.GradientRun, dict(raw=grun.raw),
+                                        params={"raw": "object"})],
+        "gradient_runs.GradientRun.fit_rate": [T("gradient_runs.GradientRun.fit_rate", grun.fit_rate,
+                                                 dict(name="g_aa", first_layer=None, last_layer=None),
+                                                 params={"name": "choice", "first_layer": "int", "last_layer": "int"},
+                                                 none_ok=("first_layer", "last_layer"),
+                                                 ranges={"first_layer": (1, 11), "last_layer": (2, 12)},
+                                                 nan_ok="a run shorter than the default fit window has no points (RateFit, n_points=0)")],
+        "gradient_runs.GradientRun.log_spread": [T("gradient_runs.GradientRun.log_spread", grun.log_spread,
+                                                   dict(name="g_aa", n_boot=10, seed=0),
+                                                   params={"name": "choice", "n_boot": "int", "seed": "int"},
+                                                   ranges={"n_boot": (0, 10**6), "seed": (0, MAX_INT)})],
+        "gradient_runs.load_run": [T("gradient_runs.load_run", gradient_runs.load_run, dict(path="missing.json"), params={"path": "path"},
+                                     baseline_raises=errors.DamagedFileError)],
+        "gradient_runs.stored_runs": [T("gradient_runs.stored_runs", gradient_runs.stored_runs, dict(group=None, root=None),
+                                        params={"group": "text", "root": "path"}, none_ok=("group", "root"))],
+        # --- trainable_length ---------------------------------------------------------------------------------
+        "trainable_length.profile_config": [T("trainable_length.profile_config", trainable_length.profile_config,
+                                              dict(profile="cpu", dataset="mnist"), params={"profile": "choice", "dataset": "choice"})],
+        "trainable_length.stored_results": [T("trainable_length.stored_results", trainable_length.stored_results,
+                                              dict(profile="cpu", dataset="mnist", root=None),
+                                              params={"profile": "choice", "dataset": "choice", "root": "path"}, none_ok=("root",))],
+        "trainable_length.critical_grids": [T("trainable_length.critical_grids", trainable_length.critical_grids,
+                                              dict(task="reconstruct", profile="quick", dataset="mnist", root=None),
+                                              params={"task": "choice", "profile": "text", "dataset": "choice", "root": "path"},
+                                              none_ok=("root",))],
+        "trainable_length.read_published_heatmap": [T("trainable_length.read_published_heatmap", trainable_length.read_published_heatmap,
+                                                      dict(root="missing", panel="a"), params={"root": "path", "panel": "choice"},
+                                                      baseline_raises=errors.InvalidParameterError)],
+        "trainable_length.fit_published": [T("trainable_length.fit_published", trainable_length.fit_published,
+                                             dict(root="missing", n_boot=10, seed=0), params={"root": "path", "n_boot": "int", "seed": "int"},
+                                             baseline_raises=errors.InvalidParameterError,
+                                             ranges={"n_boot": (0, 10**6), "seed": (0, MAX_INT)})],
+        "trainable_length.stored_published_fits": [T("trainable_length.stored_published_fits", trainable_length.stored_published_fits,
+                                                     dict(root=None), params={"root": "path"}, none_ok=("root",))],
+        # --- reproduction --------------------------------------------------------------------------------------
+        "reproduction.value_range": [T("reproduction.value_range", reproduction.value_range, dict(values=[1.0, 2.5], fmt=".0f"),
+                                       params={"values": "reals", "fmt": "text"})],
+        "reproduction.training_reduction": [T("reproduction.training_reduction", reproduction.training_reduction,
+                                              dict(config=train.profile_config("medium").to_dict()), params={"config": "object"})],
+        # --- plots.style -------------------------------------------------------------------------------------
+        "plots.style.colour": [T("plots.style.colour", style.colour, dict(k=1), ranges={"k": (0, MAX_INT)})],
+        "plots.style.number": [T("plots.style.number", style.number, dict(value=0.5, spec=".3g"), params={"spec": "text"})],
+        "plots.style.new_figure": [T("plots.style.new_figure", style.new_figure, dict(nrows=1, ncols=2, width=7.0, height=3.0),
+                                     params={"nrows": "int", "ncols": "int", "width": "real", "height": "real"}, none_ok=("height",),
+                                     ranges={"nrows": (1, 100), "ncols": (1, 100), "width": (0.0, 100.0, True), "height": (0.0, 100.0, True)})],
+        "plots.style.plain_text": [T("plots.style.plain_text", style.plain_text, dict(label=r"$\sigma_w^2$ = 2"), params={"label": "text"})],
+        "plots.style.family_name": [T("plots.style.family_name", style.family_name, dict(noise=Dropout(0.5)), params={"noise": "object"})],
+        # --- plots.huang -------------------------------------------------------------------------------------
+        "plots.huang.tied_curves_figure": [T("plots.huang.tied_curves_figure", huang.tied_curves_figure, dict(run=grun, ylim=None),
+                                             params={"run": "object", "ylim": "reals"}, none_ok=("ylim",), ranges={"ylim": _POS})],
+        "plots.huang.tied_rates_figure": [T("plots.huang.tied_rates_figure", huang.tied_rates_figure,
+                                            dict(panels={"tanh": {"g_aa": ([0.8, 0.9], [0.2, 0.1], [0.01, 0.01])}},
+                                                 theory_lines={"tanh": ([0.8, 0.9], [0.2, 0.1], [0.5, 0.3])}),
+                                            params={"panels": "object", "theory_lines": "object"})],
+    }

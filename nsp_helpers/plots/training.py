@@ -247,7 +247,7 @@ def depth_multiple_figure(grids, fits, *, titles=None):
     """
     from matplotlib.figure import Figure
 
-    if not isinstance(grids, dict) or not grids or set(grids) != set(fits):
+    if not isinstance(grids, dict) or not isinstance(fits, dict) or not grids or set(grids) != set(fits):
         raise InvalidParameterError("grids and fits must be dicts with the same, non-empty keys")
     fig = Figure(figsize=(5.0 * len(grids), 3.8), layout="constrained")
     axes = fig.subplots(1, len(grids), squeeze=False)[0]

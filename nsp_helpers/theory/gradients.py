@@ -376,7 +376,7 @@ def linear_tied_excess(noise, sigma_w2, n_back: int) -> np.ndarray:
     if noise.additive_variance != 0:
         raise InvalidParameterError(f"noise must be multiplicative (dropout), got {noise!r}")
     mu2 = float(noise.mu2)
-    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True,
+    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True, max_ndim=0,
                               hint="below 1/mu2, or the variance has no fixed point"))
     n_back = check_int("n_back", n_back, 0)
     chi, rho = sw * mu2, 1.0 / mu2
