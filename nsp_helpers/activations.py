@@ -36,6 +36,14 @@ class Activation:
     fn: Callable
     derivative: Callable | None = None
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidParameterError(f"name must be a non-empty string, got {self.name!r}")
+        if not callable(self.fn):
+            raise InvalidParameterError(f"fn must be a callable (the activation), got {self.fn!r}")
+        if self.derivative is not None and not callable(self.derivative):
+            raise InvalidParameterError(f"derivative must be None or a callable, got {self.derivative!r}")
+
     def __call__(self, x):
         return self.fn(x)
 

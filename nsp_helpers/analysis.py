@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import theory
-from .errors import InvalidParameterError, check_in_range, check_int
+from .errors import InvalidParameterError, _real_array, check_bool, check_float, check_in_range, check_int, check_ints, describe
 from .noise import Dropout
 from .theory import finite_width as fw
 from .train import load_results, results_dir, results_grid
@@ -55,6 +55,21 @@ __all__ = [
 ]
 
 
+def _check_grid(name: str, grid) -> "SeedGrid":
+    """``grid`` if it is a :class:`SeedGrid` (from :func:`seed_grid`)."""
+    if not isinstance(grid, SeedGrid):
+        raise InvalidParameterError(f"{name} must be a SeedGrid (nsp_helpers.analysis.seed_grid), got {describe(grid)}")
+    return grid
+
+
+def _check_results_list(results_list) -> list:
+    """A non-empty list of results dicts (one per seed)."""
+    if not isinstance(results_list, (list, tuple)) or not results_list or not all(isinstance(r, dict) for r in results_list):
+        raise InvalidParameterError(
+            f"results_list must be a non-empty list of results dicts (nsp_helpers.train.stored_seed_results), got {describe(results_list)}")
+    return list(results_list)
+
+
 def depth_scale_boundary(keep_prob, multiple: float = 6.0):
     r"""The depth :math:`k\,\xi_c(p)` above which critical dropout ReLU networks stop training.
 
@@ -76,7 +91,7 @@ def depth_scale_boundary(keep_prob, multiple: float = 6.0):
     >>> depth_scale_boundary([0.5, 1.0]).round(2)
     array([4.78,  inf])
     """
-    k = float(check_in_range("multiple", multiple, 0.0, np.inf, low_open=True))
+    k = check_float("multiple", multiple, 0.0, np.inf, low_open=True)
     return k * theory.depth_scale(Dropout(keep_prob=keep_prob))
 
 
@@ -161,7 +176,10 @@ def trainable_depth_rules(results, metric: str = "train_loss", *, threshold=None
         raise InvalidParameterError(f"results must hold finite values of {metric!r}")
     if threshold is None:
         threshold = 0.5 * (finite.min() + finite.max())
-    threshold = float(check_in_range("threshold", threshold, -np.inf, np.inf))
+    threshold = check_float("threshold", threshold, -np.inf, np.inf)
+    multiples = check_in_range("multiples", multiples, 0.0, np.inf, low_open=True, max_ndim=1).ravel().tolist()
+    if not multiples:
+        raise InvalidParameterError("multiples must hold at least one multiple of the depth scale")
     trainable = np.isfinite(values) & (values < threshold)
     noise = Dropout(keep_prob=keeps)
     rules = {f"{k:g}·xi_c": np.atleast_1d(depth_scale_boundary(keeps, k)) for k in multiples}
@@ -208,7 +226,7 @@ class AgreementTest:
 
     def consistent(self, level: float = 0.05) -> bool:
         """Whether the differences are within sampling noise at significance ``level`` (``p_value >= level``)."""
-        return bool(self.p_value >= float(check_in_range("level", level, 0.0, 1.0, low_open=True, high_open=True)))
+        return bool(self.p_value >= check_float("level", level, 0.0, 1.0, low_open=True, high_open=True))
 
 
 def agreement_test(per_network, expected) -> AgreementTest:
@@ -248,7 +266,7 @@ def agreement_test(per_network, expected) -> AgreementTest:
     """
     from scipy.stats import f as f_distribution
 
-    values = np.asarray(per_network, dtype=float)
+    values = _real_array("per_network", per_network)
     if values.ndim == 1:
         values = values[None, :]
     if values.ndim != 2 or not np.all(np.isfinite(values)):
@@ -256,12 +274,25 @@ def agreement_test(per_network, expected) -> AgreementTest:
     k, n = values.shape
     if n <= k:
         raise InvalidParameterError(f"per_network needs more networks than quantities, got {n} networks for {k}")
-    expected = np.broadcast_to(np.asarray(expected, dtype=float), (k,))
-    d = values - expected[:, None]
+    expected = check_in_range("expected", expected, max_ndim=1)
+    try:
+        expected = np.broadcast_to(expected, (k,))
+    except ValueError:
+        raise InvalidParameterError(f"expected must be one number or one per quantity ({k}), got shape {expected.shape}") from None
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = values - expected[:, None]
+        spread = np.cov(d, ddof=1)
+    if not (np.all(np.isfinite(d)) and np.all(np.isfinite(spread))):
+        raise InvalidParameterError("expected and per_network must differ by amounts whose squares are finite in float64, got "
+                                    f"differences up to {np.max(np.abs(d)):.3g}")
     mean = d.mean(axis=1)
     cov = np.atleast_2d(np.cov(d, ddof=1))
     se = np.sqrt(np.diag(cov) / n)
-    t2 = float(n * mean @ np.linalg.solve(cov, mean))
+    try:
+        t2 = float(n * mean @ np.linalg.solve(cov, mean))
+    except np.linalg.LinAlgError:
+        raise InvalidParameterError("per_network must vary over networks in every quantity (their covariance is singular, "
+                                    "also when expected is so far off that float64 loses the spread)") from None
     f_stat = (n - k) / (k * (n - 1)) * t2
     return AgreementTest(difference=mean, std_error=se, z=mean / se, statistic=t2,
                          p_value=float(f_distribution.sf(f_stat, k, n - k)), n_networks=n, n_quantities=k)
@@ -346,9 +377,7 @@ def seed_grid(results_list, metric: str = "val_loss", epoch: int = -1) -> SeedGr
     >>> grid.values.shape, grid.seeds, grid.spread.tolist()
     ((2, 2, 2), [0, 1], [[1.0, 1.0], [1.0, 1.0]])
     """
-    results_list = list(results_list)
-    if not results_list or not all(isinstance(r, dict) for r in results_list):
-        raise InvalidParameterError("results_list must hold at least one results dict")
+    results_list = _check_results_list(results_list)
     grids = [results_grid(r, metric, epoch) for r in results_list]
     depths, keeps = grids[0][0], grids[0][1]
     for d, k, _ in grids[1:]:
@@ -382,9 +411,7 @@ def mean_results(results_list) -> dict:
     >>> m["cells"][0]["val_loss"], m["seeds"]
     ([0.3, 0.15], [0, 1])
     """
-    results_list = list(results_list)
-    if not results_list:
-        raise InvalidParameterError("results_list must hold at least one results dict")
+    results_list = _check_results_list(results_list)
     if len(results_list) == 1:
         return results_list[0]
     first = results_list[0]
@@ -434,7 +461,8 @@ def trainable_cells(grid: SeedGrid, fraction: float = 0.5):
     >>> trainable[0, :, 0].tolist(), threshold
     ([True, False], 0.03)
     """
-    fraction = float(check_in_range("fraction", fraction, 0.0, 1.0, low_open=True, high_open=True))
+    grid = _check_grid("grid", grid)
+    fraction = check_float("fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
     mean = grid.mean
     best = np.nanmax(mean) if grid.higher_is_better else np.nanmin(mean)
     threshold = float(grid.baseline + fraction * (best - grid.baseline))
@@ -553,8 +581,10 @@ def fit_depth_multiple(grid: SeedGrid, *, fraction: float = 0.5, n_boot: int = 2
     >>> fit.errors, fit.k_low <= 8 < fit.k_high
     (0, True)
     """
+    grid = _check_grid("grid", grid)
+    fraction = check_float("fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
     n_boot = check_int("n_boot", n_boot, 1)
-    level = float(check_in_range("level", level, 0.0, 1.0, low_open=True, high_open=True))
+    level = check_float("level", level, 0.0, 1.0, low_open=True, high_open=True)
     seed = check_int("seed", seed, 0)
     trainable, threshold = trainable_cells(grid, fraction)
     x_cell = grid.depth_over_xi
@@ -659,15 +689,19 @@ def boundary_summary(depths, keep_probs, values, baseline: float, *, multiple: f
     >>> s.n_inside, s.n_outside, s.best, s.best_outside
     (3, 1, (0.01, 2, 1.0), (0.05, 40, 0.5))
     """
-    depths = np.asarray(depths)
-    keeps = np.asarray(keep_probs, dtype=float)
-    values = np.asarray(values, dtype=float)
+    depths = np.asarray(check_ints("depths", depths, 1))
+    keeps = np.atleast_1d(check_in_range("keep_probs", keep_probs, 0.0, 1.0, low_open=True, max_ndim=1))
+    values = _real_array("values", values)  # NaN: a diverged cell
     if values.shape != (depths.size, keeps.size):
-        raise InvalidParameterError(f"values must have shape (n_depths, n_keep) = {(depths.size, keeps.size)}, got {values.shape}")
+        raise InvalidParameterError(f"values must have shape (len(depths), len(keep_probs)) = {(depths.size, keeps.size)}, "
+                                    f"got {values.shape}")
+    baseline = check_float("baseline", baseline)
+    higher_is_better = check_bool("higher_is_better", higher_is_better)
+    multiple = check_float("multiple", multiple, 0.0, np.inf, low_open=True)
     limit = np.atleast_1d(depth_scale_boundary(keeps, multiple))
     inside = depths[:, None] <= limit[None, :]
-    return BoundarySummary(depths=depths, keep_probs=keeps, values=values, baseline=float(baseline),
-                           higher_is_better=bool(higher_is_better), multiple=float(multiple), inside=inside)
+    return BoundarySummary(depths=depths, keep_probs=keeps, values=values, baseline=baseline,
+                           higher_is_better=higher_is_better, multiple=multiple, inside=inside)
 
 
 def classification_sentence(summary: BoundarySummary, profile: str, n_epochs: int, n_seeds: int = 1,
@@ -685,8 +719,14 @@ def classification_sentence(summary: BoundarySummary, profile: str, n_epochs: in
     the most frequent class would give 10.0 %. Of the 1 cells above the curve, 1 exceed 20 % and 1 exceed
     50 % (the best: 60.0 % at $L$ = 40, $p$ = 0.5). Without dropout the worst depth still reaches 93.0 %.
     """
+    if not isinstance(summary, BoundarySummary):
+        raise InvalidParameterError(f"summary must be a BoundarySummary (boundary_summary), got {describe(summary)}")
     if not summary.higher_is_better:
         raise InvalidParameterError("summary must be of an accuracy grid (higher_is_better=True)")
+    if not isinstance(profile, str):
+        raise InvalidParameterError(f"profile must be a profile name, got {describe(profile)}")
+    n_epochs, n_seeds = check_int("n_epochs", n_epochs, 1), check_int("n_seeds", n_seeds, 1)
+    levels = np.atleast_1d(check_in_range("levels", levels, 0.0, 1.0, max_ndim=1)).tolist()
     pct = lambda v: f"{100 * v:.1f} %"  # noqa: E731
     seeds = f"{n_seeds} seed" + ("" if n_seeds == 1 else "s, averaged")
     text = (f"Stored MNIST classification results (`{profile}` profile, {n_epochs} epochs, {seeds}) are shown "
@@ -720,6 +760,8 @@ def spread_sentence(reconstruction: SeedGrid, classification: SeedGrid) -> str:
     (at most 20.0 %, at $L$ = 2, $p$ = 1), its accuracy by a median of 5.0 percentage points (at most 10.0,
     at $L$ = 2, $p$ = 1).
     """
+    reconstruction = _check_grid("reconstruction", reconstruction)
+    classification = _check_grid("classification", classification)
     n = len(reconstruction.seeds)
     if n < 2 or len(classification.seeds) < 2:
         return "With one seed per cell there is no spread across seeds to show yet."
@@ -748,9 +790,10 @@ class FiniteWidthSpread:
     depths, keep_probs : numpy.ndarray
         The grid (depth :math:`L` = number of hidden layers).
     std : numpy.ndarray, shape ``(n_depths, n_keep)``
-        Standard deviation over networks of :math:`\ln(\hat q^{\,L}/v^1)` (exact theory, given survival).
+        Standard deviation over networks of :math:`\ln(\hat q^{\,L}/v^1)` (exact theory, given survival;
+        ``nan`` where no network survives: ``dead`` is 1 in float64, e.g. ``keep_prob = 1e-300``).
     median : numpy.ndarray, shape ``(n_depths, n_keep)``
-        Median of :math:`\ln(\hat q^{\,L}/v^1)`: the typical network's loss of signal.
+        Median of :math:`\ln(\hat q^{\,L}/v^1)`: the typical network's loss of signal (``nan`` as ``std``).
     dead : numpy.ndarray, shape ``(n_depths, n_keep)``
         Probability that one of the :math:`L` hidden layers silences every unit (the forward pass then
         carries no signal to the read-out).
@@ -815,7 +858,7 @@ def finite_width_spread(depths, keep_probs, width, *, multiple: float = 6.0) -> 
         raise InvalidParameterError(f"depths must be a 1-D sequence of integers >= 1, got {depths!r}")
     keeps = np.atleast_1d(check_in_range("keep_probs", keep_probs, 0.0, 1.0, low_open=True, max_ndim=1))
     width = check_int("width", width, 1, allow_integral_float=True)
-    multiple = float(check_in_range("multiple", multiple, 0.0, np.inf, low_open=True))
+    multiple = check_float("multiple", multiple, 0.0, np.inf, low_open=True)
     noise = Dropout(keep_prob=keeps)
     steps = (depths - 1)[:, None]
     cum = fw.log_q_cumulants(steps, width, noise, inputs="gaussian")
@@ -960,12 +1003,13 @@ def stored_grids(dataset: str = "mnist", task: str = "reconstruct", profile: str
     []
     """
     import re
-    from pathlib import Path
 
-    for name, value in (("dataset", dataset), ("task", task), ("profile", profile)):
-        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._-]+", value):
-            raise InvalidParameterError(f"{name} must be a short name of letters, digits, '.', '_' or '-', got {value!r}")
-    root = results_dir() if root is None else Path(root)
+    from .errors import check_choice, check_path
+    from .train import DATASETS, TASKS, _check_name_token
+
+    dataset, task = check_choice("dataset", dataset, DATASETS), check_choice("task", task, TASKS)
+    profile = _check_name_token("profile", profile)
+    root = results_dir() if root is None else check_path("root", root)
     if not root.is_dir():
         return []
     pattern = re.compile(rf"{re.escape(dataset)}_{re.escape(task)}_{re.escape(profile)}(_[0-9a-f]{{10}})?\.json")
@@ -993,10 +1037,11 @@ class MultipleFit:
         :math:`\hat k`, the geometric midpoint of the interval of multiples with the highest agreement
         (``inf`` if every cell trained, ``0`` if none did).
     stderr : float
-        Standard deviation of :math:`\hat k` over bootstrap resamples of the cells.
+        Standard deviation of the finite :math:`\hat k` over bootstrap resamples of the cells (``nan`` when
+        fewer than two are finite: every cell, or every resample's cells, on one side of the threshold).
     interval : tuple of float
         The 16th and 84th percentiles of the bootstrap :math:`\hat k` (a one-sigma band that need not be
-        symmetric).
+        symmetric; ``nan`` without resamples).
     best_range : tuple of float
         All multiples in this range reach the highest agreement on the grid itself.
     agreement : float
@@ -1145,7 +1190,8 @@ def huang_depth_scales(sigma_w2s, keep_prob: float, sigma_b2: float = 0.05, acti
     >>> [round(float(v), 2) for v in s["xi_1"]], [round(float(v), 2) for v in s["xi_2"]]
     ([3.63, 5.27], [3.63, 9.05])
     """
-    keep_prob = float(check_in_range("keep_prob", keep_prob, 0.0, 1.0, low_open=True))
+    keep_prob = check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True)
+    sigma_b2 = check_float("sigma_b2", sigma_b2, 0.0)
     sws = np.atleast_1d(check_in_range("sigma_w2s", sigma_w2s, 0.0, np.inf, low_open=True, max_ndim=1))
     slopes = [theory.gradient_slopes(Dropout(keep_prob=keep_prob), float(s), sigma_b2, activation) for s in sws]
     return {"xi_1": np.array([s.depth_scale_single for s in slopes]), "xi_2": np.array([s.depth_scale_pair for s in slopes])}
@@ -1203,7 +1249,7 @@ def trainable_length_rules(results, keep_prob: float | None = None, metric: str 
             threshold = 0.5 * (chance + finite.max())
         else:
             threshold = 0.5 * (finite.min() + finite.max())
-    threshold = float(check_in_range("threshold", threshold, -np.inf, np.inf))
+    threshold = check_float("threshold", threshold)
     trainable = np.isfinite(values) & ((values > threshold) if accuracy else (values < threshold))
     scales = huang_depth_scales(sws, keep, float(cfg.get("sigma_b2", 0.05)), str(cfg.get("activation", "tanh")))
     L = np.broadcast_to(depths[:, None], values.shape)
@@ -1241,7 +1287,7 @@ def critical_grid_multiple(results, metric: str = "train_loss", *, threshold=Non
         if threshold is None:
             chance = float((results.get("baselines") or {}).get("most frequent class (accuracy)", 0.1))
             threshold = 0.5 * (chance + finite.max())
-        threshold = float(check_in_range("threshold", threshold, -np.inf, np.inf))
+        threshold = check_float("threshold", threshold)
         trainable = np.isfinite(values) & (values > threshold)
     else:
         cmp = trainable_depth_rules(results, metric, threshold=threshold)

@@ -28,7 +28,7 @@ def resolve_device(device=None):
         return default_device()
     try:
         dev = torch.device(device)
-    except (TypeError, RuntimeError) as exc:
+    except (TypeError, RuntimeError, ValueError, OverflowError) as exc:
         raise InvalidParameterError(f"device must be None, 'cpu', 'cuda' or a torch.device, got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InvalidParameterError("device='cuda' was requested but no CUDA GPU is available (use device=None or 'cpu')")

@@ -12,8 +12,11 @@ check                           accepts
 :func:`check_in_range`          the same, inside an interval; ``max_ndim`` limits the shape
 :func:`check_float`             one real number inside an interval (returns a ``float``)
 :func:`check_int`               one integer (never a bool) inside an interval (returns an ``int``)
+:func:`check_ints`              a sequence of such integers (returns a ``list``)
 :func:`check_choice`            one of a fixed set of strings (suggests the closest one)
 :func:`check_bool`              ``True`` or ``False`` only
+:func:`check_objects`           a non-empty list of instances of a class
+:func:`check_memory`            arrays that fit in the available memory (naming the sizes to reduce)
 :func:`check_path`              a non-empty ``str`` or :class:`os.PathLike`
 :func:`as_real_tensor`          a finite real torch tensor or array of a given number of dimensions
 ==============================  ====================================================================
@@ -48,6 +51,9 @@ __all__ = [
     "check_float",
     "check_in_range",
     "check_int",
+    "check_ints",
+    "check_memory",
+    "check_objects",
     "check_path",
     "describe",
 ]
@@ -239,12 +245,15 @@ def check_in_range(
     high_open: bool = False,
     hint: str = "",
     max_ndim: int | None = None,
+    allow_inf: bool = False,
 ) -> np.ndarray:
     """Convert ``value`` to a finite float array and check ``low <= value <= high``.
 
     ``low_open``/``high_open`` make the corresponding end of the interval open.
     The error message names the parameter, the valid interval and the first bad value.
     ``max_ndim=1`` also requires a scalar or a 1-D array, ``max_ndim=0`` a single number.
+    ``allow_inf=True`` lets infinite values through when the interval contains them (``high=np.inf`` with
+    ``high_open=False``: a depth scale may be infinite); NaN is always refused.
     Strings, booleans, complex numbers, ``None`` and other objects are refused.
 
     Examples
@@ -267,7 +276,7 @@ def check_in_range(
     arr = _real_array(name, value)
     if max_ndim is not None and arr.ndim > max_ndim:
         raise InvalidParameterError(_shape_message(name, value, arr, max_ndim))
-    if not np.all(np.isfinite(arr)):
+    if not np.all(np.isfinite(arr) if not allow_inf else ~np.isnan(arr)):
         bad = arr[~np.isfinite(arr)].ravel()[0]
         raise InvalidParameterError(f"{name} must be finite (in {_interval(low, high, low_open, high_open)}), got {bad}")
     too_low = arr <= low if low_open else arr < low
@@ -336,6 +345,38 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None,
     return int(value)
 
 
+def check_ints(name: str, values, low: int | None = None, high: int | None = None, *, length: int | None = None,
+               min_length: int = 1) -> list[int]:
+    """A sequence (list, tuple or 1-D integer array) of integers in ``[low, high]``, as a list of ``int``.
+
+    ``length`` requires exactly that many entries; ``min_length`` at least that many. The message names the
+    first bad entry as ``name[i]``.
+
+    Examples
+    --------
+    >>> check_ints("seeds", (3, 4), 0)
+    [3, 4]
+    >>> check_ints("seeds", [3, 2.5], 0)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: seeds[1] must be an integer >= 0, got 2.5
+    >>> check_ints("seeds", 3, 0)
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: seeds must be a sequence of integers, got 3
+    """
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)):
+        raise InvalidParameterError(f"{name} must be a sequence of integers, got {describe(values)}")
+    if length is not None and len(values) != length:
+        raise InvalidParameterError(f"{name} must hold {length} integers, got {describe(values)}")
+    if len(values) < min_length:
+        raise InvalidParameterError(f"{name} must hold at least {min_length} integer{'s' if min_length != 1 else ''}, "
+                                    f"got {describe(values)}")
+    return [check_int(f"{name}[{i}]", v, low, high) for i, v in enumerate(values)]
+
+
 # ----------------------------------------------------------------------------------------------------
 # everything else
 # ----------------------------------------------------------------------------------------------------
@@ -370,6 +411,67 @@ def check_choice(name: str, value, choices):
         if close:
             msg += f" (did you mean {close[0]!r}?)"
     raise InvalidParameterError(msg)
+
+
+def check_objects(name: str, value, cls, what: str, *, single: bool = False) -> list:
+    """A non-empty list or tuple of ``cls`` instances, as a list (``single=True``: one instance alone is a list of one).
+
+    Examples
+    --------
+    >>> check_objects("noises", [1.0, 2.0], float, "numbers")
+    [1.0, 2.0]
+    >>> check_objects("noises", True, float, "numbers")
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: noises must be a non-empty list of numbers, got the bool True
+    """
+    if single and isinstance(value, cls):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, cls) for v in value):
+        raise InvalidParameterError(f"{name} must be a non-empty list of {what}, got {describe(value)}")
+    return list(value)
+
+
+def available_memory(device=None) -> int | None:
+    """Bytes a new allocation may take: the RAM the kernel reports available (``MemAvailable``), or the free
+    memory of a CUDA ``device``; ``None`` where it cannot be read."""
+    if device is not None and getattr(device, "type", str(device).split(":")[0]) == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(n_bytes: float, what: str, sizes: dict, device=None) -> None:
+    """Refuse a computation whose arrays would need more memory than is available, naming the sizes behind it.
+
+    A request that cannot fit fails here, with the parameters to reduce, instead of as a raw allocator error
+    (or, worse, an allocation that succeeds and then exhausts the machine).
+
+    Examples
+    --------
+    >>> check_memory(1e30, "the result", {"n_layers": 10**29})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: the result needs 9.31e+20 GiB, more than the memory available (...); reduce n_layers=100000000000000000000000000000
+    """
+    available = available_memory(device)
+    if available is not None and n_bytes > available:
+        given = ", ".join(f"{k}={v}" for k, v in sizes.items())
+        raise InvalidParameterError(
+            f"{what} needs {n_bytes / 2**30:.3g} GiB, more than the memory available ({available / 2**30:.3g} GiB); "
+            f"reduce {given}"
+        )
 
 
 def check_bool(name: str, value) -> bool:

@@ -55,7 +55,7 @@ from functools import partial
 
 import numpy as np
 
-from .errors import InvalidParameterError, as_float_array, check_in_range, check_int
+from .errors import InvalidParameterError, as_float_array, check_float, check_in_range, check_int
 
 __all__ = ["DepthScaleFit", "LogDecayFit", "fit_depth_scale", "fit_log_decay", "fit_window"]
 
@@ -100,7 +100,7 @@ class LogDecayFit:
 
     def __call__(self, layers):
         """The fitted deviation :math:`e^{a + b l}` at ``layers``."""
-        return np.exp(self.intercept + self.slope * np.asarray(layers, dtype=float))
+        return np.exp(self.intercept + self.slope * as_float_array("layers", layers))
 
 
 def fit_log_decay(layers, deviation, sigma_log=None) -> LogDecayFit:
@@ -272,10 +272,10 @@ def fit_window(deviation, sem, *, z: float = 3.0, first_layer: int = 1, min_poin
     s = check_in_range("sem", sem, 0.0, np.inf).ravel()
     if d.size != s.size:
         raise InvalidParameterError(f"deviation and sem must have the same length, got {d.size} and {s.size}")
-    z = float(check_in_range("z", z, 0.0, np.inf, low_open=True))
+    z = check_float("z", z, 0.0, np.inf, low_open=True)
     first_layer = _check_int("first_layer", first_layer, 0)
     min_points = _check_int("min_points", min_points, 2)
-    start_fraction = float(check_in_range("start_fraction", start_fraction, 0.0, 1.0, low_open=True))
+    start_fraction = check_float("start_fraction", start_fraction, 0.0, 1.0, low_open=True)
     if first_layer >= d.size:
         raise InvalidParameterError(f"first_layer must be in [0, {d.size - 1}], got {first_layer}")
     settled = np.flatnonzero(d[first_layer:] <= start_fraction * d[0])
@@ -349,7 +349,7 @@ def fit_depth_scale(c, c_star, *, z: float = 3.0, first_layer: int = 1, min_poin
         raise InvalidParameterError(f"c needs at least two layers (n_layers >= 1), got {c.shape[0]}")
     if c.shape[1] < 2:
         raise InvalidParameterError(f"c needs at least 2 networks for a standard error, got {c.shape[1]}")
-    c_star = float(check_in_range("c_star", c_star, -1.0, 1.0))
+    c_star = check_float("c_star", c_star, -1.0, 1.0)
     per_network = c.mean(axis=2)  # (layers, networks)
     mean = per_network.mean(axis=1)
     sem = per_network.std(axis=1, ddof=1) / math.sqrt(per_network.shape[1])

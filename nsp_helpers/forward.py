@@ -75,7 +75,7 @@ from . import _random
 from ._random import RandomStreams, derived_seeds
 from .activations import ACTIVATIONS
 from .device import resolve_device
-from .errors import InvalidParameterError, check_int
+from .errors import InvalidParameterError, check_bool, check_choice, check_float, check_int, check_ints, check_memory
 from .network import NoisyNetwork, as_network
 from .noise import NoiseModel, NoNoise
 
@@ -95,6 +95,8 @@ DEFAULT_CHUNK_BYTES = 256 * 2**20
 METHODS = ("auto", "weights", "gram")
 # cost of one Gaussian random number in multiply-adds, for the automatic choice of method
 _RNG_COST = 8.0
+#: most networks one call draws seeds for (2**30 seeds already take 8 GiB)
+_MAX_NETWORKS = 2**30
 
 
 # ------------------------------------------------------------------------------------------------
@@ -109,8 +111,16 @@ def network_seeds(seed: int, n_networks: int, *tags: int) -> list[int]:
     (True, True)
     """
     seed = check_int("seed", seed, 0)
-    n_networks = check_int("n_networks", n_networks, 1)
+    n_networks = check_int("n_networks", n_networks, 1, _MAX_NETWORKS)
+    tags = check_ints("tags", list(tags), 0, min_length=0)
     return derived_seeds(seed, _random.NETWORKS, *tags, n=n_networks)
+
+
+def _check_draw(network_seed, layer, std) -> None:
+    """The arguments of :func:`draw_weights_` and :func:`draw_biases_`."""
+    check_int("network_seed", network_seed, 0)
+    check_int("layer", layer, 0)
+    check_float("std", std, 0.0)
 
 
 def draw_weights_(out: torch.Tensor, network_seed: int, layer: int, std: float, kind: str = "gaussian") -> torch.Tensor:
@@ -135,11 +145,11 @@ def draw_weights_(out: torch.Tensor, network_seed: int, layer: int, std: float, 
     >>> torch.allclose(w.T @ w, torch.eye(30) * 0.2**2 * 50, atol=1e-5)
     True
     """
+    _check_draw(network_seed, layer, std)
+    kind = check_choice("kind", kind, ("gaussian", "orthogonal"))
     streams = RandomStreams(_random.WEIGHTS, network_seed, layer, device=out.device)
     if kind == "gaussian":
         return streams.normal_(out, 0.0, std)
-    if kind != "orthogonal":
-        raise InvalidParameterError(f"kind must be 'gaussian' or 'orthogonal', got {kind!r}")
     if out.dim() != 2:
         raise InvalidParameterError(f"out must be a (fan_in, fan_out) matrix for orthogonal weights, got shape {tuple(out.shape)}")
     fan_in, fan_out = out.shape
@@ -154,6 +164,7 @@ def draw_weights_(out: torch.Tensor, network_seed: int, layer: int, std: float, 
 
 def draw_biases_(out: torch.Tensor, network_seed: int, layer: int, std: float) -> torch.Tensor:
     r"""Fill ``out`` with the biases :math:`\mathcal{N}(0, \mathrm{std}^2)` of one layer (zeros if ``std == 0``)."""
+    _check_draw(network_seed, layer, std)
     if std == 0.0:
         return out.zero_()
     return RandomStreams(_random.BIASES, network_seed, layer, device=out.device).normal_(out, 0.0, std)
@@ -186,11 +197,13 @@ class _Stack:
 
     def __post_init__(self):
         if not self.members:
-            raise InvalidParameterError("at least one network is needed")
+            raise InvalidParameterError("networks must hold at least one network, got an empty list")
         if len(self.seeds) != len(self.members):
-            raise InvalidParameterError(f"one seed per network is needed, got {len(self.seeds)} for {len(self.members)}")
+            raise InvalidParameterError(f"seeds must hold one seed per network ({len(self.members)}), got {len(self.seeds)}")
         first = self.members[0]
         for net in self.members:
+            if not isinstance(net, NoisyNetwork):
+                raise InvalidParameterError(f"networks must be NoisyNetwork objects, got {net!r}")
             if net.shape != ():
                 raise InvalidParameterError("stack members must be single networks, not families")
             for name in ("activation", "width", "input_width", "output_width", "input_activation", "noise_on_input",
@@ -412,10 +425,16 @@ class NoisyMLP(torch.nn.Module):
 
     def __init__(self, networks: Sequence[NoisyNetwork], seeds: Sequence[int], *, device=None, dtype=None):
         super().__init__()
-        self.stack = _Stack(list(networks), [int(s) for s in seeds])
+        self.stack = _Stack(_check_networks(networks), check_ints("seeds", seeds, 0))
         dtype = torch.float32 if dtype is None else _check_dtype(dtype)
         device = resolve_device(device)
         st = self.stack
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        n_weights = sum(n * (st.fan_in(layer) + 1) * st.first.width for layer, n in enumerate(st.n_active, start=1))
+        n_weights += st.n_networks * (st.first.width + 1) * (st.first.output_width or 0)
+        check_memory(2.0 * itemsize * n_weights, "the networks' weights",  # drawn on the CPU, then moved
+                     {"width": st.first.width, "input_width": st.first.input_width, "networks": st.n_networks,
+                      "depth": max(st.depths)})
         weights, biases = [], []
         for layer, n in enumerate(st.n_active, start=1):
             fan_in = st.fan_in(layer)
@@ -441,9 +460,10 @@ class NoisyMLP(torch.nn.Module):
     @classmethod
     def from_network(cls, network: NoisyNetwork, *, seed: int = 0, n_networks: int = 1, device=None, dtype=None):
         """``n_networks`` independent draws of one network (seeds :func:`network_seeds`)."""
-        network = as_network(network)
+        network = as_network(_check_network(network))
         if network.shape != ():
             raise InvalidParameterError(f"network must be a single network, not a family of shape {network.shape}")
+        n_networks = check_int("n_networks", n_networks, 1, _MAX_NETWORKS)
         return cls([network] * n_networks, network_seeds(seed, n_networks), device=device, dtype=dtype)
 
     @property
@@ -502,6 +522,7 @@ class NoisyMLP(torch.nn.Module):
         record_noise : bool
             Pass the noise drawn at every layer to ``on_layer``.
         """
+        train = check_bool("train", train)
         x = _check_inputs(x, self.stack.first.input_width, self.n_networks, self.weights[0].dtype, self.device)
         grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
         streams = _as_noise_streams(generator, self.device)
@@ -552,6 +573,18 @@ class ForwardResult:
     weights: list | None = None
     method: str = "weights"
     device: str = "cpu"
+
+
+def _check_network(network):
+    if not isinstance(network, (NoisyNetwork, NoiseModel)):
+        raise InvalidParameterError(f"network must be a NoisyNetwork, got {network!r}")
+    return network
+
+
+def _check_networks(networks) -> list:
+    if not isinstance(networks, (list, tuple)) or not all(isinstance(n, NoisyNetwork) for n in networks):
+        raise InvalidParameterError(f"networks must be a list of NoisyNetwork objects, got {networks!r:.200}")
+    return list(networks)
 
 
 def _check_dtype(dtype):
@@ -672,12 +705,16 @@ def forward(network, x, *, seed: int = 0, n_networks: int = 1, train: bool = Tru
     >>> a.shape == b.shape
     True
     """
-    network = as_network(network)
+    network = as_network(_check_network(network))
     if len(network.shape) > 1:
         raise InvalidParameterError(f"network must be one network or a 1-D family, got shape {network.shape}")
     seed = check_int("seed", seed, 0)
-    n_networks = check_int("n_networks", n_networks, 1)
+    n_networks = check_int("n_networks", n_networks, 1, _MAX_NETWORKS)
     chunk_bytes = check_int("chunk_bytes", chunk_bytes, 1)
+    train, keep_preactivations, keep_weights, record_noise, grad, keep_output = (
+        check_bool(name, value) for name, value in (
+            ("train", train), ("keep_preactivations", keep_preactivations), ("keep_weights", keep_weights),
+            ("record_noise", record_noise), ("grad", grad), ("keep_output", keep_output)))
     dtype = torch.float32 if dtype is None else _check_dtype(dtype)
     dev = resolve_device(device)
     x0 = _check_inputs(x, network.input_width, n_networks, dtype, dev)
@@ -694,6 +731,10 @@ def forward(network, x, *, seed: int = 0, n_networks: int = 1, train: bool = Tru
     if keep_preactivations or grad:
         per_network += itemsize * n_inputs * sum(network.widths)
     chunk = max(1, min(n_networks, chunk_bytes // max(per_network, 1)))
+    kept = n_networks * n_inputs * ((network.widths[-1] if keep_output else 0) + (sum(network.widths) if keep_preactivations else 0)
+                                    + (sum(products) if keep_weights else 0))
+    check_memory(per_network * chunk + itemsize * kept * max(1, int(np.prod(network.shape))), "the forward pass",
+                 {"n_networks": n_networks, "n_inputs": n_inputs, "width": network.width, "n_layers": network.n_layers}, dev)
 
     results = []
     for member_index, member in enumerate(network.members()):
@@ -756,7 +797,9 @@ def run_networks(networks: Sequence[NoisyNetwork], seeds: Sequence[int], x, *, n
     >>> run_networks(nets, [7, 7], torch.rand(3, 5), noise_seed=(0, 1), device="cpu").shape
     torch.Size([2, 3, 20])
     """
-    stack = _Stack(list(networks), [int(s) for s in seeds])
+    stack = _Stack(_check_networks(networks), check_ints("seeds", seeds, 0))
+    noise_seed = check_ints("noise_seed", noise_seed, 0)
+    train = check_bool("train", train)
     dtype = torch.float32 if dtype is None else _check_dtype(dtype)
     dev = resolve_device(device)
     x0 = _check_inputs(x, stack.first.input_width, stack.n_networks, dtype, dev)

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DamagedFileError, InvalidParameterError, StorageError, check_choice, check_float, check_int, check_path, describe
+from .errors import DamagedFileError, InvalidParameterError, StorageError, check_bool, check_choice, check_float, check_int, check_path, describe
 from .storage import (
     RunLock,
     atomic_write,
@@ -303,6 +303,7 @@ def compute_run(config: GradientRunConfig, *, checkpoint=None, progress: bool = 
     if not isinstance(config, GradientRunConfig):
         raise InvalidParameterError(f"config must be a GradientRunConfig, got {describe(config)}")
     checkpoint = check_path("checkpoint", checkpoint) if checkpoint is not None else None
+    progress = check_bool("progress", progress)
     blocks, cpu_before, wall_before = [], 0.0, 0.0
     if checkpoint is not None and checkpoint.exists():
         state = _load_checkpoint(checkpoint, config)
@@ -546,6 +547,10 @@ class GradientRun:
     """
 
     def __init__(self, raw: dict, path: Path | None = None):
+        if not isinstance(raw, dict) or not {"config", "layers", "summary", "per_network"} <= set(raw):
+            raise InvalidParameterError(
+                f"raw must be a results dict of a gradient run (compute_run, load_run), with config, layers, summary and "
+                f"per_network, got {describe(raw)}")
         self.raw = raw
         self.path = path
         self.config = GradientRunConfig.from_dict(raw["config"])

@@ -132,6 +132,8 @@ def critical_init_(tensor_or_module, noise=None, activation="relu", *, sigma_b2=
     """
     import torch
 
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise InvalidParameterError(f"generator must be None or a torch.Generator, got {generator!r}")
     sigma_w2, sb2 = critical_parameters(noise, activation, sigma_b2)
     if isinstance(tensor_or_module, torch.nn.Module):
         linears = [m for m in tensor_or_module.modules() if isinstance(m, torch.nn.Linear)]

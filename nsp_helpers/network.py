@@ -57,6 +57,10 @@ __all__ = ["NoisyNetwork", "as_network", "WEIGHT_KINDS"]
 WEIGHT_KINDS = ("gaussian", "orthogonal")
 
 
+class _IndexOutOfRange(InvalidParameterError, IndexError):
+    """An index beyond a family (an InvalidParameterError that is also the IndexError sequences raise)."""
+
+
 def _scalar_or_array(x):
     x = np.asarray(x, dtype=float)
     return float(x) if x.ndim == 0 else x
@@ -156,12 +160,17 @@ class NoisyNetwork:
         set_("sigma_w2", _scalar_or_array(sigma_w2))
         set_("sigma_b2", _scalar_or_array(sigma_b2))
         try:
-            np.broadcast_shapes(self.noise.shape, np.shape(self.sigma_w2), np.shape(self.sigma_b2))
+            family = np.broadcast_shapes(self.noise.shape, np.shape(self.sigma_w2), np.shape(self.sigma_b2))
         except ValueError:
             raise InvalidParameterError(
                 f"noise (shape {self.noise.shape}), sigma_w2 (shape {np.shape(self.sigma_w2)}) and sigma_b2 "
                 f"(shape {np.shape(self.sigma_b2)}) must broadcast to one family shape"
             ) from None
+        if 0 in family:
+            raise InvalidParameterError(
+                f"noise (shape {self.noise.shape}), sigma_w2 (shape {np.shape(self.sigma_w2)}) and sigma_b2 "
+                f"(shape {np.shape(self.sigma_b2)}) make an empty family: give at least one value of each"
+            )
 
     # --- constructors ------------------------------------------------------------------------------
     @classmethod
@@ -217,6 +226,10 @@ class NoisyNetwork:
         if len(self.shape) != 1:
             raise InvalidParameterError(f"only a 1-D family can be indexed, this one has shape {self.shape}")
         shape = self.shape
+        if not isinstance(index, slice):
+            index = check_int("index", index, -(2**63), 2**63 - 1)
+            if not -shape[0] <= index < shape[0]:  # an IndexError too: iteration by indexing stops there
+                raise _IndexOutOfRange(f"index must be in [{-shape[0]}, {shape[0] - 1}] for a family of {shape[0]}, got {index}")
         noise = self.noise[index] if self.noise.shape else self.noise
         sw = np.broadcast_to(self.sigma_w2, shape)[index]
         sb = np.broadcast_to(self.sigma_b2, shape)[index]

@@ -30,7 +30,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_bool, check_in_range
 
 __all__ = [
     "as_noise_model",
@@ -76,6 +76,16 @@ class NoiseModel:
 
     def _mu2(self):
         return 1.0
+
+    @property
+    def mu2_excess(self):
+        r""":math:`\mu_2 - 1`, computed without rounding :math:`\mu_2` first (``std**2``, not ``(1 + std**2) - 1``),
+        so that weak noise keeps its size: ``MultiplicativeGaussian(std=1e-8).mu2`` is 1.0 in float64, its
+        ``mu2_excess`` is 1e-16."""
+        return _scalar_or_array(np.broadcast_to(np.asarray(self._mu2_excess(), dtype=float), self.shape).copy())
+
+    def _mu2_excess(self):
+        return np.asarray(self._mu2(), dtype=float) - 1.0
 
     @property
     def mu4(self):
@@ -356,6 +366,9 @@ class Dropout(NoiseModel):
     def _mu2(self):
         return 1.0 / self.keep_prob
 
+    def _mu2_excess(self):
+        return (1.0 - np.asarray(self.keep_prob)) / self.keep_prob
+
     def _inverse_mu2(self):
         return self.keep_prob
 
@@ -432,6 +445,9 @@ class MultiplicativeGaussian(NoiseModel):
 
     def _mu2(self):
         return 1.0 + self.std**2
+
+    def _mu2_excess(self):
+        return self.std**2
 
     def _mu4(self):
         return 1.0 + 6.0 * self.std**2 + 3.0 * self.std**4
@@ -518,6 +534,9 @@ class MultiplicativeLaplace(NoiseModel):
     def _mu2(self):
         return 1.0 + 2.0 * self.scale**2
 
+    def _mu2_excess(self):
+        return 2.0 * self.scale**2
+
     def _mu4(self):
         # (1 + X)^4 with X ~ Laplace(0, b): E[X^2] = 2 b^2, E[X^4] = 24 b^4, odd moments vanish
         return 1.0 + 12.0 * self.scale**2 + 24.0 * self.scale**4
@@ -591,6 +610,9 @@ class MultiplicativePoisson(NoiseModel):
     def _mu2(self):
         return 1.0 + 1.0 / self.rate
 
+    def _mu2_excess(self):
+        return 1.0 / self.rate
+
     def _mu4(self):
         # E[K^4] = l^4 + 6 l^3 + 7 l^2 + l for K ~ Poisson(l) (Touchard polynomial), divided by l^4
         return 1.0 + 6.0 / self.rate + 7.0 / self.rate**2 + 1.0 / self.rate**3
@@ -629,6 +651,7 @@ def as_noise_model(noise, *, allow_family: bool = False) -> NoiseModel:
     ...
     nsp_helpers.errors.InvalidParameterError: noise must be a nsp_helpers.noise.NoiseModel (e.g. Dropout(keep_prob=0.6)), a torch.nn.Dropout module or None, got 0.4: a bare number is ambiguous (keep or drop probability?)
     """
+    allow_family = check_bool("allow_family", allow_family)
     if noise is None:
         return NoNoise()
     if isinstance(noise, NoiseModel):

@@ -95,7 +95,11 @@ def value_range(values, fmt: str = ".0f") -> str:
     >>> value_range([13.2, 14.9]), value_range([14.0, 14.2]), value_range([])
     ('13–15', '14', 'none')
     """
-    values = [float(v) for v in values]
+    from .errors import InvalidParameterError, as_float_array, describe
+
+    if not isinstance(fmt, str):
+        raise InvalidParameterError(f"fmt must be a format specification string such as '.0f', got {describe(fmt)}")
+    values = as_float_array("values", values).ravel().tolist()
     if not values:
         return "none"
     low, high = format(min(values), fmt), format(max(values), fmt)
@@ -118,8 +122,11 @@ def training_reduction(config: dict) -> str:
     >>> training_reduction(train.profile_config("paper").to_dict())
     'none'
     """
+    from .errors import InvalidParameterError, describe
     from .train import profile_config
 
+    if not isinstance(config, dict):
+        raise InvalidParameterError(f"config must be a results file's config dict, got {describe(config)}")
     paper = profile_config("paper", config.get("dataset", "mnist"), config.get("task", "reconstruct")).to_dict()
     side = 28 if config.get("dataset", "mnist") == "mnist" else 32
     parts = []

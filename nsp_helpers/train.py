@@ -608,6 +608,11 @@ def cell_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int
     >>> cell_network(3, 0.95, 784, 10, 400, sigma_b2=0.05, sigma_w2=2.5, activation="tanh", weights="orthogonal").label
     'tanh, dropout, keep p = 0.95, orthogonal weights, σ_w² = 2.5, σ_b² = 0.05'
     """
+    depth, keep_prob = _check_cell(depth, keep_prob)
+    d_in, d_out, width = (check_int(name, v, 1) for name, v in (("d_in", d_in), ("d_out", d_out), ("width", width)))
+    sigma_b2 = check_float("sigma_b2", sigma_b2, 0.0)
+    if sigma_w2 is not None:
+        sigma_w2 = check_float("sigma_w2", sigma_w2, 0.0, low_open=True)
     noise = Dropout(keep_prob=float(keep_prob))
     if sigma_w2 is None:
         if activation == "relu":
@@ -618,11 +623,26 @@ def cell_network(depth: int, keep_prob: float, d_in: int, d_out: int, width: int
                         output_width=d_out, input_activation=False, weights=weights)
 
 
+def _check_cell(depth, keep_prob, sigma_w2=None, *, cell=None) -> tuple:
+    """``(depth, keep_prob[, sigma_w2])`` of one grid cell, checked (``cell``: what was given instead of a
+    pair or a triple)."""
+    if cell is not None:
+        raise InvalidParameterError(
+            f"cells must hold (depth, keep_prob) pairs or (depth, keep_prob, sigma_w2) triples, got {describe(cell)}")
+    checked = (check_int("depth", depth, 0), check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True))
+    if sigma_w2 is not None:
+        checked += (check_float("sigma_w2", sigma_w2, 0.0, low_open=True),)
+    return checked
+
+
 def cell_seed(seed: int, depth: int, keep_prob: float, sigma_w2: float | None = None) -> int:
     """The weight seed of a grid cell: it depends on ``(seed, depth, keep_prob[, sigma_w2])`` only (the same
     in every shard)."""
+    seed, depth = check_int("seed", seed, 0), check_int("depth", depth, 0)
+    keep_prob = check_float("keep_prob", keep_prob, 0.0, 1.0)
     entropy = [int(seed), int(depth), int(round(keep_prob * 1_000_000))]
     if sigma_w2 is not None:
+        sigma_w2 = check_float("sigma_w2", sigma_w2, 0.0)
         entropy.append(int(round(sigma_w2 * 1_000_000)))
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
@@ -640,6 +660,11 @@ def grid_model(cells, d_in: int, d_out: int, width: int, *, seed: int = 0, sigma
     >>> order, model.depths, model(torch.rand(5, 4), train=False).shape
     ([1, 0], [3, 1], torch.Size([2, 5, 4]))
     """
+    if not isinstance(cells, (list, tuple)) or not cells:
+        raise InvalidParameterError(
+            f"cells must be a non-empty list of (depth, keep_prob) pairs or (depth, keep_prob, sigma_w2) triples, got {describe(cells)}")
+    cells = [_check_cell(*cell) if isinstance(cell, (list, tuple)) and len(cell) in (2, 3) else _check_cell(None, None, cell=cell)
+             for cell in cells]
     order = sorted(range(len(cells)), key=lambda i: -cells[i][0])  # deepest first (stable)
     networks = [cell_network(cells[i][0], cells[i][1], d_in, d_out, width, sigma_b2=sigma_b2,
                              sigma_w2=cells[i][2] if len(cells[i]) == 3 else None, activation=activation, weights=weights)

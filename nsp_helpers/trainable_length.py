@@ -125,6 +125,7 @@ def critical_grids(task: str = "reconstruct", profile: str = "medium", dataset: 
     """
     task = check_choice("task", task, train.TASKS)
     dataset = check_choice("dataset", dataset, train.DATASETS)
+    profile = train._check_name_token("profile", profile)
     root = train.results_dir() if root is None else check_path("root", root)
     if not root.is_dir():
         return []
@@ -188,6 +189,7 @@ def fit_published(root, *, n_boot: int = 500, seed: int = 0) -> dict:
     from . import analysis
 
     out, cache = {}, {}
+    n_boot, seed = check_int("n_boot", n_boot, 2), check_int("seed", seed, 0)
     for panel, (_, _, keep, what, _) in PUBLISHED_PANELS.items():
         depths, sws, acc = read_published_heatmap(root, panel)
         ok = np.isfinite(acc)

@@ -54,6 +54,7 @@ from .errors import (
     check_float,
     check_in_range,
     check_int,
+    check_memory,
     check_path,
     describe,
 )
@@ -340,8 +341,8 @@ def layer_caps(sigma_w2, noise: NoiseModel, q_in: float, *, max_layers: int = 10
         Weight variances.
     noise : NoiseModel
         Multiplicative noise.
-    q_in : float, > 0
-        Second moment of the input.
+    q_in : float, in [float32 tiny / 2, float32 max / 2]
+        Second moment of the input (:math:`2 q_{\mathrm{in}}` within the float32 range).
     max_layers : int, optional
         Upper bound (default 1000, as in the paper).
     depth_factor : float, optional
@@ -360,7 +361,8 @@ def layer_caps(sigma_w2, noise: NoiseModel, q_in: float, *, max_layers: int = 10
     max_layers = check_int("max_layers", max_layers, 1)
     noise = _check_noise(noise)
     depth_factor = check_float("depth_factor", depth_factor, 0.0, np.inf, low_open=True)
-    q_in = check_float("q_in", q_in, 0.0, np.inf, low_open=True)
+    q_in = check_float("q_in", q_in, theory.FLOAT32_TINY / 2, theory.FLOAT32_MAX / 2,
+                       hint="the data's q0 = 2 q_in must lie in the float32 range, as the run does")
     sw = np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1))
     if sw.size == 0:
         raise InvalidParameterError("sigma_w2 must hold at least one weight variance, got an empty array")
@@ -497,6 +499,9 @@ def run_variance_depth(
     from .forward import network_seeds
 
     network_seed = network_seeds(seed, 1)[0]
+    # per batch: one shared standard-normal matrix, and a few activations of every network
+    check_memory(4.0 * (width * max(width, n_in) + 4 * len(sw) * min(batch_size, n_images) * width), "the variance-depth run",
+                 {"width": width, "batch_size": batch_size, "sigma_w2": f"{len(sw)} values"}, dev)
     config = {
         "noise": _noise_to_dict(noise),
         "sigma_w2": [float(s) for s in sw],

@@ -93,7 +93,7 @@ from typing import Callable, Iterable, Mapping
 
 import ipywidgets as widgets
 
-from .errors import InvalidParameterError, check_in_range
+from .errors import InvalidParameterError, check_bool, check_float, check_int
 
 __all__ = ["SliderFigure", "slider_figure", "render_png", "MAX_WIDGET_BYTES"]
 
@@ -211,7 +211,14 @@ def render_png(fig, *, dpi: float = 72) -> bytes:
         raise InvalidParameterError(
             f"figure_fn must return a matplotlib.figure.Figure, got {type(fig).__name__}"
         )
-    dpi = float(check_in_range("dpi", dpi, 0, 600, low_open=True))
+    dpi = check_float("dpi", dpi, 0, 600, low_open=True)
+    pixels = fig.get_size_inches() * dpi
+    if min(pixels) < 1:
+        plt.close(fig)
+        raise InvalidParameterError(
+            f"dpi = {dpi:g} leaves no pixel: the figure is {fig.get_size_inches()[0]:g} x {fig.get_size_inches()[1]:g} "
+            f"inches, {pixels[0]:.3g} x {pixels[1]:.3g} pixels; raise dpi"
+        )
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=dpi)  # not "tight": every frame keeps the same pixel size
@@ -272,27 +279,48 @@ def render_frame(fig, *, dpi: float = _CSS_PX_PER_INCH, width: int | None = None
     import matplotlib.figure
     import matplotlib.pyplot as plt
 
-    from .plots.style import BookFigure, describe, picture_html
+    from .plots.style import picture_html
 
     if not isinstance(fig, matplotlib.figure.Figure):
         raise InvalidParameterError(f"figure_fn must return a matplotlib.figure.Figure, got {type(fig).__name__}")
     try:
         scale = width / fig.get_figwidth() if width is not None else float(dpi)
         css = (round(fig.get_figwidth() * scale), round(fig.get_figheight() * scale))
-        if isinstance(fig, BookFigure):
-            wide = _compact_png(fig.png(resolution=scale * _RESOLUTION / _CSS_PX_PER_INCH))
-            alt = fig.alt
-            narrow = None
-            if fig._has_narrow():
-                narrow = (_compact_png(fig.png(narrow=True)), fig.css_size(narrow=True))
-        else:
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=scale * _RESOLUTION)  # not "tight": every frame keeps its size
-            wide, alt, narrow = _compact_png(buf.getvalue()), describe(fig), None
+        name, value = ("width", width) if width is not None else ("dpi", dpi)
+        pixels = fig.get_size_inches() * scale * _RESOLUTION
+        if min(pixels) < 1:
+            raise InvalidParameterError(
+                f"{name} = {value:g} leaves no pixel: the figure is {fig.get_size_inches()[0]:g} x "
+                f"{fig.get_size_inches()[1]:g} inches, {pixels[0]:.3g} x {pixels[1]:.3g} pixels; raise {name}")
+        try:
+            wide, alt, narrow = _render_wide_narrow(fig, scale)
+        except RuntimeError as exc:  # FreeType cannot draw text below one pixel per em
+            if "ppem" not in str(exc) and "FT_" not in str(exc):
+                raise
+            raise InvalidParameterError(
+                f"{name} = {value:g} is too small to draw the figure's text ({scale * _RESOLUTION:.3g} pixels per "
+                f"inch); raise {name}") from exc
     finally:
         plt.close(fig)
     text = picture_html(wide, css, alt, narrow=narrow)
     return [wide] + ([narrow[0]] if narrow else []), text
+
+
+def _render_wide_narrow(fig, scale: float):
+    """The wide PNG, the alternative text and the narrow ``(PNG, CSS size)`` (or ``None``) of a frame."""
+    from .plots.style import BookFigure, describe
+
+    if isinstance(fig, BookFigure):
+        wide = _compact_png(fig.png(resolution=scale * _RESOLUTION / _CSS_PX_PER_INCH))
+        alt = fig.alt
+        narrow = None
+        if fig._has_narrow():
+            narrow = (_compact_png(fig.png(narrow=True)), fig.css_size(narrow=True))
+    else:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=scale * _RESOLUTION)  # not "tight": every frame keeps its size
+        wide, alt, narrow = _compact_png(buf.getvalue()), describe(fig), None
+    return wide, alt, narrow
 
 
 def _default_format(value) -> str:
@@ -313,11 +341,16 @@ def _formatter(name: str, formats: Mapping) -> Callable[[object], str]:
 
 
 def _as_grid(name: str, values) -> list:
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
         raise InvalidParameterError(f"grid {name!r} must be a non-empty list of distinct values, got {values!r}")
     grid = list(values.tolist() if hasattr(values, "tolist") else values)  # numpy scalars -> Python
     if not grid or len(set(map(repr, grid))) != len(grid):
         raise InvalidParameterError(f"grid {name!r} must be a non-empty list of distinct values, got {grid!r}")
+    numeric = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in grid]
+    if any(numeric) and not all(numeric):
+        raise InvalidParameterError(f"grid {name!r} must hold numbers only or no numbers at all, got {grid!r}")
+    if all(numeric) and not all(math.isfinite(v) for v in grid):
+        raise InvalidParameterError(f"grid {name!r} must hold finite numbers, got {grid!r}")
     return grid
 
 
@@ -434,7 +467,7 @@ def slider_figure(
         shows them as the book's static figures (a 7-inch figure fills the 672-pixel column with its
         text at its own size); the PNGs have twice as many pixels.
     width : int or None
-        Shown width in CSS pixels (positive), instead of ``dpi``.
+        Shown width in CSS pixels, in [1, 10000], instead of ``dpi`` (``None``: at ``dpi``).
     labels : dict, optional
         Slider description per grid name; default: the grid name.
     formats : dict, optional
@@ -448,7 +481,7 @@ def slider_figure(
         ``False``: precompute frames (works in static HTML); ``None``: ``True`` iff the environment
         variable ``NSP_LIVE_WIDGETS`` is ``1``.
     live_steps : int
-        Number of steps of a live float slider between its smallest and largest grid value (>= 1).
+        Number of steps of a live float slider between its smallest and largest grid value, in [1, 100000].
     grid_only : bool or iterable of str
         Grids whose values ``figure_fn`` can only take from the grid itself (stored or precomputed data);
         ``True`` for all grids. In live mode their sliders snap to the grid values and a note says so;
@@ -504,11 +537,13 @@ def slider_figure(
         unknown = sorted(set(mapping) - set(grids))
         if unknown:
             raise InvalidParameterError(f"{what} names unknown grid(s) {unknown}; the grids are {sorted(grids)}")
-    dpi = float(check_in_range("dpi", dpi, 0, 600, low_open=True))
+    dpi = check_float("dpi", dpi, 0, 600, low_open=True)
     if width is not None:
-        width = int(check_in_range("width", width, 1, 10_000))
-    max_frames = int(check_in_range("max_frames", max_frames, 1))
-    live_steps = int(check_in_range("live_steps", live_steps, 1))
+        width = check_int("width", width, 1, 10_000)
+    max_frames = check_int("max_frames", max_frames, 1)
+    live_steps = check_int("live_steps", live_steps, 1, 100_000)
+    if live is not None:
+        live = check_bool("live", live)
     names = list(grids)
     grid = {name: _as_grid(name, grids[name]) for name in names}
     start = {}

@@ -226,7 +226,7 @@ def test_trainable_depth_rules():
         (dict(n_networks=0), "n_networks"),
         (dict(n_pairs=1.5), "n_pairs"),
         (dict(noise=0.9), "noise must be a NoisyNetwork or a nsp_helpers.noise.NoiseModel"),
-        (dict(noise=Dropout(keep_prob=[0.5, 0.9])), "single noise level"),
+        (dict(noise=Dropout(keep_prob=[0.5, 0.9])), "must describe a single network"),
         (dict(backward="gia"), "backward must be"),
         (dict(dtype=torch.int32), "dtype must be"),
         (dict(activation="sigmoid"), "activation must be"),

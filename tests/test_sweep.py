@@ -1,9 +1,14 @@
-"""The hostile sweep (tests/sweep.py) over the modules whose validation is finished.
+"""The hostile sweep (tests/sweep.py) over every public callable of the package that takes parameters.
 
-Covered here: errors, noise, data, storage, train (configuration, data preparation, optimisers,
-results and orchestration) and variance_depth (configuration, checkpoints, results). Other modules
-join by adding their targets to :func:`build_targets` and their module to :data:`MODULES`; callables
-of a swept module without a target are listed by the report and fail :func:`test_every_public_callable_has_a_target`.
+Covered here: errors, noise, data, storage, train (configuration, data preparation, optimisers, results,
+orchestration and the model builders) and variance_depth (configuration, checkpoints, results); the
+numeric modules (theory, network, forward, simulate, fits, analysis, init, activations, device, widgets,
+plots) have their targets in ``tests/sweep_numeric.py``. A new module joins by adding its targets to
+:func:`build_targets` and its module to :data:`MODULES`; callables of a swept module without a target are
+listed by the report and fail :func:`test_every_public_callable_has_a_target`.
+
+The default run samples the hostile values (the core ones and a few more per parameter, a few
+hypothesis draws); ``-m slow`` runs :func:`test_exhaustive_sweep` over all of them.
 """
 
 from __future__ import annotations
@@ -18,20 +23,22 @@ from nsp_helpers import data, errors, noise, storage, train
 from nsp_helpers import variance_depth as vd
 
 from sweep import Target, sweep
+from sweep_numeric import NUMERIC_MODULES, numeric_targets
 
-MODULES = {"errors": errors, "noise": noise, "data": data, "storage": storage, "train": train, "variance_depth": vd}
+MODULES = {"errors": errors, "noise": noise, "data": data, "storage": storage, "train": train, "variance_depth": vd,
+           **NUMERIC_MODULES}
 
 #: Callables of the swept modules that take no numeric, boolean or choice parameter a user passes
 #: (or only objects checked elsewhere); listed so that a new public callable is noticed.
 NOT_SWEPT = [
-    "errors.check_choice", "errors.check_path", "errors.describe", "errors.storage_error",
+    "errors.check_choice", "errors.check_path", "errors.check_memory", "errors.describe", "errors.storage_error",
     "noise.NoiseModel", "noise.NoNoise",
     "data.CHECKSUMS",
     "storage.atomic_write", "storage.write_json_atomic", "storage.code_version", "storage.default_checkpoint_dir",
     "storage.DamagedFileWarning", "storage.RunLockedError", "storage.device_description",
     "train.grid_cells", "train.write_results", "train.load_results", "train.results_dir", "train.merge_results",
-    "train.main", "train.TrainConfig.from_dict", "train.cell_network", "train.cell_seed", "train.grid_model",
-    "variance_depth.VarianceDepthResult", "variance_depth.VarianceDepthResult.from_dict", "variance_depth.load_result",
+    "train.main", "train.TrainConfig.from_dict",
+    "variance_depth.VarianceDepthResult", "variance_depth.VarianceDepthResult.from_dict", "variance_depth.FailureStatistics", "variance_depth.load_result",
     "variance_depth.main",
 ]
 
@@ -67,6 +74,11 @@ def build_targets(tmp: Path) -> dict:
                                     params={"value": "reals"}, names={"value": ("x",)})],
         "errors.check_bool": [T("errors.check_bool", errors.check_bool, dict(name="b", value=True),
                                 params={"value": "bool"}, names={"value": ("b",)})],
+        "errors.check_ints": [T("errors.check_ints", errors.check_ints, dict(name="seeds", values=[1, 2], low=0),
+                                params={"values": "ints"}, names={"values": ("seeds",)}, ranges={"values": (0, 2**63 - 1)})],
+        "errors.check_objects": [T("errors.check_objects", errors.check_objects,
+                                   dict(name="noises", value=[noise.Dropout(0.5)], cls=noise.NoiseModel, what="noise models"),
+                                   params={"value": "object"}, names={"value": ("noises",)})],
         # --- noise ---------------------------------------------------------------------------------------
         "noise.Dropout": [T("noise.Dropout", noise.Dropout, dict(keep_prob=0.5), params={"keep_prob": "reals"})],
         "noise.Dropout.from_drop_prob": [T("noise.Dropout.from_drop_prob", noise.Dropout.from_drop_prob, dict(drop_prob=0.4),
@@ -155,7 +167,8 @@ def build_targets(tmp: Path) -> dict:
                                                      checkpoint_every=2, keep_checkpoint=False),
                                                 params={"images": "reals", "noise": "object", "sigma_w2": "reals", "width": "int",
                                                         "max_layers": "int", "depth_factor": "real", "batch_size": "int", "seed": "int",
-                                                        "checkpoint_every": "int", "keep_checkpoint": "bool", "dataset": "text"})],
+                                                        "checkpoint_every": "int", "keep_checkpoint": "bool", "dataset": "text"},
+                                                nan_ok="q is NaN beyond a row's layers and once float32 overflowed (documented)")],
         "variance_depth.VarianceDepthResult.theory_log_q": [T("variance_depth.VarianceDepthResult.theory_log_q", vd_result.theory_log_q,
                                                               dict(q0=1.0), params={"q0": "real"}, none_ok=("q0",))],
         "variance_depth.save_result": [T("variance_depth.save_result", vd.save_result, dict(result=vd_result, path=str(tmp / "vd.json"), wall_s=1.0),
@@ -165,14 +178,15 @@ def build_targets(tmp: Path) -> dict:
     }
     for name in NOT_SWEPT:
         targets.setdefault(name, None)
+    targets.update(numeric_targets())
     return targets
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
-    rep = sweep(MODULES, build_targets(tmp), hypothesis_examples=15)
-    print("\n" + rep.summary())
+    rep = sweep(MODULES, build_targets(tmp), hypothesis_examples=2, sample=1, variants=2, timeout_s=60)
+    print("\n" + rep.table() + "\nslowest: " + rep.slowest() + "\n" + rep.summary())
     return rep
 
 
@@ -182,7 +196,7 @@ def test_every_public_callable_has_a_target(report):
 
 
 def test_no_bad_value_is_accepted_silently(report):
-    silent = [c for c in report.cases if c.outcome in ("silent", "nan")]
+    silent = [c for c in report.cases if c.outcome in ("silent", "nan", "wrong")]
     assert not silent, "\n".join(f"{c.target}({c.param}={c.label}): {c.outcome} {c.detail}" for c in silent[:40])
 
 
@@ -209,3 +223,12 @@ def test_the_sweep_classifies_a_broken_function():
     by = {name: {c.outcome for c in rep.cases if c.target == name} for name in targets}
     assert "silent" in by["t.silent"] and "unclear" in by["t.unclear"]
     assert by["t.checked"] <= {"clear", "accepted"} and "clear" in by["t.checked"]
+
+
+@pytest.mark.slow
+def test_exhaustive_sweep(tmp_path):
+    """Every hostile value of every parameter, and more hypothesis draws: nothing silent, nothing unclear."""
+    rep = sweep(MODULES, build_targets(tmp_path), hypothesis_examples=20, timeout_s=30)
+    print("\n" + rep.table())
+    assert rep.uncovered == [] and rep.baseline_failures == []
+    assert not rep.problems(), "\n".join(f"{c.outcome} {c.target}({c.param}={c.label}): {c.detail}" for c in rep.problems()[:60])

@@ -398,6 +398,188 @@ def test_hard_tanh_2d_panels():
 
 
 # ------------------------------------------------------------------------------------------------
+# far from the usual scale (issue 15): the right number (checked against mpmath), or a clear refusal
+# ------------------------------------------------------------------------------------------------
+BIG_Q = [2e3, 1e4, 1e6, 1e20, 1e300]
+_U_POINTS = [-mp.inf, -20, -5, 0, 5, 20, mp.inf]
+
+
+def _mp_expect_u(f, q, dps=30):
+    """E[f(u)], u ~ N(0, q), integrated in u for large q (f must decay away from u = 0)."""
+    with mp.workdps(dps):
+        sq = mp.sqrt(mp.mpf(q))
+        return mp.quad(lambda u: f(u) * mp.npdf(u / sq) / sq, _U_POINTS)
+
+
+def _mp_sech2_pair(q, c, dps=15):
+    """E[sech^2(u_a) sech^2(u_b)], (u_a, u_b) with variance q and correlation c, nested in u (large q)."""
+    with mp.workdps(dps):
+        q, c = mp.mpf(q), mp.mpf(c)
+        sq, s = mp.sqrt(q), mp.sqrt(1 - c * c)
+
+        def inner(ua):  # E[sech^2(u_b) | u_a], u_b ~ N(c u_a, q s^2)
+            return mp.quad(lambda v: mp.sech(v) ** 2 * mp.npdf((v - c * ua) / (sq * s)) / (sq * s), _U_POINTS)
+
+        return mp.quad(lambda ua: mp.sech(ua) ** 2 * inner(ua) * mp.npdf(ua / sq) / sq, _U_POINTS)
+
+
+@pytest.mark.parametrize("q", BIG_Q)
+def test_tanh_quadrature_adapts_to_large_q(q):
+    """Above q ~ 1700 the trapezoidal grid would be too coarse for tanh(sqrt(q) z): graded panels take over."""
+    kern, qa = theory._kernel("tanh"), np.array([q])
+    tanh2 = 1 - float(_mp_expect_u(SECH2, q))  # E[tanh^2] = 1 - E[sech^2], no cancellation in the reference
+    assert theory.variance_map(q, NoNoise(), 1.0, 0.0, "tanh") == pytest.approx(tanh2, rel=1e-13)
+    assert theory.gaussian_expectation(lambda x: np.tanh(x) ** 2, q) == pytest.approx(tanh2, rel=1e-13)
+    assert kern.grad2(qa)[0] == pytest.approx(float(_mp_expect_u(lambda u: SECH2(u) ** 2, q)), rel=1e-10)
+    ref = float(_mp_expect_u(lambda u: u * mp.tanh(u) * SECH2(u), q) / q)
+    assert kern.d_second(qa)[0] == pytest.approx(ref, rel=1e-10)
+    # the two-dimensional rule at c = +-1 (one dimension) and c = 0 (a product)
+    assert theory.bivariate_gaussian_expectation("tanh", "tanh", q, 1.0) == pytest.approx(tanh2, rel=1e-12)
+    assert theory.bivariate_gaussian_expectation("tanh", "tanh", q, -1.0) == pytest.approx(-tanh2, rel=1e-12)
+    sech2 = float(_mp_expect_u(SECH2, q))
+    d = get_activation("tanh").grad
+    assert theory.bivariate_gaussian_expectation(d, d, q, 0.0) == pytest.approx(sech2**2, rel=1e-10)
+
+
+def test_tanh_correlation_slope_at_large_q_against_mpmath():
+    """The issue's example: chi(0.5) of critical-weight dropout tanh at q = 1e6 is about 0.441 (2.40 before)."""
+    noise, sw, c, q = Dropout(0.6), 1.2, 0.5, 1e6
+    pair = _mp_sech2_pair(q, c)
+    with mp.workdps(30):
+        q_next = sw / 0.6 * (1 - _mp_expect_u(SECH2, q))
+        ref = float(sw * q * pair / q_next)
+    chi = theory.correlation_slope(c, noise, sw, 0.0, "tanh", q=q)
+    assert chi == pytest.approx(ref, rel=1e-9)
+    assert round(chi, 3) == 0.441
+
+
+@pytest.mark.parametrize("q", [1e20, 1e300])
+@pytest.mark.parametrize("c", [-0.9, 0.0, 0.5, 0.99])
+def test_tanh_correlation_slope_in_the_large_q_limit(q, c):
+    """Over |u| < 40, where sech^2 lives, the bivariate density is 1/(2 pi q s) to a relative 1/q, so
+    E[sech^2(u_a) sech^2(u_b)] = 2/(pi q s) (the integral of sech^2 is 2) and chi(c) = 2 sigma_w2/(pi s q')."""
+    noise, sw = Dropout(0.6), 1.2
+    q_next = theory.variance_map(q, noise, sw, 0.0, "tanh")
+    assert q_next == pytest.approx(sw / 0.6, rel=1e-9)
+    ref = 2 * sw / (math.pi * math.sqrt(1 - c * c) * q_next)
+    assert theory.correlation_slope(c, noise, sw, 0.0, "tanh", q=q) == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("q", BIG_Q)
+def test_hard_tanh_closed_forms_at_large_q_against_mpmath(q):
+    """E[clip(u)^2] = E[u^2; |u| < 1] + P(|u| > 1), without the cancellation that gave -489.7 at q = 1e20."""
+    kern, qa = theory._kernel("hard_tanh"), np.array([q])
+    with mp.workdps(40):
+        sq = mp.sqrt(mp.mpf(q))
+        inside = mp.quad(lambda u: u * u * mp.npdf(u / sq) / sq, [-1, 0, 1])  # E[u^2; |u| < 1]
+        second = inside + 2 * mp.ncdf(-1 / sq)
+        grad2 = mp.erf(1 / (sq * mp.sqrt(2)))
+        ref_second, ref_d, ref_grad2 = float(second), float(inside / q), float(grad2)
+    assert kern.second(qa)[0] == pytest.approx(ref_second, rel=1e-14)
+    assert kern.d_second(qa)[0] == pytest.approx(ref_d, rel=1e-12)
+    assert kern.grad2(qa)[0] == pytest.approx(ref_grad2, rel=1e-14)
+    noise, sw = Dropout(0.6), 1.2
+    v = theory.variance_map(q, noise, sw, 0.0, "hard_tanh")
+    assert v == pytest.approx(sw / 0.6 * ref_second, rel=1e-14) and 0 < v <= 2.0  # bounded by sw mu2 = 2
+    assert 0 <= theory.variance_slope(noise, sw, 0.0, "hard_tanh", q=q) == pytest.approx(sw / 0.6 * ref_d, rel=1e-12)  # 1e-451: 0
+
+
+def test_hard_tanh_pair_at_large_q_against_mpmath():
+    q, c = 1e6, 0.5
+    kern = theory._kernel("hard_tanh")
+    with mp.workdps(20):
+        sq, s = mp.sqrt(mp.mpf(q)), mp.sqrt(1 - mp.mpf(c) ** 2)
+
+        def both_inside(ua):  # P(|u_b| < 1 | u_a) on |u_a| < 1
+            m, sd = c * ua, sq * s
+            return mp.ncdf((1 - m) / sd) - mp.ncdf((-1 - m) / sd)
+
+        ref = float(mp.quad(lambda ua: both_inside(ua) * mp.npdf(ua / sq) / sq, [-1, 0, 1]))
+    assert kern.cross_prime(np.array([q]), np.array([c]))[0] == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.parametrize("q", [1e9, 1e20, 1e300])
+@pytest.mark.parametrize("c", [-0.9, 0.3, 0.99])
+def test_hard_tanh_pair_in_the_large_q_limit(q, c):
+    """clip(u) -> sign(u): E[clip(u_a) clip(u_b)] -> (2/pi) arcsin c, q E[1{|u_a| < 1} 1{|u_b| < 1}] -> 2/(pi s)
+    (up to O(1/(q s^2)))."""
+    kern = theory._kernel("hard_tanh")
+    cross, cross_prime = kern.cross_both(np.array([q]), np.array([c]))
+    rel = 1e-12 + 100 / (q * (1 - c * c))
+    assert cross[0] == pytest.approx(2 / math.pi * math.asin(c), rel=rel)
+    assert q * cross_prime[0] == pytest.approx(2 / (math.pi * math.sqrt(1 - c * c)), rel=rel)
+
+
+@pytest.mark.parametrize("sd", [30.0, 5e3, 2e4, 1e8])
+@pytest.mark.parametrize("centre", [-3.0, 0.2, 2.0])
+def test_hard_tanh_conditional_moments_against_mpmath(sd, centre):
+    """P(|X| < 1) and E[X; |X| < 1] of X ~ N(m, sd^2), m = -centre sd, on both sides of the series' threshold."""
+    m = -centre * sd
+    below, above, inside, e_inside = theory._kernel("hard_tanh")._conditional(np.array([m]), np.array([sd]))
+    with mp.workdps(40):
+        dens = lambda x: mp.npdf((x - m) / sd) / sd  # noqa: E731
+        ref_inside = mp.quad(dens, [-1, 1])
+        ref_e = mp.quad(lambda x: x * dens(x), [-1, 1])
+        ref_above = mp.ncdf((m - 1) / sd)
+    assert inside[0] == pytest.approx(float(ref_inside), rel=1e-9)
+    assert e_inside[0] == pytest.approx(float(ref_e), rel=1e-6, abs=1e-13)  # E[clip(X)] is O(1): 1e-13 absolute
+    assert above[0] == pytest.approx(float(ref_above), rel=1e-12)
+
+
+def _mp_relu_depth_scale(mu2_minus_1, dps):
+    """xi_c of critical ReLU with mu2 = 1 + mu2_minus_1 (exact): tan(theta) - theta = pi (mu2 - 1)."""
+    with mp.workdps(dps):
+        e = mp.mpf(mu2_minus_1)
+        s = mp.pi * e
+        if s > 1e6:  # theta = pi/2 - x/s with x = O(1): cot(x/s) + x/s - pi/2 = s, scaled to O(1)
+            x = mp.findroot(lambda x: (mp.cot(x / s) + x / s - mp.pi / 2) / s - 1, 1)
+            theta = mp.pi / 2 - x / s
+        else:
+            start = min(mp.cbrt(3 * s), mp.atan(s + mp.pi / 2))
+            theta = mp.findroot(lambda t: mp.tan(t) - t - s, start, solver="newton", df=lambda t: mp.tan(t) ** 2)
+        return float(-1 / (mp.log(1 - theta / mp.pi) - mp.log(1 + e)))
+
+
+@pytest.mark.parametrize(("noise", "mu2_minus_1"), [
+    (Dropout(1e-300), (1 - mp.mpf(1e-300)) / mp.mpf(1e-300)),  # NaN before
+    (MultiplicativeGaussian(std=1e150), mp.mpf(1e150) ** 2),  # NaN before
+    (MultiplicativeGaussian(std=1e-8), mp.mpf(1e-8) ** 2),  # inf before: mu2 = 1 + 1e-16 rounds to 1
+    (Dropout(0.6), mp.mpf(0.4) / mp.mpf(0.6)),
+])
+def test_relu_depth_scale_of_extreme_noise_against_mpmath(noise, mu2_minus_1):
+    ref = _mp_relu_depth_scale(mu2_minus_1, dps=700)
+    assert theory.depth_scale(noise) == pytest.approx(ref, rel=1e-12)
+    assert 0 <= theory.correlation_fixed_point(noise) <= 1
+
+
+def test_depth_scale_of_extreme_noise_other_activations():
+    # linear networks: xi_c = 1/ln(mu2) exactly, also for mu2 - 1 = 1e-16 (1e16 layers, not inf)
+    assert theory.depth_scale(MultiplicativeGaussian(std=1e-8), activation="linear") == pytest.approx(1e16, rel=1e-12)
+    assert theory.linear_network_depth_scale(MultiplicativeGaussian(std=1e-8)) == pytest.approx(1e16, rel=1e-12)
+    # tanh with mu2 = 1e300: q* = sigma_w2 mu2 E[tanh^2] + sigma_b2 ~ 1.4e300, c* ~ 0 and
+    # chi(c*) = sigma_w2 q E[sech^2(u_a) sech^2(u_b)] / q* -> 2 sigma_w2 / (pi q*)
+    sw, sb = 1.4, 0.1
+    for noise in (Dropout(1e-300), MultiplicativeGaussian(std=1e150)):
+        q_star = sw * float(noise.mu2) + sb
+        assert theory.variance_fixed_point(noise, sw, sb, "tanh") == pytest.approx(q_star, rel=1e-12)
+        assert theory.depth_scale(noise, sw, sb, "tanh") == pytest.approx(-1 / math.log(2 * sw / (math.pi * q_star)), rel=1e-9)
+    # parameters whose second moment overflows float64 are refused where they are made (no OverflowError later)
+    with pytest.raises(InvalidParameterError, match="std"):
+        MultiplicativeGaussian(std=1e155)
+
+
+def test_failure_depth_refuses_inputs_outside_float32_and_is_never_negative():
+    for q0 in (1e300, 1e39, 1e-39, 1e-300):
+        with pytest.raises(InvalidParameterError, match=r"q0 must be in \[1.17549e-38, 3.40282e\+38\]"):
+            theory.failure_depth(Dropout(0.6), 2.0, q0=q0)
+    q0 = np.geomspace(theory.FLOAT32_TINY, theory.FLOAT32_MAX, 41)
+    for sw in (0.3, 1.0, 1.2, 1.5, 3.0):
+        for sb in (0.0, 0.2):
+            depth = theory.failure_depth(Dropout(0.6), sw, sb, q0=q0)
+            assert np.all(depth >= 0), (sw, sb)
+
+
+# ------------------------------------------------------------------------------------------------
 # Monte Carlo
 # ------------------------------------------------------------------------------------------------
 def test_bivariate_expectation_monte_carlo():
@@ -559,7 +741,7 @@ def test_shapes_that_do_not_broadcast():
         (lambda: theory.correlation_map(1.5, NoNoise(), 1.0, 0.0, q=1.0), r"c must be in \[-1, 1\]"),
         (lambda: theory.correlation_map(0.5, NoNoise(), 1.0, 0.0, q=0.0), r"q must be in \(0, inf\)"),
         (lambda: theory.correlation_slope(0.5, NoNoise(), q=-1.0), r"q must be in \(0, inf\)"),
-        (lambda: theory.correlation_fixed_point(Dropout(0.8), None, 0.1), r"sigma_b2 must be 0 for activation='relu'"),
+        (lambda: theory.correlation_fixed_point(Dropout(0.8), None, 0.1), r"sigma_b2 must be 0 or None for activation='relu' with sigma_w2=None"),
         (lambda: theory.variance_map(1.0, NoisyNetwork(Dropout(0.6)), 1.0), "sigma_w2 must be left out"),
         (lambda: theory.depth_scale(NoisyNetwork(Dropout(0.6)), sigma_b2=0.0), "sigma_b2 must be left out"),
         (lambda: theory.depth_scale(NoisyNetwork(Dropout(0.6)), activation="tanh"), "activation must be left out"),
@@ -572,9 +754,9 @@ def test_shapes_that_do_not_broadcast():
         (lambda: theory.iterate_variance(1.0, -1, NoNoise(), 1.0, 0.0), "n_layers must be an integer >= 0"),
         (lambda: theory.iterate_variance(1.0, 2.5, NoNoise(), 1.0, 0.0), "n_layers must be an integer >= 0"),
         (lambda: theory.iterate_correlation(0.5, True, NoNoise()), "n_layers must be an integer >= 0"),
-        (lambda: theory.iterate_correlation(-2.0, 3, NoNoise()), r"c must be in \[-1, 1\]"),
+        (lambda: theory.iterate_correlation(-2.0, 3, NoNoise()), r"c0 must be in \[-1, 1\]"),
         (lambda: theory.iterate_correlation(0.5, 3, NoNoise(), q0=0.0), r"q0 must be in \(0, inf\)"),
-        (lambda: theory.failure_depth(Dropout(0.5), 1.0, q0=0.0), r"q0 must be in \(0, inf\)"),
+        (lambda: theory.failure_depth(Dropout(0.5), 1.0, q0=0.0), r"q0 must be in \[1.17549e-38, 3.40282e\+38\]"),
         (lambda: theory.gaussian_expectation(np.tanh, -1.0), r"q must be in \[0, inf\)"),
         (lambda: theory.gaussian_expectation(np.tanh, 1.0, n_nodes=2), "n_nodes must be None"),
         (lambda: theory.bivariate_gaussian_expectation(np.tanh, np.tanh, 1.0, -1.01), r"c must be in \[-1, 1\]"),
@@ -659,9 +841,11 @@ def test_depth_scale_never_negative_or_nan():
 @pytest.mark.parametrize("mu2_minus_1", [1e-12, 1e-8, 1e-4, 0.1, 3.0])
 def test_relu_fixed_point_near_mu2_one_against_mpmath(mu2_minus_1):
     # tan(theta) - theta = pi (mu2 - 1) for theta* = arccos c*; xi_c ~ pi / theta* as mu2 -> 1
+    # the reference is the noise model itself, mu2 = 1 + std^2 in exact arithmetic (not float(mu2), which
+    # rounds mu2 - 1 = 1e-12 by 9e-5 relative): the theory reads mu2 - 1 = std^2 from the model (mu2_excess)
     noise = MultiplicativeGaussian(std=math.sqrt(mu2_minus_1))
-    mu2 = mp.mpf(float(noise.mu2))
     with mp.workdps(50):
+        mu2 = 1 + mp.mpf(float(noise.std)) ** 2
         s = mp.pi * (mu2 - 1)
         # Newton from an upper bound of the root of the convex increasing tan(t) - t - s
         start = min(mp.cbrt(3 * s), mp.atan(s + mp.pi / 2))

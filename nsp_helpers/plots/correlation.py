@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory
-from ..errors import InvalidParameterError, check_in_range
+from ..errors import InvalidParameterError, check_float, check_in_range, check_int, check_objects
 from ..noise import Dropout, NoiseModel
 from .style import colour, figure_function, legend_below, new_figure
 
@@ -19,8 +19,8 @@ __all__ = ["correlation_dynamics_figure", "correlation_figure"]
 
 
 def _check_noises(noises) -> list:
-    noises = list(noises)
-    if not noises or not all(isinstance(n, NoiseModel) and n.shape == () for n in noises):
+    noises = check_objects("noises", noises, NoiseModel, "single-level NoiseModel objects")
+    if not all(n.shape == () for n in noises):
         raise InvalidParameterError(f"noises must be a non-empty list of single-level NoiseModel objects, got {noises!r}")
     return noises
 
@@ -85,10 +85,10 @@ def correlation_figure(noises, map_results, dynamics_results, *, mu2_max: float 
             f"map_results and dynamics_results need one result per noise level ({len(noises)}), "
             f"got {len(map_results)} and {len(dynamics_results)}"
         )
-    mu2_max = float(check_in_range("mu2_max", mu2_max, 1.0, np.inf, low_open=True))
+    mu2_max = check_float("mu2_max", mu2_max, 1.0, np.inf, low_open=True)
     if sigma_w2 is None:
         sigma_w2 = [theory.critical_weight_variance(n) for n in noises]
-    sigma_w2 = list(sigma_w2)
+    sigma_w2 = list(np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1)))
     if len(sigma_w2) != len(noises):
         raise InvalidParameterError(f"sigma_w2 needs one value per noise level ({len(noises)}), got {len(sigma_w2)}")
     colours = [colour(i) for i in range(len(noises))]
@@ -185,11 +185,9 @@ def correlation_dynamics_figure(keep_prob: float, c0: float, *, n_layers: int = 
     >>> len(correlation_dynamics_figure(0.8, 0.9, n_layers=5).axes)
     2
     """
-    noise = Dropout(keep_prob=keep_prob)
-    c0 = float(check_in_range("c0", c0, -1.0, 1.0))
-    if isinstance(n_layers, bool) or int(n_layers) != n_layers or n_layers < 1:
-        raise InvalidParameterError(f"n_layers must be an integer >= 1, got {n_layers!r}")
-    n_layers = int(n_layers)
+    noise = Dropout(keep_prob=check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True))
+    c0 = check_float("c0", c0, -1.0, 1.0)
+    n_layers = check_int("n_layers", n_layers, 1, 100_000, allow_integral_float=True)
     fig, axes = new_figure(1, 2, height=3.0)
     ax_web, ax_dyn = axes[0]
     grid = np.linspace(-1.0, 1.0, 201)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory
-from ..errors import InvalidParameterError, check_in_range
+from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int, check_objects
 from ..noise import Dropout, NoiseModel
 from ..theory import DepthScaleRidge
 from .style import ACCENT, colour, family_name, figure_function, legend_below, new_figure, number
@@ -41,10 +41,8 @@ def _parameter(noise: NoiseModel):
 def _check_simulations(simulations) -> list:
     from ..simulate.depth_scales import DepthScaleSimulation  # a simulation result: torch is loaded already
 
-    sims = [simulations] if isinstance(simulations, DepthScaleSimulation) else list(simulations)
-    if not sims or not all(isinstance(s, DepthScaleSimulation) for s in sims):
-        raise InvalidParameterError("simulations must be DepthScaleSimulation results (nsp_helpers.simulate.simulate_depth_scale)")
-    return sims
+    return check_objects("simulations", simulations, DepthScaleSimulation,
+                         "DepthScaleSimulation results (nsp_helpers.simulate.simulate_depth_scale)", single=True)
 
 
 @figure_function
@@ -97,11 +95,13 @@ def depth_scale_curve_figure(noise, *, sigma_b2=(0.01, 0.05, 0.2), sigma_w2=None
 
     if not isinstance(noise, NoiseModel) or noise.shape != ():
         raise InvalidParameterError(f"noise must be a single nsp_helpers.noise.NoiseModel, got {noise!r}")
-    sb = np.atleast_1d(np.asarray(sigma_b2, dtype=float))
-    sw = np.linspace(0.3, 4.0, 60) if sigma_w2 is None else np.atleast_1d(np.asarray(sigma_w2, dtype=float))
+    sb = np.atleast_1d(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf, max_ndim=1))
+    sw = (np.linspace(0.3, 4.0, 60) if sigma_w2 is None
+          else np.atleast_1d(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1)))
     if sb.ndim != 1 or sw.ndim != 1 or sb.size == 0 or sw.size < 2:
         raise InvalidParameterError("sigma_b2 must be a non-empty 1-d array and sigma_w2 a 1-d array of >= 2 values")
-    low, high = (float(v) for v in ylim)
+    limits = check_in_range("ylim", ylim, 0.0, np.inf, low_open=True)
+    low, high = (float(v) for v in limits) if limits.shape == (2,) else (1.0, 0.0)
     if not 0 < low < high:
         raise InvalidParameterError(f"ylim must be (low, high) with 0 < low < high, got {ylim!r}")
     mu2 = float(noise.mu2)
@@ -147,7 +147,7 @@ def depth_scale_fit_figure(simulations, *, theory_points: int = 200):
     simulations : DepthScaleSimulation or sequence of them
         One row of two panels per simulation (for example dropout, then multiplicative Gaussian),
         each a family of noise levels at critical ReLU initialisation.
-    theory_points : int
+    theory_points : int, in [2, 10**6]
         Points of the dense theory curve.
 
     Returns
@@ -178,6 +178,7 @@ def depth_scale_fit_figure(simulations, *, theory_points: int = 200):
     from matplotlib.colors import ListedColormap, Normalize
 
     sims = _check_simulations(simulations)
+    theory_points = check_int("theory_points", theory_points, 2, 1_000_000)
     cmap = ListedColormap(colormaps["viridis"](np.linspace(0.0, 0.9, 256)))
     fig, axes = new_figure(len(sims), 2, height=2.9 * len(sims))
     letters = "abcdefghijklmnop"
@@ -263,10 +264,9 @@ def trainable_depth_rule_figure(keep_prob: float, *, n_layers: int = 40, multipl
     >>> len(trainable_depth_rule_figure(0.8, n_layers=10).axes)
     2
     """
-    keep = float(check_in_range("keep_prob", keep_prob, 0.0, 1.0, low_open=True, high_open=True))
-    multiple = float(check_in_range("multiple", multiple, 0.0, np.inf, low_open=True))
-    if isinstance(n_layers, bool) or int(n_layers) != n_layers or n_layers < 1:
-        raise InvalidParameterError(f"n_layers must be an integer >= 1, got {n_layers!r}")
+    keep = check_float("keep_prob", keep_prob, 0.0, 1.0, low_open=True, high_open=True)
+    multiple = check_float("multiple", multiple, 0.0, np.inf, low_open=True)
+    n_layers = check_int("n_layers", n_layers, 1, 100_000, allow_integral_float=True)
     noise = Dropout(keep_prob=keep)
     fig, axes = new_figure(1, 2, height=2.9)
     ax_xi, ax_dev = axes[0]
@@ -345,16 +345,16 @@ def depth_scale_map_figure(sigma_w2, sigma_b2, maps, noises, *, ridges=None, edg
     from matplotlib.colors import LogNorm
     from matplotlib.lines import Line2D
 
-    sw = np.asarray(sigma_w2, dtype=float)
-    sb = np.asarray(sigma_b2, dtype=float)
-    maps = np.asarray(maps, dtype=float)
-    noises = list(noises)
+    sw = check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True, max_ndim=1)
+    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf, max_ndim=1)
+    maps = check_in_range("maps", maps, 0.0, np.inf, allow_inf=True)
+    noises = check_objects("noises", noises, NoiseModel, "NoiseModel objects")
     if maps.shape != (len(noises), sb.size, sw.size):
         raise InvalidParameterError(
             f"maps must have shape (n_noises, len(sigma_b2), len(sigma_w2)) = {(len(noises), sb.size, sw.size)}, "
             f"got {maps.shape}"
         )
-    vmax = float(check_in_range("vmax", vmax, 1.0, np.inf, low_open=True))
+    vmax = check_float("vmax", vmax, 1.0, np.inf, low_open=True)
     n_cols = 2 if len(noises) > 1 else 1
     n_rows = -(-len(noises) // n_cols)
     fig, axes = new_figure(n_rows, n_cols, height=2.75 * n_rows)
@@ -448,9 +448,11 @@ def depth_scale_ridge_figure(ridges, noises, *, relu_reference: bool = True):
     """
     from ..theory import linear_network_depth_scale
 
-    ridges, noises = list(ridges), list(noises)
-    if len(ridges) != len(noises) or not all(isinstance(r, DepthScaleRidge) for r in ridges):
-        raise InvalidParameterError("ridges must be one DepthScaleRidge per noise level")
+    ridges = check_objects("ridges", ridges, DepthScaleRidge, "DepthScaleRidge results")
+    noises = check_objects("noises", noises, NoiseModel, "NoiseModel objects")
+    relu_reference = check_bool("relu_reference", relu_reference)
+    if len(ridges) != len(noises):
+        raise InvalidParameterError(f"ridges must be one DepthScaleRidge per noise level ({len(noises)}), got {len(ridges)}")
     fig, axes = new_figure(1, 2, height=2.9)
     ax_xi, ax_sw = axes[0]
     for k, (ridge, noise) in enumerate(zip(ridges, noises)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, as_float_array, check_float, check_in_range
 from ..theory import GradientSlopes, LinearClosedForms
 from .style import colour, figure_function, legend_below, new_figure
 
@@ -54,6 +54,14 @@ def _check_slopes(slopes) -> GradientSlopes:
             f"slopes must be a GradientSlopes (nsp_helpers.theory.gradient_slopes), got {type(slopes).__name__}"
         )
     return slopes
+
+
+def _ylim(ylim) -> tuple:
+    """(low, high) limits of a log axis, 0 < low < high."""
+    limits = check_in_range("ylim", ylim, 0.0, np.inf, low_open=True)
+    if limits.shape != (2,) or not limits[0] < limits[1]:
+        raise InvalidParameterError(f"ylim must be (low, high) with 0 < low < high, got {ylim!r}")
+    return float(limits[0]), float(limits[1])
 
 
 @figure_function
@@ -113,7 +121,7 @@ def gradient_depth_figure(stats, slopes, *, title: str | None = None, ylim=None)
     if ylim is None and finite.size:
         ylim = (finite.min() / 10, finite.max() * 10)
     if ylim is not None:
-        ax.set_ylim(*ylim)
+        ax.set_ylim(*_ylim(ylim))
     ax.set(xlabel=r"layer $l$ (output at $l = L$)", ylabel="gradient statistic", xlim=(0, stats.n_layers + 1))
     ax.set_title(title or f"{stats.noise.label}, {stats.activation}, width {stats.width}")
     legend_below(fig, ax, ncols=2)
@@ -149,9 +157,9 @@ def gradient_decay_rate_figure(keep_probs, fitted: dict, chi_single, chi_pair, *
     >>> len(fig.axes)
     1
     """
-    keep = np.asarray(keep_probs, dtype=float)
-    chi1 = np.asarray(chi_single, dtype=float)
-    chi2 = np.asarray(chi_pair, dtype=float)
+    keep = check_in_range("keep_probs", keep_probs, 0.0, 1.0, low_open=True)
+    chi1 = check_in_range("chi_single", chi_single, 0.0, np.inf, low_open=True)
+    chi2 = check_in_range("chi_pair", chi_pair, 0.0, np.inf, low_open=True)
     if not (keep.ndim == 1 and keep.shape == chi1.shape == chi2.shape):
         raise InvalidParameterError("keep_probs, chi_single and chi_pair must be 1-D arrays of one length")
     unknown = set(fitted) - set(_LABELS)
@@ -159,6 +167,9 @@ def gradient_decay_rate_figure(keep_probs, fitted: dict, chi_single, chi_pair, *
         raise InvalidParameterError(f"fitted must map statistic names {sorted(_LABELS)} to slopes, got {sorted(unknown)}")
     fig, (ax,) = _figure(1, width=5.0, height=3.0)
     if keep_grid is not None:
+        keep_grid = check_in_range("keep_grid", keep_grid, 0.0, 1.0, low_open=True)
+        chi_single_grid = check_in_range("chi_single_grid", chi_single_grid, 0.0, np.inf, low_open=True)
+        chi_pair_grid = check_in_range("chi_pair_grid", chi_pair_grid, 0.0, np.inf, low_open=True)
         ax.plot(keep_grid, -np.log(chi_single_grid), "-", color="k", lw=1.3, label=r"$-\ln\chi_1$ (theory)")
         ax.plot(keep_grid, -np.log(chi_pair_grid), "--", color="0.4", lw=1.3, label=r"$-\ln\chi(c^*)$ (GIA pairs)")
     else:
@@ -166,7 +177,7 @@ def gradient_decay_rate_figure(keep_probs, fitted: dict, chi_single, chi_pair, *
         ax.plot(keep, -np.log(chi2), "--", color="0.4", lw=1.3, label=r"$-\ln\chi(c^*)$ (GIA pairs)")
     offsets = np.linspace(-0.008, 0.008, max(1, len(fitted)))
     for (name, values), off in zip(fitted.items(), offsets):
-        values = np.asarray(values, dtype=float)
+        values = as_float_array(f"fitted[{name!r}]", values)
         if values.shape != keep.shape:
             raise InvalidParameterError(f"fitted[{name!r}] must have one slope per keep probability")
         i = list(_LABELS).index(name)
@@ -373,11 +384,16 @@ def signal_propagation_figure(second_moments: dict, growth: dict):
     >>> len(fig.axes)
     1
     """
-    if not isinstance(second_moments, dict) or not second_moments or set(growth) != set(second_moments):
+    if not isinstance(second_moments, dict) or not second_moments or not isinstance(growth, dict) or (
+            set(growth) != set(second_moments)):
         raise InvalidParameterError("second_moments and growth must be dicts with the same labels")
+    second_moments = {k: check_in_range(f"second_moments[{k!r}]", v, 0.0, np.inf, low_open=True) for k, v in second_moments.items()}
+    if any(np.size(v) == 0 or np.ndim(v) > 2 for v in second_moments.values()):
+        raise InvalidParameterError("second_moments must map each label to a non-empty (seeds, layers) array")
+    growth = {k: check_float(f"growth[{k!r}]", v, 0.0, np.inf, low_open=True) for k, v in growth.items()}
     fig, (ax,) = _figure(1, width=5.0, height=3.0)
     for i, (label, q) in enumerate(second_moments.items()):
-        q = np.atleast_2d(np.asarray(q, dtype=float))
+        q = np.atleast_2d(q)
         layers = np.arange(1, q.shape[1] + 1)
         for k, row in enumerate(q):
             ax.plot(layers, row, "o", ms=3, color=colour(i), alpha=0.6, label=f"{label} (seeds)" if k == 0 else None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, check_in_range, check_objects, describe
 from .style import ACCENT, COLOURS, TEXT_WIDTH, figure_function, legend_below, new_figure
 
 __all__ = [
@@ -41,10 +41,7 @@ def _figure(n_rows: int, n_cols: int, *, width: float = 4.2, height: float = 3.4
 def _check_runs(runs, name: str = "runs") -> list:
     from ..gradient_runs import GradientRun
 
-    runs = list(runs) if not isinstance(runs, GradientRun) else [runs]
-    if not runs or not all(isinstance(r, GradientRun) for r in runs):
-        raise InvalidParameterError(f"{name} must be GradientRun objects (nsp_helpers.gradient_runs.stored_runs)")
-    return runs
+    return check_objects(name, runs, GradientRun, "GradientRun objects (nsp_helpers.gradient_runs.stored_runs)", single=True)
 
 
 @figure_function
@@ -70,6 +67,8 @@ def tied_rates_figure(panels: dict, theory_lines: dict):
     >>> len(fig.axes)
     1
     """
+    if not isinstance(theory_lines, dict):
+        raise InvalidParameterError(f"theory_lines must be a dict of title -> (keep_probs, rate_1, rate_2), got {describe(theory_lines)}")
     if not isinstance(panels, dict) or not panels or set(panels) - set(theory_lines):
         raise InvalidParameterError("panels must be a non-empty dict whose titles all have theory_lines")
     fig, axes = _figure(1, len(panels), width=4.0, height=3.5)
@@ -108,7 +107,10 @@ def tied_curves_figure(run, *, ylim=None):
     >>> len(tied_curves_figure(run).axes)
     1
     """
-    (run,) = _check_runs(run, "run")
+    runs = _check_runs(run, "run")
+    if len(runs) != 1:
+        raise InvalidParameterError(f"run must be one GradientRun, got {len(runs)}")
+    run = runs[0]
     th = run.theory()
     fig, axes = _figure(1, 1, width=5.8, height=3.9)
     ax = axes[0][0]
@@ -138,6 +140,11 @@ def tied_curves_figure(run, *, ylim=None):
         finite = np.concatenate([np.abs(run.curve(n)) for n in _CURVE_STYLE])
         finite = finite[np.isfinite(finite) & (finite > 0)]
         ylim = (finite.min() / 10, finite.max() * 10)
+    else:
+        limits = check_in_range("ylim", ylim, 0.0, np.inf, low_open=True)
+        if limits.shape != (2,) or not limits[0] < limits[1]:
+            raise InvalidParameterError(f"ylim must be (low, high) with 0 < low < high, got {ylim!r}")
+        ylim = (float(limits[0]), float(limits[1]))
     ax.set_ylim(*ylim)
     c = run.config
     ax.set(xlabel=r"layer $l$ (output at $l = L$)", ylabel="gradient statistic", xlim=(0, c.n_layers + 1))

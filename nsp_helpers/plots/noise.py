@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_in_range
+from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int, check_ints, check_objects
 from ..noise import NoiseModel
 from .style import colour, family_name, figure_function, legend_below, new_figure, number
 
@@ -22,10 +22,8 @@ def _check_noise(name: str, noise) -> NoiseModel:
     return noise
 
 
-def _check_count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _check_count(name: str, value, minimum: int = 1, maximum: int = 10**8) -> int:
+    return check_int(name, value, minimum, maximum, allow_integral_float=True)
 
 
 def _second_moment_target(noise: NoiseModel) -> np.ndarray:
@@ -72,9 +70,10 @@ def noise_moments_figure(noises, families, *, n_samples: int = 20_000, seed: int
     """
     import torch
 
-    noises = [_check_noise("noises[i]", n) for n in noises]
-    families = [_check_noise("families[i]", f) for f in families]
+    noises = check_objects("noises", noises, NoiseModel, "NoiseModel objects")
+    families = check_objects("families", families, NoiseModel, "NoiseModel objects")
     n_samples = _check_count("n_samples", n_samples, 2)
+    seed = check_int("seed", seed, 0)
     if not noises or not families:
         raise InvalidParameterError("noises and families must each contain at least one noise model")
     for fam in families:
@@ -193,10 +192,12 @@ def preactivation_distribution_figure(
     noise = _check_noise("noise", noise)
     if noise.shape != ():
         raise InvalidParameterError(f"noise must be a single noise level, not a family: {noise!r}")
-    widths = [_check_count("widths[i]", w) for w in np.atleast_1d(widths)]
-    sigma_w2 = float(check_in_range("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True))
-    q0 = float(check_in_range("q0", q0, 0.0, np.inf, low_open=True))
+    widths = check_ints("widths", list(widths) if isinstance(widths, (list, tuple, np.ndarray)) else [widths], 1, 10**6)
+    sigma_w2 = check_float("sigma_w2", sigma_w2, 0.0, np.inf, low_open=True)
+    q0 = check_float("q0", q0, 0.0, np.inf, low_open=True)
     n_samples = _check_count("n_samples", n_samples, 2)
+    seed = check_int("seed", seed, 0)
+    standardize = check_bool("standardize", standardize)
 
     generator = torch.Generator().manual_seed(int(seed))
     fig, axes = new_figure(1, len(widths), height=2.6, sharey=False)

@@ -51,6 +51,7 @@ import functools
 import html
 import io
 import math
+import numbers
 import re
 from contextlib import contextmanager
 
@@ -58,7 +59,8 @@ import numpy as np
 
 from matplotlib.figure import Figure
 
-from ..errors import check_in_range
+from ..errors import InvalidParameterError, check_float, check_int
+from ..errors import describe as _describe_value
 from ..theory import FLOAT32_MAX, FLOAT32_TINY
 
 __all__ = [
@@ -189,6 +191,10 @@ def family_name(noise) -> str:
     >>> family_name(Dropout(keep_prob=[0.5, 0.9])), family_name(AdditiveGaussian(std=1.0))
     ('dropout', 'additive Gaussian')
     """
+    from ..noise import NoiseModel
+
+    if not isinstance(noise, NoiseModel):
+        raise InvalidParameterError(f"noise must be a NoiseModel, got {_describe_value(noise)}")
     single = noise if noise.shape == () else noise[0]
     return single.label.split(",")[0]
 
@@ -211,6 +217,12 @@ def number(value, spec: str = ".3g") -> str:
     >>> number(3.4028e38), number(-0.02, ".2f"), number(float("inf")), number(2.5e-6, ".2e"), number(1e6, ".3g")
     ('3.4 × 10³⁸', '−0.02', '∞', '2.50 × 10⁻⁶', '1 × 10⁶')
     """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidParameterError(f"value must be a real number, got {_describe_value(value)}")
+    if not isinstance(spec, str):
+        raise InvalidParameterError(f"spec must be a format specification string such as '.3g', got {_describe_value(spec)}")
     value = float(value)
     if math.isnan(value):
         return "n/a"
@@ -229,7 +241,7 @@ def colour(k: int) -> str:
     >>> colour(0), colour(len(COLOURS))
     ('#0072B2', '#0072B2')
     """
-    return COLOURS[int(k) % len(COLOURS)]
+    return COLOURS[check_int("k", k, 0) % len(COLOURS)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -302,7 +314,9 @@ def plain_text(label: str) -> str:
     >>> plain_text(r"$\chi(c^*) < 1$, $q^l$ $\times 10$")
     'χ(c*) < 1, qˡ × 10'
     """
-    parts = re.split(r"(?<!\\)\$", str(label))
+    if not isinstance(label, str):
+        raise InvalidParameterError(f"label must be a string, got {_describe_value(label)}")
+    parts = re.split(r"(?<!\\)\$", label)
     out = [p if i % 2 == 0 else _math_to_text(p) for i, p in enumerate(parts)]
     return re.sub(r"\s+", " ", "".join(out).replace("\\$", "$")).strip()
 
@@ -513,9 +527,12 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = TEXT_WIDTH, hei
     >>> fig.get_size_inches().tolist(), len(fig.panels)
     ([7.0, 5.6], 4)
     """
-    width = float(check_in_range("width", width, 0.0, TEXT_WIDTH, low_open=True,
-                                 hint="inches; TEXT_WIDTH is the page's column"))
-    height = _whole_pixels(2.8 * nrows if height is None else float(height))
+    width = check_float("width", width, 0.0, TEXT_WIDTH, low_open=True, hint="inches; TEXT_WIDTH is the page's column")
+    nrows, ncols = check_int("nrows", nrows, 1, 100), check_int("ncols", ncols, 1, 100)
+    height = _whole_pixels(2.8 * nrows if height is None else check_float("height", height, 0.0, 100.0, low_open=True,
+                                                                           hint="inches"))
+    if narrow_panel_height is not None:
+        narrow_panel_height = check_float("narrow_panel_height", narrow_panel_height, 0.0, 100.0, low_open=True, hint="inches")
     width = _whole_pixels(width)
     with style_context():
         fig = BookFigure(figsize=(float(width), height), dpi=CSS_PX_PER_INCH, layout="constrained",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_in_range
+from ..errors import InvalidParameterError, check_float, check_in_range
 from ..noise import Dropout
 from ..theory import depth_scale
 from .style import figure_function, legend_below, new_figure
@@ -84,13 +84,9 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     if not metrics:
         raise InvalidParameterError("metrics must name at least one recorded metric")
-    multiple = float(check_in_range("multiple", multiple, 0, np.inf))
+    multiple = check_float("multiple", multiple, 0, np.inf)
     n = len(metrics)
-    vmins = list(vmin) if np.ndim(vmin) else [vmin] * n
-    vmaxs = list(vmax) if np.ndim(vmax) else [vmax] * n
-    centers = list(center) if np.ndim(center) else [center] * n
-    if len(vmins) != n or len(vmaxs) != n or len(centers) != n:
-        raise InvalidParameterError(f"vmin, vmax and center must be one value or {n} values (one per metric)")
+    vmins, vmaxs, centers = (_per_metric(name, value, n) for name, value in (("vmin", vmin), ("vmax", vmax), ("center", center)))
     cmap = cmap or ("RdBu_r" if any(c is not None for c in centers) else "viridis")
 
     fig, axes = new_figure(1, n, width=7.0 if n > 1 else 4.6, height=3.0)
@@ -118,6 +114,14 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _per_metric(name: str, value, n: int) -> list:
+    """One colour limit (or None) per metric, from one value or a sequence of ``n``."""
+    values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value] * n
+    if len(values) != n:
+        raise InvalidParameterError(f"vmin, vmax and center must be one value or {n} values (one per metric), got {name}={value!r}")
+    return [None if v is None else check_float(name, v) for v in values]
 
 
 def _norm(values, vmin, vmax, center):
@@ -172,7 +176,13 @@ def training_curves_figure(results, keep_probs, *, metric: str = "val_loss", bas
     """
     from matplotlib import colormaps
 
-    keep_probs = list(np.atleast_1d(keep_probs))
+    keep_probs = list(np.atleast_1d(check_in_range("keep_probs", keep_probs, 0.0, 1.0, low_open=True, max_ndim=1)))
+    if not keep_probs:
+        raise InvalidParameterError("keep_probs must hold at least one keep probability of the grid")
+    if not isinstance(metric, str):
+        raise InvalidParameterError(f"metric must be the name of a recorded per-epoch series, got {metric!r}")
+    if not isinstance(results, dict) or not isinstance(results.get("cells"), list):
+        raise InvalidParameterError(f"results must be a grid of results (a dict with 'cells'), got {results!r:.100}")
     cells = results["cells"]
     if not cells or metric not in cells[0]:
         raise InvalidParameterError(f"metric must be a recorded per-epoch series, got {metric!r}")
@@ -236,7 +246,7 @@ def depth_multiple_figure(grids, fits, *, titles=None):
     >>> fig.axes[0].get_xscale()
     'log'
     """
-    if not isinstance(grids, dict) or not grids or set(grids) != set(fits):
+    if not isinstance(grids, dict) or not isinstance(fits, dict) or not grids or set(grids) != set(fits):
         raise InvalidParameterError("grids and fits must be dicts with the same, non-empty keys")
     fig, axes = new_figure(1, len(grids), width=7.0 if len(grids) > 1 else 4.6, height=3.0)
     axes = axes[0]

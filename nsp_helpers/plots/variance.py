@@ -29,7 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import theory
-from ..errors import InvalidParameterError, check_in_range
+from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int
 from ..noise import NoiseModel, NoNoise
 from .style import FLOAT32_MAX, FLOAT32_TINY, colour, figure_function, legend_below, new_figure, number
 
@@ -52,9 +52,7 @@ _SINGLE_WIDTH = 5.0
 # helpers
 # ------------------------------------------------------------------------------------------------
 def _count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not np.isscalar(value) or int(value) != value or value < minimum:
-        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(name, value, minimum, allow_integral_float=True)
 
 
 def _activation_name(activation) -> str:
@@ -77,8 +75,8 @@ def _settings(settings) -> list[dict]:
             raise InvalidParameterError(f"settings[{k}] has unknown keys {unknown}; allowed: {sorted(_SETTING_KEYS)}")
         if "sigma_w2" not in s:
             raise InvalidParameterError(f"settings[{k}] needs a 'sigma_w2'")
-        sigma_w2 = float(check_in_range(f"settings[{k}]['sigma_w2']", s["sigma_w2"], 0.0, np.inf, low_open=True))
-        sigma_b2 = float(check_in_range(f"settings[{k}]['sigma_b2']", s.get("sigma_b2", 0.0), 0.0, np.inf))
+        sigma_w2 = check_float(f"settings[{k}]['sigma_w2']", s["sigma_w2"], 0.0, np.inf, low_open=True)
+        sigma_b2 = check_float(f"settings[{k}]['sigma_b2']", s.get("sigma_b2", 0.0), 0.0, np.inf)
         noise = s.get("noise", NoNoise())
         if not isinstance(noise, NoiseModel) or noise.shape != ():
             raise InvalidParameterError(f"settings[{k}]['noise'] must be a single NoiseModel, got {noise!r}")
@@ -162,6 +160,10 @@ def critical_settings(noise, factors=(1.0, 1.15, 0.85), *, color: str | None = N
     if factors.size == 0:
         raise InvalidParameterError("factors must contain at least one multiple of the critical sigma_w")
     critical = float(theory.critical_weight_variance(noise))
+    largest = float(np.sqrt(np.finfo(float).max / critical))
+    if np.max(factors) > largest:
+        raise InvalidParameterError(f"factors must be at most {largest:.6g} (sigma_w2 = factor**2 * {critical:.6g} must be a "
+                                    f"finite float), got {np.max(factors):g}")
     out = []
     for k, f in enumerate(factors):
         if np.isclose(f, 1.0):
@@ -231,19 +233,26 @@ def _draw_dynamics(ax, settings, q0, n_layers, *, simulate_points, n_inputs, n_n
         ax.set_yscale("log")
 
 
-def _check_common(q_values=None, q0=None, n_layers=None, **counts):
+def _check_common(**values):
+    """The common arguments of the figures, by name: ``q_values``, ``q0``, ``seed``, flags and counts (the rest)."""
     out = {}
-    if q_values is not None:
-        q_values = check_in_range("q_values", q_values, 0.0, np.inf).ravel()
-        if q_values.size == 0 or np.max(q_values) <= 0:
-            raise InvalidParameterError("q_values must contain at least one positive variance")
-        out["q_values"] = q_values
-    if q0 is not None:
-        out["q0"] = float(check_in_range("q0", q0, 0.0, np.inf))
-    if n_layers is not None:
-        out["n_layers"] = _count("n_layers", n_layers, 1)
-    for name, value in counts.items():
-        out[name] = _count(name, value, 1)
+    for name, value in values.items():
+        if name == "q_values":
+            q_values = check_in_range("q_values", value, 0.0, np.inf).ravel()
+            if q_values.size == 0 or np.max(q_values) <= 0:
+                raise InvalidParameterError("q_values must contain at least one positive variance")
+            out[name] = q_values
+        elif name == "q0":
+            out[name] = check_float("q0", value, 0.0, np.inf)
+        elif name == "seed":
+            out[name] = check_int("seed", value, 0, 2**62)
+        elif name in ("simulate_points", "log_scale"):
+            out[name] = check_bool(name, value)
+        else:
+            out[name] = _count(name, value, 1)
+    if out.get("simulate_points") and "q_values" in out and np.max(out["q_values"]) > FLOAT32_MAX:
+        raise InvalidParameterError(f"q_values must be in [0, {FLOAT32_MAX:g}] to be simulated (in float32), got "
+                                    f"{np.max(out['q_values']):g}; or pass simulate_points=False")
     return out
 
 
@@ -296,7 +305,8 @@ def variance_map_figure(
     'input variance $q^0$'
     """
     settings = _settings(settings)
-    checked = _check_common(q_values=q_values, n_inputs=n_inputs, n_networks=n_networks, width=width)
+    checked = _check_common(q_values=q_values, n_inputs=n_inputs, n_networks=n_networks, width=width, seed=seed,
+                            simulate_points=simulate_points)
     fig, axes = new_figure(1, 1, width=_SINGLE_WIDTH, height=3.0)
     ax = axes[0, 0]
     _draw_map(ax, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs,
@@ -358,7 +368,8 @@ def variance_dynamics_figure(
     'layer $l$'
     """
     settings = _settings(settings)
-    checked = _check_common(q0=q0, n_layers=n_layers, n_inputs=n_inputs, n_networks=n_networks, width=width)
+    checked = _check_common(q0=q0, n_layers=n_layers, n_inputs=n_inputs, n_networks=n_networks, width=width, seed=seed,
+                            simulate_points=simulate_points, log_scale=log_scale)
     fig, axes = new_figure(1, 1, width=_SINGLE_WIDTH, height=3.0)
     ax = axes[0, 0]
     _draw_dynamics(ax, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
@@ -430,7 +441,8 @@ def variance_propagation_figure(
     """
     settings = _settings(settings)
     checked = _check_common(q_values=q_values, q0=q0, n_layers=n_layers, n_inputs_map=n_inputs_map,
-                            n_inputs_dynamics=n_inputs_dynamics, n_networks=n_networks, width=width)
+                            n_inputs_dynamics=n_inputs_dynamics, n_networks=n_networks, width=width, seed=seed,
+                            simulate_points=simulate_points, log_scale=log_scale)
     fig, axes = new_figure(1, 2, height=3.0)
     ax_a, ax_b = axes[0]
     _draw_map(ax_a, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs_map,
@@ -482,7 +494,7 @@ def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float
     2
     """
     settings = _settings(settings)
-    checked = _check_common(q0=q0, n_layers=n_layers)
+    checked = _check_common(q0=q0, n_layers=n_layers, log_scale=log_scale)
     q0, n_layers = checked["q0"], checked["n_layers"]
     iterates = [
         theory.iterate_variance(q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
@@ -491,7 +503,7 @@ def cobweb_figure(settings, q0: float = 4.0, n_layers: int = 15, *, q_max: float
     if q_max is None:
         largest = max(float(np.max(it[np.isfinite(it)])) for it in iterates)
         q_max = min(max(1.15 * largest, 1.5 * q0, 1.0), 100.0 * max(q0, 1.0))
-    q_max = float(check_in_range("q_max", q_max, 0.0, np.inf, low_open=True))
+    q_max = check_float("q_max", q_max, 0.0, np.inf, low_open=True)
     grid = np.linspace(0.0, q_max, 300)
     fig, axes = new_figure(1, 2, height=3.0)
     ax_a, ax_b = axes[0]
@@ -645,9 +657,11 @@ def failure_depth_figure(
     if not isinstance(noise, NoiseModel) or noise.shape != () or noise.kind == "additive":
         raise InvalidParameterError(f"noise must be a single level of multiplicative noise, got {noise!r}")
     sigma_w2_values = check_in_range("sigma_w2_values", sigma_w2_values, 0.0, np.inf, low_open=True).ravel()
+    if sigma_w2_values.size == 0:
+        raise InvalidParameterError("sigma_w2_values must hold at least one weight variance")
     simulate_sigma_w2 = check_in_range("simulate_sigma_w2", simulate_sigma_w2, 0.0, np.inf, low_open=True).ravel()
-    q0 = float(check_in_range("q0", q0, 0.0, np.inf, low_open=True))
-    checked = _check_common(n_inputs=n_inputs, n_networks=n_networks, width=width)
+    q0 = check_float("q0", q0, 0.0, np.inf, low_open=True)
+    checked = _check_common(n_inputs=n_inputs, n_networks=n_networks, width=width, seed=seed)
     critical = float(theory.critical_weight_variance(noise))
     if np.any(np.isclose(simulate_sigma_w2, critical)):
         raise InvalidParameterError(f"simulate_sigma_w2 must be off criticality (critical sigma_w2 = {critical:g})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import theory
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, check_float
 from ..variance_depth import VarianceDepthResult
 from .style import LN_FLOAT32_MAX as _LN_MAX
 from .style import LN_FLOAT32_TINY as _LN_TINY
@@ -26,8 +26,7 @@ _LIMIT_COLOUR = colour(1)  # the float32 limits
 def _results(results) -> list[VarianceDepthResult]:
     if isinstance(results, VarianceDepthResult):
         results = [results]
-    results = list(results)
-    if not results or not all(isinstance(r, VarianceDepthResult) for r in results):
+    if not isinstance(results, (list, tuple)) or not results or not all(isinstance(r, VarianceDepthResult) for r in results):
         raise InvalidParameterError("results must be a VarianceDepthResult or a non-empty sequence of them")
     return results
 
@@ -209,7 +208,7 @@ def variance_depth_layer_figure(result, sigma_w2: float):
     if len(r) != 1:
         raise InvalidParameterError("result must be a single VarianceDepthResult")
     r = r[0]
-    matches = np.flatnonzero(np.isclose(r.sigma_w2, float(sigma_w2), rtol=1e-6, atol=0.0))
+    matches = np.flatnonzero(np.isclose(r.sigma_w2, check_float("sigma_w2", sigma_w2, 0.0, low_open=True), rtol=1e-6, atol=0.0))
     if matches.size == 0:
         raise InvalidParameterError(
             f"sigma_w2 must be one of the simulated values {r.sigma_w2.tolist()}, got {sigma_w2!r}"

@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_in_range, check_int
+from ..errors import InvalidParameterError, check_float, check_in_range, check_int
 from ..fits import fit_depth_scale, fit_log_decay
 from ..network import as_network
 from ..noise import NoiseModel
@@ -185,7 +185,9 @@ def simulate_depth_scale(
     (array([0.966]), 8)
     """
     net = as_network(noise, sigma_w2, sigma_b2, activation, **({} if width is None else {"width": width}))
-    c0_arr = np.atleast_1d(check_in_range("c0", c0, -1.0, 1.0))
+    c0_arr = np.atleast_1d(check_in_range("c0", c0, -1.0, 1.0, max_ndim=1))
+    if c0_arr.size == 0:
+        raise InvalidParameterError("c0 must hold at least one cosine similarity, got an empty array")
     fam = net.shape
     try:
         shape = np.broadcast_shapes(fam if fam else (1,), c0_arr.shape)
@@ -200,7 +202,9 @@ def simulate_depth_scale(
     if len(members) == 1 and n > 1:
         members = members * n
     c0_arr = np.broadcast_to(c0_arr, shape).astype(float)
-    target = float(check_in_range("target", target, 0.0, 1.0, low_open=True))
+    target = check_float("target", target, 0.0, 1.0, low_open=True)
+    z = check_float("z", z, 0.0, low_open=True)
+    seed = _check_int("seed", seed, 0)
     if n_layers is not None:
         n_layers = _check_int("n_layers", n_layers, 1)
 
@@ -231,6 +235,14 @@ def simulate_depth_scale(
         res = simulate_correlation_dynamics(c0, depth, q0[i], member, n_pairs=n_pairs, n_networks=n_networks,
                                             seed=seed + i, device=device, method=method,
                                             shared_reference=shared_reference)
+        finite = np.isfinite(res.c).all(axis=(-2, -1))
+        if not finite.all():
+            raise InvalidParameterError(
+                f"the simulated correlations of member {i} are not finite from layer {int(np.argmin(finite))} on (an "
+                "input's pre-activations are all zero, or they over- or underflow float32): use a larger width, or "
+                f"sigma_w2 nearer the critical value (here sigma_w2 = {sw[i]:.6g}, width = {int(net.width)}; the more "
+                f"inputs, n_pairs = {n_pairs} per network and n_networks = {n_networks}, the likelier an all-zero one)"
+            )
         fits.append(fit_depth_scale(res.c, c_star[i], z=z))
         curve = member.iterate_correlation(c0, depth)
         curves.append(np.abs(np.asarray(curve, dtype=float) - c_star[i]))

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ..errors import InvalidParameterError, check_in_range, check_int
+from ..errors import InvalidParameterError, check_float, check_in_range, check_int, check_ints
 from ..noise import Dropout, MultiplicativeGaussian, MultiplicativePoisson, NoiseModel, NoNoise
 from ..theory import finite_width as fw
 from .propagation import _network, inputs_with_variance, propagate
@@ -219,7 +219,7 @@ def simulate_log_q(n_layers: int, noise=None, sigma_w2=None, sigma_b2=None, acti
     n_layers = check_int("n_layers", n_layers, 1, allow_integral_float=True)
     n_networks = check_int("n_networks", n_networks, 2, allow_integral_float=True)
     seed = check_int("seed", seed, 0, allow_integral_float=True)
-    q0 = float(check_in_range("q0", q0, 0.0, np.inf, low_open=True, high_open=True))
+    q0 = check_float("q0", q0, 0.0, np.inf, low_open=True, high_open=True)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=n_layers)
     if net.shape != ():
         raise InvalidParameterError(f"simulate_log_q takes a single noise level and sigma_w2, got a family of shape {net.shape}")
@@ -443,9 +443,15 @@ def agreement_table(widths, depths, n_networks, *, noises=None, seed: int = 0, d
     >>> len(table["rows"]), sorted(table["summary"][0])
     (1, ['max_abs_z', 'max_error_in_sd', 'max_survival_z', 'n_networks', 'noise', 'width'])
     """
+    if noises is not None and not isinstance(noises, dict):
+        raise InvalidParameterError(f"noises must be a dict of name -> NoiseModel, got {noises!r}"[:200])
     noises = dict(SAME_MU2 if noises is None else noises)
-    widths = [check_int(f"widths[{i}]", w, 1) for i, w in enumerate(widths)]
-    depths = sorted({check_int(f"depths[{i}]", d, 1) for i, d in enumerate(depths)})
+    widths = check_ints("widths", widths, 1)
+    depths = sorted(set(check_ints("depths", depths, 1)))
+    seed = check_int("seed", seed, 0)
+    probabilities = check_in_range("probabilities", probabilities, 0.0, 1.0, low_open=True, high_open=True, max_ndim=1)
+    if probabilities.ndim != 1 or probabilities.size == 0:
+        raise InvalidParameterError(f"probabilities must be a non-empty list of numbers in (0, 1), got {probabilities!r}")
     if not widths or not depths or not noises:
         raise InvalidParameterError("widths, depths and noises must not be empty")
     counts = {w: check_int("n_networks", n_networks[w] if isinstance(n_networks, dict) else n_networks, 2) for w in widths}

@@ -81,7 +81,7 @@ import torch
 
 from .. import _random
 from ..device import resolve_device
-from ..errors import InvalidParameterError, check_int
+from ..errors import InvalidParameterError, as_real_tensor, check_bool, check_int, check_memory
 from ..fits import LogDecayFit, fit_log_decay
 from ..forward import draw_weights_, forward, network_seeds
 from ..network import NoisyNetwork, as_network
@@ -225,7 +225,7 @@ class GradientStatistics:
         Uses :func:`nsp_helpers.fits.fit_log_decay`.
         """
         last = self.n_layers if last_layer is None else last_layer
-        first_layer = check_int("first_layer", first_layer, 1)
+        first_layer = check_int("first_layer", first_layer, 1, max(1, self.n_layers - 1))
         last = check_int("last_layer", last, first_layer + 1)
         if last > self.n_layers:
             raise InvalidParameterError(f"last_layer must be in [{first_layer + 1}, {self.n_layers}], got {last}")
@@ -361,7 +361,10 @@ def gradient_statistics(
         fields["width"] = fields["input_width"] = check_int("width", width, 2)
     net = as_network(noise, sigma_w2, sigma_b2, activation, **fields)
     if net.shape != ():
-        raise InvalidParameterError(f"noise must be a single noise level (loop over a family), got {net.noise!r}")
+        raise InvalidParameterError(
+            f"noise, sigma_w2 and sigma_b2 must describe a single network (loop over a family), got noise {net.noise!r}, "
+            f"sigma_w2 {net.sigma_w2}, sigma_b2 {net.sigma_b2}"
+        )
     if net.n_layers < 1 or net.width < 2 or net.input_width != net.width or net.output_width is not None:
         raise InvalidParameterError(
             "the network must have n_layers >= 1 and width >= 2, inputs as wide as its layers and no read-out"
@@ -370,6 +373,7 @@ def gradient_statistics(
     n_pairs = check_int("n_pairs", n_pairs, 1)
     seed = check_int("seed", seed, 0)
     chunk_bytes = check_int("chunk_bytes", chunk_bytes, 1)
+    keep_tensors = check_bool("keep_tensors", keep_tensors)
     if backward not in ("tied", "independent"):
         raise InvalidParameterError(f"backward must be 'tied' (autograd) or 'independent' (GIA), got {backward!r}")
     dtype = torch.float32 if dtype is None else dtype
@@ -382,6 +386,8 @@ def gradient_statistics(
     itemsize = torch.empty((), dtype=dtype).element_size()
     # the forward pass keeps every layer's weights for autograd: chunk_bytes bounds them
     per_network = n_layers * width * width * itemsize
+    check_memory(per_network + 6.0 * itemsize * n_networks * n_inputs * (width + n_layers), "the gradient statistics",
+                 {"n_layers": n_layers, "width": width, "n_networks": n_networks, "n_pairs": n_pairs}, dev)
     chunk_bytes = max(chunk_bytes, per_network)  # forward() would otherwise run one network at a time anyway
     inputs = torch.empty((n_networks, n_inputs, width), dtype=dtype, device=dev)
     _random.RandomStreams(seed, _random.INPUTS, device=dev).normal_(inputs)
@@ -558,8 +564,8 @@ def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int
     ----------
     model : torch.nn.Module
         Any model containing ``torch.nn.Linear`` layers (in the order they run).
-    inputs : torch.Tensor
-        A batch of inputs.
+    inputs : torch.Tensor or array_like
+        A batch of inputs (converted to the dtype and device of the first linear layer's weights).
     train : bool
         Run in training mode (dropout on), as the noisy-network theory assumes; the model's mode is
         restored afterwards.
@@ -589,6 +595,13 @@ def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if not linears:
         raise InvalidParameterError("model must contain at least one torch.nn.Linear layer")
+    train = check_bool("train", train)
+    if seed is not None:
+        seed = check_int("seed", seed, 0)
+    weight = linears[0].weight
+    inputs = as_real_tensor("inputs", inputs, dtype=weight.dtype).to(weight.device)
+    if inputs.dim() == 0:
+        raise InvalidParameterError(f"inputs must be a batch of inputs (at least one dimension), got {inputs.item()!r}")
     record = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: record.append(out.detach().double().pow(2).mean().item()))
              for m in linears]
@@ -599,7 +612,10 @@ def preactivation_second_moments(model, inputs, *, train: bool = True, seed: int
             torch.manual_seed(seed)
         model.train(train)
         with torch.no_grad():
-            model(inputs)
+            try:
+                model(inputs)
+            except RuntimeError as exc:  # e.g. inputs of the wrong width for the first layer
+                raise InvalidParameterError(f"inputs of shape {tuple(inputs.shape)} do not fit the model: {exc}") from exc
     finally:
         for hook in hooks:
             hook.remove()

@@ -76,7 +76,7 @@ import torch
 
 from .._random import INPUTS, derived_seeds
 from ..device import resolve_device
-from ..errors import InvalidParameterError, as_float_array, check_in_range, check_int
+from ..errors import InvalidParameterError, as_float_array, check_bool, check_float, check_in_range, check_int, check_memory
 from ..forward import DEFAULT_CHUNK_BYTES, forward
 from ..network import NoisyNetwork, as_network
 
@@ -248,6 +248,9 @@ class CorrelationDynamicsResult:
 # ------------------------------------------------------------------------------------------------
 #: counts may be given as integral floats (``30.0``)
 _check_int = partial(check_int, allow_integral_float=True)
+#: the simulate_* functions run in float32: an input second moment beyond its largest value is not representable
+_Q0_MAX = float(np.finfo(np.float32).max)
+_Q0_HINT = "the simulation runs in float32"
 
 
 def _network(noise, sigma_w2, sigma_b2, activation, **fields) -> NoisyNetwork:
@@ -262,7 +265,10 @@ def _network(noise, sigma_w2, sigma_b2, activation, **fields) -> NoisyNetwork:
 
 
 def _check_pairs(pairs, n_inputs: int) -> np.ndarray:
-    arr = np.asarray(pairs)
+    try:
+        arr = np.asarray(pairs)
+    except (TypeError, ValueError) as exc:  # ragged
+        raise InvalidParameterError(f"pairs must be an integer array of shape (n_pairs, 2), got {pairs!r:.100}") from exc
     if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1 or not np.issubdtype(arr.dtype, np.integer):
         raise InvalidParameterError(f"pairs must be an integer array of shape (n_pairs, 2), got {arr!r}")
     if arr.min() < 0 or arr.max() >= n_inputs:
@@ -374,6 +380,7 @@ def propagate(
     """
     seed = _check_int("seed", seed, 0)
     chunk_bytes = _check_int("chunk_bytes", chunk_bytes, 1)
+    keep_activations = check_bool("keep_activations", keep_activations)
     if n_layers is None and not isinstance(noise, NoisyNetwork):
         raise InvalidParameterError("n_layers is required unless a NoisyNetwork (which has its own) is given")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
@@ -399,6 +406,10 @@ def propagate(
     pair_idx = None if pairs is None else _check_pairs(pairs, n_inputs)
     n_members = 1 if net.shape == () else net.shape[0]
     n_layers = net.n_layers
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    n_pairs = 0 if pair_idx is None else len(pair_idx)
+    check_memory(itemsize * n_members * (n_layers + 1) * n_networks * (n_inputs + n_pairs + (n_inputs * width if keep_activations else 0)),
+                 "the measured statistics", {"n_layers": n_layers, "n_networks": n_networks, "n_inputs": n_inputs}, dev)
 
     q = torch.empty((n_members, n_layers + 1, n_networks, n_inputs), dtype=dtype, device=dev)
     c = torch.empty((n_members, n_layers + 1, n_networks, 0 if pair_idx is None else len(pair_idx)),
@@ -520,6 +531,9 @@ def inputs_with_variance(q0, n_inputs: int, width: int, seed: int = 0) -> torch.
     width = _check_int("width", width, 1)
     seed = _check_int("seed", seed, 0)
     q0 = np.atleast_1d(q0)
+    if q0.size == 0:
+        raise InvalidParameterError("q0 must hold at least one second moment, got an empty array")
+    check_memory(3 * 8.0 * q0.size * n_inputs * width, "the inputs", {"n_inputs": n_inputs, "width": width, "q0": f"{q0.size} values"})
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn((q0.size, n_inputs, width), generator=gen, dtype=torch.float64)
     ms = (z * z).mean(dim=-1, keepdim=True)
@@ -581,6 +595,9 @@ def input_pairs(c0, q0, n_pairs: int, width: int, seed: int = 0):
     width = _check_int("width", width, 2)
     seed = _check_int("seed", seed, 0)
     c0 = np.atleast_1d(c0)
+    if c0.size == 0:
+        raise InvalidParameterError("c0 must hold at least one cosine similarity, got an empty array")
+    check_memory(6 * 8.0 * c0.size * n_pairs * 2 * width, "the input pairs", {"n_pairs": n_pairs, "width": width, "c0": f"{c0.size} values"})
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn((c0.size, n_pairs, 2, width), generator=gen, dtype=torch.float64)
     e1 = z[:, :, 0] / torch.linalg.vector_norm(z[:, :, 0], dim=-1, keepdim=True)
@@ -790,8 +807,10 @@ def simulate_variance_map(
     >>> res.mean.shape, res.q1.shape
     ((2,), (2, 2, 5))
     """
-    q0 = check_in_range("q0_values", q0_values, 0.0, np.inf, max_ndim=1)
+    q0 = check_in_range("q0_values", q0_values, 0.0, _Q0_MAX, max_ndim=1, hint=_Q0_HINT)
     q0 = np.atleast_1d(q0)
+    if q0.size == 0:
+        raise InvalidParameterError("q0_values must hold at least one second moment, got an empty array")
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
@@ -878,7 +897,7 @@ def simulate_variance_dynamics(
     >>> res.layers.tolist(), res.mean.shape, float(res.mean[0])
     ([0, 1, 2, 3], (4,), 4.0)
     """
-    q0_arr = check_in_range("q0", q0, 0.0, np.inf, max_ndim=1)
+    q0_arr = check_in_range("q0", q0, 0.0, _Q0_MAX, max_ndim=1, hint=_Q0_HINT)
     n_layers = _check_int("n_layers", n_layers, 0)
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
@@ -975,6 +994,9 @@ def simulate_correlation_map(
     """
     c0 = check_in_range("c0_values", c0_values, -1.0, 1.0, max_ndim=1)
     c0 = np.atleast_1d(c0)
+    if c0.size == 0:
+        raise InvalidParameterError("c0_values must hold at least one cosine similarity, got an empty array")
+    q0 = check_float("q0", q0, 0.0, _Q0_MAX, low_open=True, hint=_Q0_HINT)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
@@ -1057,6 +1079,7 @@ def simulate_correlation_dynamics(
     ((2, 3), [0.0, 0.9])
     """
     c0_arr = check_in_range("c0", c0, -1.0, 1.0, max_ndim=1)
+    q0 = check_float("q0", q0, 0.0, _Q0_MAX, low_open=True, hint=_Q0_HINT)
     n_layers = _check_int("n_layers", n_layers, 0)
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)

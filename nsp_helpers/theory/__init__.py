@@ -34,7 +34,12 @@ Conventions
   dimension; Gauss-Legendre panels split at the kinks in two), ``"tanh"``, an
   :class:`~nsp_helpers.activations.Activation` or a callable (trapezoidal rule, see
   :func:`gaussian_expectation`; accurate to about :math:`10^{-14}` for ``tanh``, but only to about
-  :math:`10^{-3}` for callables with kinks, such as a hand-written ReLU).
+  :math:`10^{-3}` for callables with kinks, such as a hand-written ReLU; above :math:`q \approx 1700`
+  graded Gauss-Legendre panels that follow the activation's scale in :math:`u = \sqrt{q}\,z`).
+* Values far from the usual scale are computed, not approximated away: variances up to about
+  :math:`10^{300}`, noise with :math:`\mu_2 - 1` from :math:`10^{-16}` (read exactly from the noise model,
+  :attr:`~nsp_helpers.noise.NoiseModel.mu2_excess`) to :math:`10^{300}`; what has no answer (a float32
+  failure depth for an input outside float32, an infinite :math:`q^*`) is refused with a message.
 * Bad input raises :class:`~nsp_helpers.errors.InvalidParameterError` naming the parameter.
 
 Modules (everything is re-exported here: ``from nsp_helpers import theory; theory.depth_scale(...)``):

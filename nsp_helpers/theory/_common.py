@@ -65,15 +65,16 @@ def _check_sigma_b2(sigma_b2):
     return check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
 
 
-def _check_c(c):
-    return check_in_range("c", c, -1.0, 1.0, hint="a correlation (cosine similarity)")
+def _check_c(c, name="c"):
+    return check_in_range(name, c, -1.0, 1.0, hint="a correlation (cosine similarity)")
 
 
-def _check_n_nodes(n_nodes):
+def _check_n_nodes(n_nodes, high=10**6):
+    """``None`` or an integer in [3, high] (10**6 nodes in one dimension, 4001 per dimension in two)."""
     if n_nodes is None:
         return None
-    if isinstance(n_nodes, (bool, np.bool_)) or not isinstance(n_nodes, numbers.Integral) or n_nodes < 3:
-        raise InvalidParameterError(f"n_nodes must be None (automatic) or an integer >= 3, got {n_nodes!r}")
+    if isinstance(n_nodes, (bool, np.bool_)) or not isinstance(n_nodes, numbers.Integral) or not 3 <= n_nodes <= high:
+        raise InvalidParameterError(f"n_nodes must be None (automatic) or an integer in [3, {high}], got {n_nodes!r}")
     return int(n_nodes)
 
 

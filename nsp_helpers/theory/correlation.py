@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_in_range, check_int
+from ..errors import InvalidParameterError, check_in_range, check_int, check_memory
 from ._common import _SNAP, _Q_TINY, _broadcast, _check_c, _out, _rtsafe
-from .critical import _resolve
+from .critical import _resolve_all
 from .variance import _var_fixed_point, _var_map
 
 __all__ = ["correlation_map", "correlation_slope", "correlation_fixed_point", "iterate_correlation", "depth_scale"]
@@ -30,6 +30,15 @@ def _homogeneous_coefficients(q, sw, sb, mu2, av, kern):
     return sw / den, rb / den
 
 
+def _infinite_q_error(sw, sb, mu2):
+    """The error for a variance fixed point q* = inf (an activation without a bound, and a map that grows)."""
+    return InvalidParameterError(
+        "sigma_w2, sigma_b2 and the noise give an infinite variance fixed point q* (the variance map grows without "
+        f"bound), e.g. at sigma_w2 = {float(np.ravel(sw)[0]):.6g}, sigma_b2 = {float(np.ravel(sb)[0]):.6g}, noise "
+        f"mu2 = {float(np.ravel(mu2)[0]):.6g}: lower sigma_w2 or the noise"
+    )
+
+
 def _corr_map(c, q, sw, sb, mu2, av, kern, slope=False):
     """(c', chi) for 1-D arrays; q may be 0 or inf for homogeneous activations."""
     if kern.homogeneous:
@@ -37,9 +46,7 @@ def _corr_map(c, q, sw, sb, mu2, av, kern, slope=False):
         alpha, beta = _homogeneous_coefficients(q, sw, sb, mu2, av, kern)
         return alpha * kappa + beta, (alpha * kappa_p if slope else None)
     if np.any(np.isinf(q)):
-        raise InvalidParameterError(
-            "the variance q is infinite (the variance map diverges for these parameters); pass a finite q"
-        )
+        raise _infinite_q_error(sw[np.isinf(q)], sb[np.isinf(q)], mu2[np.isinf(q)])
     if kern.linear_at_zero and np.any(q == 0):
         # exact q -> 0 limit for phi(0) = 0, phi'(0) = 1: E[phi(u_a) phi(u_b)] ~ q c, E[phi^2] ~ q, so
         # c' -> sb / (sw sigma_eps^2 + sb) with chi -> 0 when there is an offset, else c' = c / mu2
@@ -63,7 +70,10 @@ def _corr_map(c, q, sw, sb, mu2, av, kern, slope=False):
     if not slope:
         return (sw * kern.cross(q, c) + sb) / den, None
     cross, cross_prime = kern.cross_both(q, c)
-    return (sw * cross + sb) / den, sw * q * cross_prime / den
+    with np.errstate(over="ignore"):
+        swq = sw * q
+    chi = np.where(np.isfinite(swq), swq * cross_prime / den, (sw / den) * (q * cross_prime))  # sigma_w2 q ~ 1e600
+    return (sw * cross + sb) / den, chi
 
 
 def correlation_map(c, noise, sigma_w2=None, sigma_b2=None, activation="relu", q=None):
@@ -141,12 +151,16 @@ def correlation_map(c, noise, sigma_w2=None, sigma_b2=None, activation="relu", q
 
 
 def _setup_corr(noise, sigma_w2, sigma_b2, activation, **extra):
-    """Resolve and broadcast the common arguments; q is the variance fixed point unless given."""
-    mu2, av, sw, sb, kern = _resolve(noise, sigma_w2, sigma_b2, activation)
+    """Resolve and broadcast the common arguments; q is the variance fixed point unless given.
+
+    ``ex`` holds the broadcast ``extra`` arrays and ``"mu2_excess"``, the noise's exact mu2 - 1.
+    """
+    noise, sw, sb, _, mu2, av, kern = _resolve_all(noise, sigma_w2, sigma_b2, activation)
     names = list(extra)
-    shape, arrays = _broadcast(**extra, sigma_w2=sw, sigma_b2=sb, noise=mu2, noise_av=av)
+    shape, arrays = _broadcast(**extra, sigma_w2=sw, sigma_b2=sb, noise=mu2, noise_av=av,
+                               noise_excess=np.asarray(noise.mu2_excess, dtype=float))
     ex = dict(zip(names, arrays[: len(names)]))
-    sw, sb, mu2, av = arrays[len(names) :]
+    sw, sb, mu2, av, ex["mu2_excess"] = arrays[len(names) :]
     return shape, ex, sw, sb, mu2, av, kern
 
 
@@ -246,7 +260,11 @@ def _solve_tan_minus_identity(s):
     s = np.asarray(s, dtype=float)
     with np.errstate(over="ignore", invalid="ignore"):
         theta = np.minimum(np.cbrt(3.0 * s), np.arctan(s + np.pi / 2))
-    idx = np.flatnonzero(np.isfinite(s) & (s > 0))
+    # beyond 1e7: theta = pi/2 - eps with 1/eps + 2 eps/3 + O(eps^3) = s + pi/2, so eps = 1/(s + pi/2) to a
+    # relative 1e-14 (Halley's steps would overflow tan(theta)^4 for s near 1e300)
+    huge = np.isfinite(s) & (s > 1e7)
+    theta[huge] = np.pi / 2 - 1.0 / (s[huge] + np.pi / 2)
+    idx = np.flatnonzero(np.isfinite(s) & (s > 0) & ~huge)
     full = True  # while every element is active, work on whole arrays (no gathers)
     th, ss = theta[idx], s[idx]
     for _ in range(30):
@@ -266,7 +284,7 @@ def _solve_tan_minus_identity(s):
     return np.where(s == 0, 0.0, np.where(np.isinf(s), np.pi / 2, theta))
 
 
-def _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern):
+def _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern, mu2_excess=None):
     """(c*, ln chi(c*)) for ReLU/linear (1-D arrays; q may be 0 or inf).
 
     With 1/(alpha m) = 1 + excess, excess = mu2 - 1 + (sigma_eps^2 + sigma_b^2/sigma_w^2)/(m q) >= 0
@@ -281,7 +299,7 @@ def _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern):
         noise_term = np.where(av == 0, 0.0, av / (m * q))  # q = inf: 0; q = 0: inf
         bias_term = np.where(sb == 0, 0.0, sb / (sw * m * q))
     bias_term = np.where(np.isinf(q), 0.0, bias_term)
-    excess = (mu2 - 1.0) + noise_term + bias_term
+    excess = (mu2 - 1.0 if mu2_excess is None else mu2_excess) + noise_term + bias_term
     log1p_excess = np.log1p(excess)
     if kern.name == "linear":  # c' = alpha c + beta with alpha = 1/(1 + excess), beta = bias_term alpha
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -326,9 +344,9 @@ def _relu_newton(a, b):
     return out
 
 
-def _corr_fixed_point(q, sw, sb, mu2, av, kern):
+def _corr_fixed_point(q, sw, sb, mu2, av, kern, mu2_excess=None):
     if kern.homogeneous:
-        return _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern)[0]
+        return _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern, mu2_excess)[0]
     n = sw.size
 
     def h_dh(x, idx):
@@ -432,9 +450,9 @@ def correlation_fixed_point(noise, sigma_w2=None, sigma_b2=None, activation="rel
     >>> correlation_fixed_point(Dropout(keep_prob=[0.6, 0.8])).round(6)
     array([0.283909, 0.472799])
     """
-    shape, _, sw, sb, mu2, av, kern = _setup_corr(noise, sigma_w2, sigma_b2, activation)
+    shape, ex, sw, sb, mu2, av, kern = _setup_corr(noise, sigma_w2, sigma_b2, activation)
     q = _fixed_q(None, sw, sb, mu2, av, kern)
-    return _out(_corr_fixed_point(q, sw, sb, mu2, av, kern).reshape(shape))
+    return _out(_corr_fixed_point(q, sw, sb, mu2, av, kern, ex["mu2_excess"]).reshape(shape))
 
 
 def depth_scale(noise, sigma_w2=None, sigma_b2=None, activation="relu"):
@@ -471,7 +489,9 @@ def depth_scale(noise, sigma_w2=None, sigma_b2=None, activation="relu"):
     :math:`\chi(c^*) = 1` happens only in degenerate or critical limits, which are handled exactly:
 
     * no noise and no bias term at criticality (ReLU at :math:`\sigma_w^2 = 2`, linear at
-      :math:`\sigma_w^2 = 1`): :math:`c^* = 1`;
+      :math:`\sigma_w^2 = 1`): :math:`c^* = 1` (weak noise, however weak, is finite: the excess
+      :math:`\mu_2 - 1` is read from the noise model without rounding, e.g. :math:`10^{-16}` for
+      ``MultiplicativeGaussian(std=1e-8)``, whose ``mu2`` is 1.0 in float64);
     * ReLU or linear with additive noise where :math:`q^* = \infty` (ReLU :math:`\sigma_w^2 \ge 2`):
       in the limit :math:`q \to \infty` the additive noise and the biases become negligible, the map
       is the one of multiplicative noise with the same :math:`\mu_2` (:math:`\mu_2 = 1` for
@@ -500,19 +520,21 @@ def depth_scale(noise, sigma_w2=None, sigma_b2=None, activation="relu"):
     >>> depth_scale(Dropout(keep_prob=[0.6, 0.8])).round(4)
     array([0.9655, 1.5538])
     """
-    shape, _, sw, sb, mu2, av, kern = _setup_corr(noise, sigma_w2, sigma_b2, activation)
+    shape, ex, sw, sb, mu2, av, kern = _setup_corr(noise, sigma_w2, sigma_b2, activation)
     q = _fixed_q(None, sw, sb, mu2, av, kern)
     if kern.homogeneous:  # ln chi(c*) directly from theta* = arccos c* (no cancellation near c* = 1)
-        log_chi = _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern)[1]
+        log_chi = _corr_fixed_point_homogeneous(q, sw, sb, mu2, av, kern, ex["mu2_excess"])[1]
     else:
         c_star = _corr_fixed_point(q, sw, sb, mu2, av, kern)
         chi = _corr_map(c_star, q, sw, sb, mu2, av, kern, slope=True)[1]
         with np.errstate(divide="ignore", invalid="ignore"):
             log_chi = np.log(chi)
     # |ln chi| <= 1e-12 is criticality (chi(c*) = 1): quadrature rounding must not turn it into
-    # +-1e15; at a stable fixed point chi(c*) <= 1, so a rounding excess above 1 is snapped too
+    # +-1e15; at a stable fixed point chi(c*) <= 1, so a rounding excess above 1 is snapped too. The closed
+    # forms of ReLU and linear networks give ln chi without rounding (0 exactly at criticality, -1e-16 for
+    # mu2 = 1 + 1e-16): no snapping there
     with np.errstate(divide="ignore"):
-        xi = np.where(log_chi >= -_SNAP, np.inf, -1.0 / log_chi)
+        xi = np.where(log_chi >= (0.0 if kern.homogeneous else -_SNAP), np.inf, -1.0 / log_chi)
     return _out(xi.reshape(shape))
 
 
@@ -566,12 +588,13 @@ def iterate_correlation(c0, n_layers, noise, sigma_w2=None, sigma_b2=None, activ
            [0.364809, 0.616718]])
     """
     n_layers = check_int("n_layers", n_layers, 0)
-    c0 = _check_c(c0)
+    c0 = _check_c(c0, "c0")
     extra = {"c0": c0}
     if q0 is not None:
         extra["q0"] = check_in_range("q0", q0, 0.0, np.inf, low_open=True, hint="the input variance")
     shape, ex, sw, sb, mu2, av, kern = _setup_corr(noise, sigma_w2, sigma_b2, activation, **extra)
     c = ex["c0"]
+    check_memory(8.0 * (n_layers + 1) * c.size, "the iterates", {"n_layers": n_layers})
     q = ex["q0"] if q0 is not None else _fixed_q(None, sw, sb, mu2, av, kern)
     out = np.empty((n_layers + 1, c.size))
     out[0] = c

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import get_activation
-from ..errors import InvalidParameterError, NoCriticalPointError, check_in_range
+from ..errors import InvalidParameterError, NoCriticalPointError, check_float, check_in_range
 from ..network import NoisyNetwork
 from ._common import _check_sigma_b2, _check_sigma_w2, _noise_moments, _out
 from .quadrature import _kernel
@@ -102,15 +102,15 @@ def critical_parameters(noise, activation="relu", sigma_b2=None):
 def _critical(noise, add_var, kern, activation, sigma_b2):
     """:func:`critical_parameters` with the noise's additive variance and the kernel already at hand."""
     if kern.homogeneous:
-        if sigma_b2 is not None and np.any(np.asarray(sigma_b2, dtype=float) != 0):
+        if sigma_b2 is not None and check_float("sigma_b2", sigma_b2, 0.0, np.inf) != 0:
             raise InvalidParameterError(
-                f"sigma_b2 must be 0 for activation={kern.name!r}: the critical initialisation has no bias "
-                f"variance, got {sigma_b2}"
+                f"sigma_b2 must be 0 or None for activation={kern.name!r} with sigma_w2=None (critical): the critical "
+                f"initialisation has no bias variance, got {sigma_b2}"
             )
         _no_critical_point(add_var)
         return _out(np.asarray(noise.inverse_mu2, dtype=float) / kern.m), 0.0
     _no_critical_point(add_var)
-    sb2 = float(check_in_range("sigma_b2", DEFAULT_SIGMA_B2 if sigma_b2 is None else sigma_b2, 0.0, np.inf))
+    sb2 = check_float("sigma_b2", DEFAULT_SIGMA_B2 if sigma_b2 is None else sigma_b2, 0.0, np.inf)
     from .edge_of_chaos import maximise_depth_scale  # it calls the maps, which call this module
 
     ridge = maximise_depth_scale(noise, [sb2], activation=activation)

@@ -55,6 +55,14 @@ def _members(noise, function: str) -> list:
     return [noise] if noise.shape == () else list(noise)
 
 
+def _bounds(sigma_w2_bounds):
+    """``(low, high)`` of a search interval of weight variances, ``0 < low < high``."""
+    bounds = check_in_range("sigma_w2_bounds", sigma_w2_bounds, 0.0, np.inf, low_open=True)
+    if bounds.shape != (2,) or not bounds[0] < bounds[1]:
+        raise InvalidParameterError(f"sigma_w2_bounds must be an increasing pair (low, high), got {sigma_w2_bounds!r}")
+    return float(bounds[0]), float(bounds[1])
+
+
 def linear_network_depth_scale(noise):
     r"""Depth scale of a noisy *linear* network, :math:`1/\ln\mu_2`.
 
@@ -92,9 +100,10 @@ def linear_network_depth_scale(noise):
     """
     if isinstance(noise, NoisyNetwork):
         noise = noise.noise
-    mu2 = np.asarray(_noise_moments(noise)[0], dtype=float)
+    _noise_moments(noise)
+    excess = np.asarray(noise.mu2_excess, dtype=float)  # mu2 - 1, exact for weak noise (1e-16, not 0)
     with np.errstate(divide="ignore"):
-        out = np.where(mu2 > 1.0, 1.0 / np.log(np.where(mu2 > 1.0, mu2, 2.0)), np.inf)
+        out = np.where(excess > 0, 1.0 / np.log1p(np.where(excess > 0, excess, 1.0)), np.inf)
     return float(out) if out.ndim == 0 else out
 
 
@@ -188,10 +197,8 @@ def noiseless_edge_of_chaos(sigma_b2, activation="relu", sigma_w2_bounds=(0.5, 2
     >>> round(noiseless_edge_of_chaos(0.1), 6)  # ReLU: He initialisation
     2.0
     """
-    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
-    lo_w, hi_w = (float(v) for v in check_in_range("sigma_w2_bounds", sigma_w2_bounds, 0.0, np.inf, low_open=True))
-    if not lo_w < hi_w:
-        raise InvalidParameterError(f"sigma_w2_bounds must be increasing, got {sigma_w2_bounds!r}")
+    sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf, max_ndim=1)
+    lo_w, hi_w = _bounds(sigma_w2_bounds)
     flat = np.atleast_1d(sb).astype(float).ravel()
 
     def excess(sw):
@@ -200,9 +207,11 @@ def noiseless_edge_of_chaos(sigma_b2, activation="relu", sigma_w2_bounds=(0.5, 2
     lo = np.full(flat.shape, lo_w)
     hi = np.full(flat.shape, hi_w)
     f_lo, f_hi = excess(lo), excess(hi)
-    if np.any(np.sign(f_lo) == np.sign(f_hi)):
+    same = np.sign(f_lo) == np.sign(f_hi)
+    if np.any(same):
         raise InvalidParameterError(
-            f"chi_1 - 1 does not change sign for sigma_w2 in {sigma_w2_bounds!r}; widen sigma_w2_bounds"
+            f"chi_1 - 1 does not change sign for sigma_w2 in {sigma_w2_bounds!r} at sigma_b2 = {flat[same][0]:.6g}: "
+            "the edge of chaos lies outside; widen sigma_w2_bounds"
         )
     for _ in range(50):
         mid = 0.5 * (lo + hi)
@@ -294,11 +303,10 @@ def maximise_depth_scale(noise, sigma_b2, activation="relu", *, sigma_w2_bounds=
     sb = check_in_range("sigma_b2", sigma_b2, 0.0, np.inf)
     if sb.ndim != 1:
         raise InvalidParameterError(f"sigma_b2 must be a 1-D array, got shape {sb.shape}")
-    lo_w, hi_w = (float(v) for v in check_in_range("sigma_w2_bounds", sigma_w2_bounds, 0.0, np.inf, low_open=True))
-    if not lo_w < hi_w:
-        raise InvalidParameterError(f"sigma_w2_bounds must be increasing, got {sigma_w2_bounds!r}")
-    n_grid = check_int("n_grid", n_grid, 3, allow_integral_float=True)
-    n_iter = check_int("n_iter", n_iter, 0, allow_integral_float=True)
+    lo_w, hi_w = _bounds(sigma_w2_bounds)
+    # beyond these the grid holds more points than float64 tells apart and the bracket stops shrinking
+    n_grid = check_int("n_grid", n_grid, 3, 100_000, allow_integral_float=True)
+    n_iter = check_int("n_iter", n_iter, 0, 200, allow_integral_float=True)
     grid = np.geomspace(lo_w, hi_w, n_grid)
     results = []
     for member in members:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..activations import get_activation
-from ..errors import InvalidParameterError, check_in_range
+from ..errors import InvalidParameterError, check_float, check_in_range
 from ..network import NoisyNetwork
 from ._common import _Q_TINY, _out, _snap_one
-from .correlation import _fixed_q, _setup_corr, correlation_fixed_point, correlation_slope
+from .correlation import _fixed_q, _infinite_q_error, _setup_corr, correlation_fixed_point, correlation_slope
 from .critical import _parameters
 from .variance import variance_fixed_point
 
@@ -107,7 +107,7 @@ def gradient_slope(noise, sigma_w2=None, sigma_b2=None, activation="relu"):
     else:
         q = _fixed_q(None, sw, sb, mu2, av, kern)
         if np.any(np.isinf(q)):
-            raise InvalidParameterError("the variance fixed point is infinite for these parameters (no chi_1)")
+            raise _infinite_q_error(sw[np.isinf(q)], sb[np.isinf(q)], mu2[np.isinf(q)])
         chi = _snap_one(sw * mu2 * kern.grad2(np.where(q == 0, _Q_TINY, q)))
     return _out(chi.reshape(shape))
 
@@ -322,9 +322,9 @@ def linear_network_closed_forms(noise, sigma_w2=None, sigma_b2=None) -> LinearCl
     if noise.additive_variance != 0:
         raise InvalidParameterError(f"noise must be multiplicative for these closed forms, got {noise!r}")
     mu2 = float(noise.mu2)
-    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True,
-                              hint="below 1/mu2, or the variance has no fixed point"))
-    sb = float(check_in_range("sigma_b2", sigma_b2, 0.0, np.inf, low_open=True))
+    sw = check_float("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True,
+                     hint="below 1/mu2, or the variance has no fixed point")
+    sb = check_float("sigma_b2", sigma_b2, 0.0, np.inf, low_open=True)
     return LinearClosedForms(q_star=sb / (1.0 - sw * mu2), q_ab_star=sb / (1.0 - sw), chi_single=sw * mu2, chi_pair=sw)
 
 
@@ -376,7 +376,7 @@ def linear_tied_excess(noise, sigma_w2, n_back: int) -> np.ndarray:
     if noise.additive_variance != 0:
         raise InvalidParameterError(f"noise must be multiplicative (dropout), got {noise!r}")
     mu2 = float(noise.mu2)
-    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True,
+    sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True, max_ndim=0,
                               hint="below 1/mu2, or the variance has no fixed point"))
     n_back = check_int("n_back", n_back, 0)
     chi, rho = sw * mu2, 1.0 / mu2

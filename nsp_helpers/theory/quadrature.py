@@ -28,6 +28,14 @@ _H_MAX_ANALYTIC = 0.4
 _H_POLE = math.pi**2 / 48.0
 _N_MAX = 4001
 _CHUNK = 2**21  # floats per temporary array
+# above this variance the trapezoidal rule would need more than _N_MAX nodes (q ~ 1700): graded Gauss-Legendre
+# panels instead, resolving the activation at the scale of u = sqrt(q) z (see _panel_nodes)
+_Q_PANELS = (_H_POLE * (_N_MAX - 1) / (2.0 * _Z_MAX)) ** 2
+# panel ends: u = sqrt(q) z at +-_U_BREAKS (ratio 2: every panel sees the poles of tanh, at u = +-i pi/2, from
+# the same relative distance), and z at +-_Z_BREAKS for the Gaussian weight
+_U_BREAKS = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
+_Z_BREAKS = np.array([0.0, 1.0, -1.0, 2.5, -2.5, 5.0, -5.0, _Z_MAX, -_Z_MAX])
+_PANEL_NODES, _PANEL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -48,18 +56,50 @@ def _apply(f, x):
     return np.broadcast_to(np.asarray(f(x), dtype=float), x.shape)
 
 
+def _panel_nodes(centre, scale):
+    r"""Nodes and weights for :math:`\mathbb{E}[h(z)]`, :math:`z \sim \mathcal{N}(0, 1)`, where :math:`h` varies on the
+    scale ``scale`` around ``centre`` (1-D arrays, one rule per entry; shapes ``(m, n)``).
+
+    16-point Gauss-Legendre panels on [-10, 10] between the ends ``centre +- scale * (0.5, 1, 2, ..., 128)`` (a
+    geometric grading: each panel is as wide as its distance from ``centre``, so an activation whose poles lie
+    at :math:`\pm i\pi/2` in units of ``scale``, as tanh's, converges like :math:`6^{-32}` on every panel) and
+    0, +-1, +-2.5, +-5, +-10 (the Gaussian weight). The weights include the normal density.
+    """
+    centre = np.asarray(centre, dtype=float)[:, None]
+    scale = np.asarray(scale, dtype=float)[:, None]
+    with np.errstate(invalid="ignore", over="ignore"):
+        ends = np.concatenate([np.broadcast_to(_Z_BREAKS, (centre.shape[0], _Z_BREAKS.size)), centre,
+                               centre - scale * _U_BREAKS, centre + scale * _U_BREAKS], axis=1)
+    ends = np.sort(np.clip(np.nan_to_num(ends, nan=_Z_MAX), -_Z_MAX, _Z_MAX), axis=1)
+    lo, hi = ends[:, :-1, None], ends[:, 1:, None]
+    half = 0.5 * (hi - lo)
+    z = (0.5 * (hi + lo) + half * _PANEL_NODES).reshape(centre.shape[0], -1)
+    w = (half * _PANEL_WEIGHTS).reshape(centre.shape[0], -1) * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return z, w
+
+
 def _expect1(f, q, n_nodes=None, h_max=_H_MAX):
-    """E[f(sqrt(q) z)] for a 1-D float array q >= 0 (unique values evaluated once)."""
+    """E[f(sqrt(q) z)] for a 1-D float array q >= 0 (unique values evaluated once).
+
+    The trapezoidal rule of :func:`_grid`; for q above ``_Q_PANELS`` (automatic nodes only) the graded panels
+    of :func:`_panel_nodes`, centred on u = 0 at the scale 1/sqrt(q).
+    """
     q = np.asarray(q, dtype=float)
     if q.size == 0:
         return np.empty_like(q)
     uq, inv = np.unique(q, return_inverse=True)
-    z, w = _grid(float(uq[-1]), n_nodes, h_max)
     out = np.empty(uq.size)
-    step = max(1, _CHUNK // z.size)
-    for s in range(0, uq.size, step):
-        sq = np.sqrt(uq[s : s + step])[:, None]
-        out[s : s + step] = _apply(f, sq * z) @ w
+    n_trap = uq.size if n_nodes is not None else int(np.searchsorted(uq, _Q_PANELS, side="right"))
+    if n_trap:
+        z, w = _grid(float(uq[n_trap - 1]), n_nodes, h_max)
+        step = max(1, _CHUNK // z.size)
+        for s in range(0, n_trap, step):
+            sq = np.sqrt(uq[s : min(s + step, n_trap)])[:, None]
+            out[s : s + sq.shape[0]] = _apply(f, sq * z) @ w
+    if n_trap < uq.size:
+        sq = np.sqrt(uq[n_trap:])
+        z, w = _panel_nodes(np.zeros(sq.size), 1.0 / sq)
+        out[n_trap:] = (_apply(f, sq[:, None] * z) * w).sum(axis=1)
     return out[inv.ravel()].reshape(q.shape)
 
 
@@ -77,18 +117,31 @@ def _expect2_many(outer, inner, q, c, n_nodes=None, h_max=_H_MAX):
     pairs, inv = np.unique(np.stack([q, c], axis=1), axis=0, return_inverse=True)
     uq, uc = pairs[:, 0], pairs[:, 1]
     us = np.sqrt(np.clip((1.0 - uc) * (1.0 + uc), 0.0, 1.0))
-    z, w = _grid(float(uq.max()), n_nodes, h_max)
-    n = z.size
     out = [np.empty(uq.size) for _ in outer]
-    step = max(1, _CHUNK // (n * n))
-    for s in range(0, uq.size, step):
-        sq = np.sqrt(uq[s : s + step])[:, None, None]
-        cc = uc[s : s + step][:, None, None]
-        ss = us[s : s + step][:, None, None]
-        ua = sq[:, :, 0] * z  # (m, n)
-        ub = sq * (cc * z[None, :, None] + ss * z[None, None, :])  # (m, n, n)
+    trap = np.flatnonzero(uq <= _Q_PANELS) if n_nodes is None else np.arange(uq.size)
+    if trap.size:
+        z, w = _grid(float(uq[trap].max()), n_nodes, h_max)
+        n = z.size
+        step = max(1, _CHUNK // (n * n))
+        for s in range(0, trap.size, step):
+            idx = trap[s : s + step]
+            sq = np.sqrt(uq[idx])[:, None, None]
+            cc = uc[idx][:, None, None]
+            ss = us[idx][:, None, None]
+            ua = sq[:, :, 0] * z  # (m, n)
+            ub = sq * (cc * z[None, :, None] + ss * z[None, None, :])  # (m, n, n)
+            for res, f, g_ub in zip(out, outer, inner(ub)):
+                res[idx] = (_apply(f, ua) * (np.broadcast_to(g_ub, ub.shape) @ w)) @ w
+    for i in np.setdiff1d(np.arange(uq.size), trap):
+        # large q: panels in z1 around u_a = 0, and for every z1 panels in z2 around u_b = 0, i.e. z2 = -c z1 / s
+        sq, cc, ss = math.sqrt(uq[i]), uc[i], us[i]
+        z1, w1 = _panel_nodes(np.zeros(1), np.array([1.0 / sq]))
+        z1, w1 = z1[0], w1[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z2, w2 = _panel_nodes(-cc * z1 / ss, np.full(z1.size, 1.0 / (sq * ss)))
+        ub = sq * (cc * z1[:, None] + ss * z2)  # (n1, n2)
         for res, f, g_ub in zip(out, outer, inner(ub)):
-            res[s : s + step] = (_apply(f, ua) * (np.broadcast_to(g_ub, ub.shape) @ w)) @ w
+            res[i] = (_apply(f, sq * z1) * (np.broadcast_to(g_ub, ub.shape) * w2).sum(axis=1)) @ w1
     return [res[inv.ravel()] for res in out]
 
 
@@ -110,7 +163,7 @@ def gaussian_expectation(f, q, *, n_nodes=None):
         :func:`~nsp_helpers.activations.get_activation`).
     q : float or array_like, >= 0
         Variance of the Gaussian argument.
-    n_nodes : int, optional
+    n_nodes : int, in [3, 10**6], optional
         Number of quadrature nodes (default: chosen from the largest ``q``, see Notes).
 
     Returns
@@ -139,7 +192,13 @@ def gaussian_expectation(f, q, *, n_nodes=None):
     integrand. Integrands with kinks (a hand-written ReLU or hard tanh) converge only like
     :math:`h^2` (relative errors up to a few :math:`10^{-3}`); the maps in this module use closed
     forms for ``"relu"``, ``"linear"`` and ``"hard_tanh"`` instead. The grid has at most 4001
-    nodes, so the spacing stops shrinking at :math:`q \approx 1700`.
+    nodes, so the spacing would stop shrinking at :math:`q \approx 1700`; above that (with automatic
+    nodes) the expectation is taken on Gauss-Legendre panels (16 nodes each) whose ends are graded
+    geometrically in :math:`u = \sqrt{q}\,z` around 0 (:math:`|u| = 0.5, 1, 2, \dots, 128`) plus
+    :math:`z = 0, \pm 1, \pm 2.5, \pm 5, \pm 10`, which resolves the activation at every
+    :math:`q` (up to :math:`10^{300}`) with about 400 nodes; the two-dimensional expectation nests
+    the same panels, the inner ones graded around :math:`u_b = 0`. The tests check both against
+    mpmath up to :math:`q = 10^{20}`.
 
     References
     ----------
@@ -176,7 +235,7 @@ def bivariate_gaussian_expectation(f, g, q, c, *, n_nodes=None):
         Common variance of :math:`u_a` and :math:`u_b`.
     c : float or array_like, in [-1, 1]
         Their correlation. ``q`` and ``c`` broadcast together.
-    n_nodes : int, optional
+    n_nodes : int, in [3, 4001], optional
         Quadrature nodes per dimension (default: chosen from the largest ``q``).
 
     Returns
@@ -215,7 +274,7 @@ def bivariate_gaussian_expectation(f, g, q, c, *, n_nodes=None):
     q = check_in_range("q", q, 0.0, np.inf, hint="a variance")
     c = _check_c(c)
     shape, (qf, cf) = _broadcast(q=q, c=c)
-    return _out(_expect2(f, g, qf, cf, _check_n_nodes(n_nodes)).reshape(shape))
+    return _out(_expect2(f, g, qf, cf, _check_n_nodes(n_nodes, _N_MAX)).reshape(shape))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,6 +285,7 @@ class _Homogeneous:
 
     homogeneous = True
     linear_at_zero = False
+    sup_second = None  # sup of phi^2: unbounded
 
     def __init__(self, name):
         self.name = name
@@ -255,6 +315,8 @@ class _Quadrature:
         # phi(0) = 0, phi'(0) = 1 and |phi(u)| < |u| for u != 0 (tanh, hard tanh): the q -> 0 limits
         # of the maps are known exactly (see _var_fixed_point and _corr_map)
         self.linear_at_zero = act == ACTIVATIONS["tanh"] or act == ACTIVATIONS["hard_tanh"]
+        # sup phi^2 = 1 for tanh and hard tanh: the variance map is bounded, so is its fixed point
+        self.sup_second = 1.0 if self.linear_at_zero else None
 
     def second(self, q):  # E[phi^2]
         phi = self.act
@@ -313,24 +375,28 @@ class _HardTanh(_Quadrature):
         with np.errstate(divide="ignore"):
             return 1.0 / np.sqrt(q)  # the kinks u = +-1 sit at z = +-t
 
-    def second(self, q):  # E[clip(u)^2] = q (2 Phi(t) - 1) - 2 sqrt(q) pdf(t) + 2 Phi(-t)
-        from scipy.special import ndtr
+    # E[z^2 1{|z| < t}] = P(chi^2_3 < t^2) = gammainc(3/2, t^2/2): no cancellation for small t (large q), where
+    # the textbook form 2 Phi(t) - 1 - 2 t pdf(t) subtracts two numbers that agree to O(t^2)
+    def second(self, q):  # E[clip(u)^2] = E[u^2 1{|u| < 1}] + P(|u| > 1) = q gammainc(3/2, 1/(2q)) + erfc(t/sqrt 2)
+        from scipy.special import erfc, gammainc
 
+        q = np.asarray(q, dtype=float)
         t = self._t(q)
-        return q * (ndtr(t) - ndtr(-t)) - 2.0 * np.sqrt(q) * _normal_pdf(np.minimum(t, 40.0)) + 2.0 * ndtr(-t)
+        with np.errstate(invalid="ignore", over="ignore"):
+            inside = np.where(np.isinf(q), 0.0, q * gammainc(1.5, 0.5 * t * t))
+        return inside + erfc(t / math.sqrt(2.0))
 
-    def d_second(self, q):  # E[u^2 1{|u| < 1}] / q = 2 Phi(t) - 1 - 2 t pdf(t)
-        from scipy.special import ndtr
+    def d_second(self, q):  # E[u^2 1{|u| < 1}] / q = gammainc(3/2, t^2/2)
+        from scipy.special import gammainc
 
         t = self._t(np.maximum(q, _Q_TINY))
-        t = np.minimum(t, 40.0)
-        return ndtr(t) - ndtr(-t) - 2.0 * t * _normal_pdf(t)
+        with np.errstate(over="ignore"):
+            return gammainc(1.5, 0.5 * t * t)
 
-    def grad2(self, q):  # P(|u| < 1)
-        from scipy.special import ndtr
+    def grad2(self, q):  # P(|u| < 1) = erf(t / sqrt 2)
+        from scipy.special import erf
 
-        t = self._t(q)
-        return ndtr(t) - ndtr(-t)
+        return erf(self._t(q) / math.sqrt(2.0))
 
     def _setup2(self, q, c):
         q, c = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(c, dtype=float))
@@ -352,25 +418,38 @@ class _HardTanh(_Quadrature):
 
     @staticmethod
     def _conditional(m, sd):
-        """Phi(alpha), Phi(beta), pdf(alpha), pdf(beta) for X ~ N(m, sd^2), alpha/beta = (-+1 - m)/sd."""
+        """P(X < -1), P(X > 1), P(|X| < 1) and E[X; |X| < 1] for X ~ N(m, sd^2).
+
+        With alpha/beta = (-+1 - m)/sd: P(|X| < 1) = Phi(beta) - Phi(alpha), E[X; |X| < 1] = m (Phi(beta) -
+        Phi(alpha)) + sd (pdf(alpha) - pdf(beta)). For sd > 100 (q s^2 > 1e4) these differences cancel (alpha and
+        beta agree to 1/sd, and m is of the order of sd): both integrals are taken over |x| < 1 instead, by
+        16-point Gauss-Legendre (the density pdf((x - m)/sd)/sd barely varies there).
+        """
         from scipy.special import ndtr
 
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             alpha = np.where(sd > 0, (-1.0 - m) / sd, np.where(m > -1.0, -np.inf, np.inf))
             beta = np.where(sd > 0, (1.0 - m) / sd, np.where(m < 1.0, np.inf, -np.inf))
-        pa = _normal_pdf(np.clip(alpha, -40.0, 40.0))
-        pb = _normal_pdf(np.clip(beta, -40.0, 40.0))
-        return ndtr(alpha), ndtr(beta), pa, pb
+            phi_a, phi_b = ndtr(alpha), ndtr(beta)
+            pa = _normal_pdf(np.clip(alpha, -40.0, 40.0))
+            pb = _normal_pdf(np.clip(beta, -40.0, 40.0))
+            inside = phi_b - phi_a
+            e_inside = m * inside + sd * (pa - pb)
+            wide = sd > 100.0
+            if np.any(wide):
+                h = 1.0 / np.where(wide, sd, 1.0)
+                dens = _normal_pdf(np.clip(-m * h, -40.0, 40.0)[..., None] + h[..., None] * _PANEL_NODES)
+                inside = np.where(wide, h * (dens @ _PANEL_WEIGHTS), inside)
+                e_inside = np.where(wide, h * (dens @ (_PANEL_WEIGHTS * _PANEL_NODES)), e_inside)
+        return phi_a, 1.0 - phi_b, inside, e_inside
 
     def cross(self, q, c):
         sq, cc, ss, breaks = self._setup2(q, c)
 
         def integrand(z):
-            m, sd = sq * cc * z, sq * ss
-            phi_a, phi_b, pdf_a, pdf_b = self._conditional(m, sd)
+            below, above, _, e_inside = self._conditional(sq * cc * z, sq * ss)
             # E[clip(X)] = -P(X < -1) + P(X > 1) + E[X; |X| < 1]
-            inner = -phi_a + (1.0 - phi_b) + m * (phi_b - phi_a) + sd * (pdf_a - pdf_b)
-            return np.clip(sq * z, -1.0, 1.0) * inner
+            return np.clip(sq * z, -1.0, 1.0) * (-below + above + e_inside)
 
         return _panel_expectation(integrand, breaks)
 
@@ -378,8 +457,8 @@ class _HardTanh(_Quadrature):
         sq, cc, ss, breaks = self._setup2(q, c)
 
         def integrand(z):
-            phi_a, phi_b, _, _ = self._conditional(sq * cc * z, sq * ss)
-            return (np.abs(sq * z) < 1.0) * (phi_b - phi_a)
+            inside = self._conditional(sq * cc * z, sq * ss)[2]
+            return (np.abs(sq * z) < 1.0) * inside
 
         return _panel_expectation(integrand, breaks)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_in_range, check_int
+from ..errors import InvalidParameterError, check_in_range, check_int, check_memory
 from ._common import FLOAT32_MAX, FLOAT32_TINY, _broadcast, _out, _rtsafe, _snap_one
 from .critical import _resolve
 
@@ -147,7 +147,10 @@ def variance_slope(noise, sigma_w2=None, sigma_b2=None, activation="relu", q=Non
     if q is None:
         q = np.asarray(_fixed_point(1.0, sw, sb, mu2, av, kern), dtype=float)
         if not kern.homogeneous and np.any(np.isinf(q)):
-            raise InvalidParameterError("the variance fixed point is infinite for these parameters; pass q explicitly")
+            raise InvalidParameterError(
+                "sigma_w2, sigma_b2 and the noise give an infinite variance fixed point q* (the variance map grows "
+                "without bound): lower sigma_w2 or pass q explicitly"
+            )
     else:
         q = check_in_range("q", q, 0.0, np.inf, hint="a variance")
     shape, (q, sw, mu2, _) = _broadcast(q=q, sigma_w2=sw, noise=mu2, sigma_b2=sb)
@@ -194,6 +197,9 @@ def _var_fixed_point(q0, sw, sb, mu2, av, kern):
     out = np.where(g0 == 0, q0, np.nan)
     lo = np.full(n, np.nan)
     hi = np.full(n, np.nan)
+    # a bounded activation bounds the map, V(q) <= ceiling, and with it q* (g(ceiling) <= 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ceiling = np.full(n, np.inf) if kern.sup_second is None else sw * (mu2 * kern.sup_second + av) + sb
     # upwards: q0 is the positive end, search an upper end with g <= 0
     up = np.flatnonzero(g0 > 0)
     lo[up] = q0[up]
@@ -202,7 +208,9 @@ def _var_fixed_point(q0, sw, sb, mu2, av, kern):
         if todo.size == 0:
             break
         cand = q0[todo] + g0[todo] * 2.0**k
-        big = ~np.isfinite(cand) | (cand > 1e200)  # diverges (no fixed point below 1e200)
+        over = ~np.isfinite(cand) | (cand > 1e200)
+        cand = np.where(over & np.isfinite(ceiling[todo]), ceiling[todo], cand)  # a bounded map: g(ceiling) <= 0
+        big = over & np.isinf(ceiling[todo])  # diverges (no fixed point below 1e200)
         out[todo[big]] = np.inf
         todo = todo[~big]
         cand = cand[~big]
@@ -271,7 +279,10 @@ def variance_fixed_point(noise, sigma_w2=None, sigma_b2=None, activation="relu",
     unstable fixed point (returned only for ``q0 = 0``). For other activations the first fixed
     point in the direction the map moves ``q0`` is found by a vectorised safeguarded Newton
     iteration on a bracket (the limit of the iterates when the map is increasing; 0 when it decays
-    below :math:`10^{-18} q^0`). For ``tanh`` and ``"hard_tanh"`` without biases or additive noise
+    below :math:`10^{-18} q^0`; ``inf`` when it grows past :math:`10^{200}`, except for ``tanh`` and
+    ``"hard_tanh"``, whose :math:`\phi^2 \le 1` bounds the map and with it the bracket,
+    :math:`q^* \le \sigma_w^2(\mu_2 + \sigma_\epsilon^2) + \sigma_b^2`, so that even
+    :math:`q^* \approx 10^{300}` is found). For ``tanh`` and ``"hard_tanh"`` without biases or additive noise
     and :math:`\sigma_w^2\mu_2 \le 1`, :math:`q^* = 0` exactly (:math:`|\phi(u)| < |u|` gives
     :math:`\mathcal{V}(q) < q`); at :math:`\sigma_w^2\mu_2 = 1` the approach is too slow for any
     iteration (for hard tanh :math:`\mathcal{V}(q) - q \sim -e^{-1/(2q)}` rounds to zero near
@@ -357,6 +368,7 @@ def iterate_variance(q0, n_layers, noise, sigma_w2=None, sigma_b2=None, activati
     mu2, av, sw, sb, kern = _resolve(noise, sigma_w2, sigma_b2, activation)
     q0 = check_in_range("q0", q0, 0.0, np.inf, hint="the input variance")
     shape, (q, sw, sb, mu2, av) = _broadcast(q0=q0, sigma_w2=sw, sigma_b2=sb, noise=mu2, noise_av=av)
+    check_memory(8.0 * (n_layers + 1) * q.size, "the iterates", {"n_layers": n_layers})
     out = np.empty((n_layers + 1, q.size))
     out[0] = q
     for layer in range(1, n_layers + 1):
@@ -383,13 +395,14 @@ def failure_depth(noise, sigma_w2=None, sigma_b2=None, activation="relu", q0=1.0
         Bias variance (default ``None``: 0). It adds to the offset :math:`b` below.
     activation : {"relu", "linear"}, optional
         Default ``"relu"``; the closed form needs an affine variance map.
-    q0 : float or array_like, > 0, optional
-        Input variance (default 1, as the paper assumes).
+    q0 : float or array_like, in [float32 tiny, float32 max], optional
+        Input variance (default 1, as the paper assumes); it must itself lie in the float32 range
+        (about :math:`[1.2\times 10^{-38}, 3.4\times 10^{38}]`), or no layer is left to count.
 
     Returns
     -------
     float or numpy.ndarray
-        :math:`L^*` (a real number of layers); ``np.inf`` where the variance stays representable
+        :math:`L^* \ge 0` (a real number of layers); ``np.inf`` where the variance stays representable
         forever (exact criticality, or a finite fixed point with additive noise).
 
     Notes
@@ -431,7 +444,8 @@ def failure_depth(noise, sigma_w2=None, sigma_b2=None, activation="relu", q0=1.0
         raise InvalidParameterError(
             f"failure_depth needs an affine variance map: activation must be 'relu' or 'linear', got {kern.name!r}"
         )
-    q0 = check_in_range("q0", q0, 0.0, np.inf, low_open=True, hint="the input variance")
+    q0 = check_in_range("q0", q0, FLOAT32_TINY, FLOAT32_MAX,
+                        hint="the input variance, itself within the float32 range whose limits L* counts layers to")
     shape, (q0, sw, sb, mu2, av) = _broadcast(q0=q0, sigma_w2=sw, sigma_b2=sb, noise=mu2, noise_av=av)
     a = _snap_one(sw * mu2 * kern.m)
     b = sw * av + sb
