@@ -717,7 +717,7 @@ def classification_sentence(summary: BoundarySummary, profile: str, n_epochs: in
     Stored MNIST classification results (`medium` profile, 20 epochs, 1 seed) are shown below. The median
     validation accuracy is 93.0 % for the cells on or below $6\xi_c$ and 60.0 % above it; always answering
     the most frequent class would give 10.0 %. Of the 1 cells above the curve, 1 exceed 20 % and 1 exceed
-    50 % (the best: 60.0 % at $L$ = 40, $p$ = 0.5). Without dropout the worst depth still reaches 93.0 %.
+    50 % (the best: 60.0 % at *L* = 40, *p* = 0.5). Without dropout the worst depth still reaches 93.0 %.
     """
     if not isinstance(summary, BoundarySummary):
         raise InvalidParameterError(f"summary must be a BoundarySummary (boundary_summary), got {describe(summary)}")
@@ -737,7 +737,7 @@ def classification_sentence(summary: BoundarySummary, profile: str, n_epochs: in
         counts = " and ".join(f"{summary.n_outside_better_than(level)} exceed {100 * level:g} %" for level in levels)
         value, depth, keep = summary.best_outside
         text += (f" Of the {summary.n_outside} cells above the curve, {counts} (the best: {pct(value)} at "
-                 f"$L$ = {depth}, $p$ = {keep:g}).")
+                 f"*L* = {depth}, *p* = {keep:g}).")
     no_dropout = summary.keep_probs == 1.0
     if no_dropout.any():
         text += f" Without dropout the worst depth still reaches {pct(np.nanmin(summary.values[:, no_dropout]))}."
@@ -757,8 +757,8 @@ def spread_sentence(reconstruction: SeedGrid, classification: SeedGrid) -> str:
     ...                "val_accuracy", "classify", 0.1, True)
     >>> print(spread_sentence(rec, cls))  # doctest: +NORMALIZE_WHITESPACE
     Across the 2 seeds, the validation loss of a cell varies by a median of 10.0 % of the mean-image loss
-    (at most 20.0 %, at $L$ = 2, $p$ = 1), its accuracy by a median of 5.0 percentage points (at most 10.0,
-    at $L$ = 2, $p$ = 1).
+    (at most 20.0 %, at *L* = 2, *p* = 1), its accuracy by a median of 5.0 percentage points (at most 10.0,
+    at *L* = 2, *p* = 1).
     """
     reconstruction = _check_grid("reconstruction", reconstruction)
     classification = _check_grid("classification", classification)
@@ -774,9 +774,9 @@ def spread_sentence(reconstruction: SeedGrid, classification: SeedGrid) -> str:
     r_med, r_max, r_depth, r_keep = worst(reconstruction, reconstruction.baseline)
     c_med, c_max, c_depth, c_keep = worst(classification, 1.0)
     return (f"Across the {n} seeds, the validation loss of a cell varies by a median of {100 * r_med:.1f} % of the "
-            f"mean-image loss (at most {100 * r_max:.1f} %, at $L$ = {r_depth}, $p$ = {r_keep:g}), its accuracy by a "
-            f"median of {100 * c_med:.1f} percentage points (at most {100 * c_max:.1f}, at $L$ = {c_depth}, "
-            f"$p$ = {c_keep:g}).")
+            f"mean-image loss (at most {100 * r_max:.1f} %, at *L* = {r_depth}, *p* = {r_keep:g}), its accuracy by a "
+            f"median of {100 * c_med:.1f} percentage points (at most {100 * c_max:.1f}, at *L* = {c_depth}, "
+            f"*p* = {c_keep:g}).")
 
 # --- the finite-width spread over the trainable-depth grid -------------------------------------------------
 @dataclass

@@ -24,8 +24,10 @@ LAYERS = [
     {"network", "theory", "fits"},  # the description and the mean-field (and finite-width) theory: numpy only
     {"forward"},  # the one noisy forward pass (torch)
     {"simulate", "data", "init"},  # Monte Carlo measurement; data; torch.nn.init companion
-    {"train", "variance_depth"},  # experiments with runs, results and command lines
-    {"analysis", "reproduction"},  # analysis of stored training results (above training); the reproduction report
+    {"train", "variance_depth", "gradient_runs"},  # experiments with runs, results and command lines
+    # analysis of stored results (above training); the reproduction report; Huang et al.'s trainable-length
+    # experiment (it trains with train and fits its maps with analysis)
+    {"analysis", "reproduction", "trainable_length"},
     {"plots", "widgets", "glue"},  # what the chapters show
 ]
 #: imports that go up, on purpose: a NoisyNetwork's mean-field, forward-pass and torch-module views
@@ -111,7 +113,7 @@ def test_pyproject_declares_every_third_party_package_the_package_imports():
     project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
     declared = {d.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower()
                 for d in project["dependencies"] + sum(project["optional-dependencies"].values(), [])}
-    import_names = {"IPython": "ipython", "myst_nb": "myst-nb"}
+    import_names = {"IPython": "ipython", "myst_nb": "myst-nb", "PIL": "pillow"}
     stdlib = set(sys.stdlib_module_names)
     imported = set()
     for path, top in _modules():
