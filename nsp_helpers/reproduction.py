@@ -358,7 +358,9 @@ def report_table(entries=ENTRIES) -> str:
         paper = _paper_value(e)
         numbers = " / ".join(v for v in (paper or "—", ours or "—")) if (paper or ours) else ""
         status = e.status + (f": {e.why}" if e.why else "")
-        item = f"**{e.item}**: {e.what} ({{ref}}`{e.label}`)"
+        # a figure is linked by its number (its caption, with roles and math, would be the text of a {ref})
+        role = "numref" if e.label.startswith("fig-") else "ref"
+        item = f"**{e.item}**: {e.what} ({{{role}}}`{e.label}`)"
         rows.append(f"| {cell(item)} | {cell(e.paper)} → {cell(setting)} | {cell(status)} | {cell(numbers)} |")
     return "\n".join(rows)
 
