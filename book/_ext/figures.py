@@ -46,6 +46,9 @@ CSS = """\
 /* the general index: its columns share the column's width (long names wrap) */
 .bd-content table.indextable { width: 100%; table-layout: fixed; }
 .bd-content table.indextable td { overflow-wrap: anywhere; }
+/* a table wider than the column (a glued Markdown table is not wrapped in the theme's scrolling container)
+   scrolls inside its own box, never the page */
+.bd-content table.table { display: block; max-width: 100%; overflow-x: auto; }
 /* a display equation wider than the column scrolls inside its own box, never the page */
 .bd-content mjx-container[display="true"] { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
 picture.nsp-figure { display: block; max-width: 100%; }
