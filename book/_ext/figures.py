@@ -46,6 +46,8 @@ CSS = """\
 /* the general index: its columns share the column's width (long names wrap) */
 .bd-content table.indextable { width: 100%; table-layout: fixed; }
 .bd-content table.indextable td { overflow-wrap: anywhere; }
+/* a long word (a URL with a commit hash) breaks rather than widening the page on a phone */
+.bd-content p, .bd-content li { overflow-wrap: break-word; }
 /* a table wider than the column (a glued Markdown table is not wrapped in the theme's scrolling container)
    scrolls inside its own box, never the page */
 .bd-content table.table { display: block; max-width: 100%; overflow-x: auto; }
