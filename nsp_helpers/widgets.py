@@ -150,11 +150,11 @@ class SliderFigure(widgets.VBox):
         >>> box.shown_frame() == box.frame_png(1), "image/png" in box._repr_mimebundle_()
         (True, True)
         """
+        if self._pngs is None:  # live mode: the one live Image (the last child is the error area under it)
+            return bytes(self._frames[0].value)
         node = self.children[-1]
         while isinstance(node, widgets.Stack):
             node = node.children[node.selected_index or 0]
-        if self._pngs is None:  # live mode: the Image itself
-            return bytes(node.value)
         return self._pngs[self._frames.index(node)]
 
     def frame_png(self, index: int) -> bytes:

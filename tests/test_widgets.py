@@ -150,6 +150,9 @@ def test_live_mode_recomputes_between_grid_points():
     assert calls == [0, 0.5]
     assert bytes(image.value) != before
     assert plt.get_fignums() == []
+    # what a notebook front end asks for when it shows the widget (the error area is the last child)
+    assert box.shown_frame() == bytes(image.value)
+    assert base64.b64decode(box._repr_mimebundle_()["image/png"]) == bytes(image.value)
 
 
 def test_live_mode_integer_and_text_grids():
