@@ -252,7 +252,8 @@ JS_REPORT = """() => {
         if (o.output_type === 'error') errors.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
         if (o.output_type === 'stream' && o.name === 'stderr' && /Traceback|Error/.test(o.text)) errors.push(`cell ${i} stderr: ${String(o.text).slice(0, 300)}`);
         const data = o.data || {};
-        if (data['image/png']) pngs.push(i);
+        // a slider's output also carries its shown frame as image/png (for static renderers): a widget, not a figure
+        if (data['image/png'] && !data['application/vnd.jupyter.widget-view+json']) pngs.push(i);
         if (data['application/vnd.jupyter.widget-view+json']) widgets.push(i);
       }
       if (cell.executionCount === null) errors.push(`cell ${i} did not run`);
