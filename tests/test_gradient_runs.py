@@ -135,6 +135,8 @@ def test_linear_tied_excess():
     assert e[-1] == pytest.approx(1 + chi / (rho * (1 - chi)), rel=1e-12)
     with pytest.raises(InvalidParameterError, match="sigma_w2"):
         theory.linear_tied_excess(Dropout(keep_prob=0.5), 0.6, 3)
+    with pytest.raises(InvalidParameterError, match="n_back"):  # refused before allocating anything
+        theory.linear_tied_excess(Dropout(keep_prob=0.9), 0.5, 10**18)
 
 
 def test_fit_depth_scale_multiple_recovers_a_known_rule():

@@ -370,7 +370,7 @@ def linear_tied_excess(noise, sigma_w2, n_back: int) -> np.ndarray:
     >>> linear_tied_excess(Dropout(keep_prob=0.5), 0.25, 3).round(4)  # chi = 0.5: 1, 1 + 1, 1 + 1.5, 1 + 1.75
     array([1.  , 2.  , 2.5 , 2.75])
     """
-    from ..errors import check_int
+    from ..errors import check_int, check_memory
 
     noise = _single(noise, 1.0, 0.0, "linear")[0]
     if noise.additive_variance != 0:
@@ -379,5 +379,6 @@ def linear_tied_excess(noise, sigma_w2, n_back: int) -> np.ndarray:
     sw = float(check_in_range("sigma_w2", sigma_w2, 0.0, 1.0 / mu2, low_open=True, high_open=True, max_ndim=0,
                               hint="below 1/mu2, or the variance has no fixed point"))
     n_back = check_int("n_back", n_back, 0)
+    check_memory(3 * 8.0 * (n_back + 1), "the predicted excess", {"n_back": n_back})  # three float64 arrays
     chi, rho = sw * mu2, 1.0 / mu2
     return 1.0 + np.concatenate([[0.0], np.cumsum(chi ** np.arange(1, n_back + 1))]) / rho
