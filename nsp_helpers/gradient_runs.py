@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DamagedFileError, InvalidParameterError, StorageError, check_bool, check_choice, check_float, check_int, check_path, describe
+from .errors import DamagedFileError, InvalidParameterError, check_bool, check_choice, check_float, check_int, check_path, describe
 from .storage import (
     RunLock,
     atomic_write,
@@ -69,6 +69,7 @@ from .storage import (
     default_checkpoint_dir,
     move_aside,
     read_json,
+    release_checkpoint,
     write_json_atomic,
 )
 
@@ -441,13 +442,8 @@ def run(config: GradientRunConfig, out_dir=None, *, checkpoint_dir=None, progres
             "config_hash": config.hash(),
         }
         write_json_atomic(results, path)
-        try:
-            written = load_run(path)
-        except DamagedFileError as exc:
-            raise StorageError(f"{path} does not read back after writing ({exc}); the checkpoint {ckpt} is kept: run again", path) from exc
-        if written.config != config or written.raw["summary"] != results["summary"]:
-            raise StorageError(f"{path} does not read back as written; the checkpoint {ckpt} is kept: run again", path)
-        ckpt.unlink(missing_ok=True)
+        release_checkpoint(path, ckpt, load_run,
+                           lambda written: written.config == config and written.raw["summary"] == results["summary"])
     return path
 
 

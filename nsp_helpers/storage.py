@@ -187,6 +187,36 @@ def write_json_atomic(obj, path) -> Path:
     return atomic_write(path, dump, binary=False)
 
 
+def release_checkpoint(path, checkpoint, read_back: Callable, matches: Callable) -> None:
+    """Remove a run's checkpoint only once its results, just written to ``path``, read back as written.
+
+    ``read_back(path)`` loads the results (a :class:`~nsp_helpers.errors.DamagedFileError` if they do not
+    load) and ``matches(written)`` compares them with what was written. The checkpoint is the only other
+    copy of the run: on any mismatch it is kept, and a :class:`~nsp_helpers.errors.StorageError` says so.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> target, ckpt = write_json_atomic({"x": 1}, folder / "r.json"), folder / "r.ckpt"
+    >>> _ = ckpt.write_text("state")
+    >>> release_checkpoint(target, ckpt, read_json, lambda written: written == {"x": 2})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.StorageError: ... does not read back as written; the checkpoint ... is kept: run again
+    >>> release_checkpoint(target, ckpt, read_json, lambda written: written == {"x": 1}); ckpt.exists()
+    False
+    """
+    try:
+        written = read_back(path)
+    except DamagedFileError as exc:
+        raise StorageError(f"{path} does not read back after writing ({exc}); the checkpoint {checkpoint} is kept: "
+                           "run again", path) from exc
+    if not matches(written):
+        raise StorageError(f"{path} does not read back as written; the checkpoint {checkpoint} is kept: run again", path)
+    Path(checkpoint).unlink(missing_ok=True)
+
+
 def read_json(path, what: str = "JSON file") -> dict:
     """Read a JSON object from ``path``; a missing, unreadable, truncated or non-JSON file names itself.
 

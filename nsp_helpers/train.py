@@ -114,6 +114,7 @@ from .storage import (
     device_description,
     move_aside,
     read_json,
+    release_checkpoint,
     write_json_atomic,
 )
 from .storage import default_checkpoint_dir  # noqa: F401  (re-exported: the CLI's default)
@@ -1705,14 +1706,8 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
             "config_hash": config.hash(),
         }
         write_results(results, path)
-        # write, read back, compare; only then is the checkpoint (the only other copy of the run) removed
-        try:
-            written = load_results(path)
-        except DamagedFileError as exc:
-            raise StorageError(f"{path} does not read back after writing ({exc}); the checkpoint {ckpt} is kept: run again", path) from exc
-        if written["cells"] != json.loads(json.dumps(results["cells"])) or written["config"] != results["config"]:
-            raise StorageError(f"{path} does not read back as written; the checkpoint {ckpt} is kept: run again", path)
-        ckpt.unlink(missing_ok=True)
+        release_checkpoint(path, ckpt, load_results, lambda written: written["cells"] == json.loads(json.dumps(
+            results["cells"])) and written["config"] == results["config"])
     return path
 
 
