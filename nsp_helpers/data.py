@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidParameterError, check_bool, check_choice, check_int, check_path
+from .errors import check_bool, check_choice, check_int, check_path
 from .storage import atomic_write
 
 __all__ = [

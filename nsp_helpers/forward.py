@@ -77,7 +77,7 @@ from .activations import ACTIVATIONS
 from .device import resolve_device
 from .errors import InvalidParameterError, check_bool, check_choice, check_float, check_int, check_ints, check_memory
 from .network import NoisyNetwork, as_network
-from .noise import NoiseModel, NoNoise
+from .noise import NoiseModel
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",

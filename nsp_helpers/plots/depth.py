@@ -15,7 +15,7 @@ from .. import theory
 from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int, check_objects
 from ..noise import Dropout, NoiseModel
 from ..theory import DepthScaleRidge
-from .style import ACCENT, colour, family_name, figure_function, legend_below, new_figure, number
+from .style import ACCENT, colour, family_name, figure_function, legend_below, new_figure
 
 __all__ = [
     "depth_scale_curve_figure",

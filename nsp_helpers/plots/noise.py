@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int, check_ints, check_objects
+from ..errors import InvalidParameterError, check_bool, check_float, check_int, check_ints, check_objects
 from ..noise import NoiseModel
 from .style import colour, family_name, figure_function, legend_below, new_figure, number
 

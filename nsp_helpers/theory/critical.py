@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import get_activation
-from ..errors import InvalidParameterError, NoCriticalPointError, check_float, check_in_range
+from ..errors import InvalidParameterError, NoCriticalPointError, check_float
 from ..network import NoisyNetwork
 from ._common import _check_sigma_b2, _check_sigma_w2, _noise_moments, _out
 from .quadrature import _kernel
