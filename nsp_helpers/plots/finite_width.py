@@ -17,7 +17,7 @@ from ..errors import InvalidParameterError, check_in_range, check_int
 from ..noise import Dropout, MultiplicativeGaussian, MultiplicativeLaplace, MultiplicativePoisson, NoiseModel, NoNoise
 from ..theory import depth_scale
 from ..theory import finite_width as fw
-from .style import TEXT_WIDTH, figure_function, legend_below, new_figure, number
+from .style import TEXT_WIDTH, _cell_edges, figure_function, legend_below, new_figure, number
 
 __all__ = [
     "noise_label",
@@ -528,14 +528,6 @@ def log_q_cdf_frame(width, n_layers, noises, *, xlim=(-12.0, 4.0)):
 
 
 # --- the experiments ----------------------------------------------------------------------------------------
-def _edges(centres) -> np.ndarray:
-    c = np.asarray(centres, dtype=float)
-    if c.size == 1:
-        return np.array([c[0] - 0.5, c[0] + 0.5])
-    mid = (c[:-1] + c[1:]) / 2
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-
-
 @figure_function
 def trainable_depth_spread_figure(spreads, departures=None, *, vmax=None):
     r"""The spread of :math:`\ln\hat q^{\,L}` over the trainable-depth grid, with the rule :math:`k\xi_c`.
@@ -564,7 +556,7 @@ def trainable_depth_spread_figure(spreads, departures=None, *, vmax=None):
     norm = Normalize(0.0, vmax)
     fig, axes = _figure(len(spreads), width=4.4, height=3.8)
     for k, (ax, sp) in enumerate(zip(axes, spreads)):
-        xe, ye = _edges(sp.keep_probs), _edges(sp.depths)
+        xe, ye = _cell_edges(sp.keep_probs), _cell_edges(sp.depths)
         mesh = ax.pcolormesh(xe, ye, sp.std, cmap="viridis", norm=norm, shading="flat")
         for i, d in enumerate(sp.depths):
             for j, p in enumerate(sp.keep_probs):

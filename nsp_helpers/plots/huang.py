@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidParameterError, check_in_range, check_objects, describe
-from .style import ACCENT, COLOURS, TEXT_WIDTH, figure_function, legend_below, new_figure
+from .style import ACCENT, COLOURS, TEXT_WIDTH, _cell_edges, figure_function, legend_below, new_figure
 
 __all__ = [
     "tied_rates_figure",
@@ -333,14 +333,13 @@ def trainable_length_maps_figure(comparisons: dict):
     >>> len(trainable_length_maps_figure({"rho = 1": cmp}).axes)
     2
     """
-    from .training import _edges
     from ..analysis import huang_depth_scales
 
     if not isinstance(comparisons, dict) or not comparisons:
         raise InvalidParameterError("comparisons must be a non-empty dict: title -> TrainableLengthComparison")
     fig, axes = _figure(1, len(comparisons), width=4.4, height=3.7)
     for ax, (title, cmp) in zip(axes[0], comparisons.items()):
-        mesh = ax.pcolormesh(_edges(cmp.sigma_w2s), _edges(cmp.depths), np.ma.masked_invalid(cmp.values), cmap="viridis",
+        mesh = ax.pcolormesh(_cell_edges(cmp.sigma_w2s), _cell_edges(cmp.depths), np.ma.masked_invalid(cmp.values), cmap="viridis",
                              vmin=0.0, vmax=1.0, shading="flat")
         ax.contour(cmp.sigma_w2s, cmp.depths, cmp.trainable.astype(float), levels=[0.5], colors="w", linewidths=0.6,
                    linestyles=":")
@@ -354,8 +353,8 @@ def trainable_length_maps_figure(comparisons: dict):
         if np.isfinite(k) and k > 0:
             ax.plot(grid, k * scales[best], "-", color=COLOURS[1], lw=1.4,
                     label=rf"best: ${k:.1f}\,\xi_{best[-1]}$")
-        ax.set_ylim(_edges(cmp.depths)[[0, -1]])
-        ax.set_xlim(_edges(cmp.sigma_w2s)[[0, -1]])
+        ax.set_ylim(_cell_edges(cmp.depths)[[0, -1]])
+        ax.set_xlim(_cell_edges(cmp.sigma_w2s)[[0, -1]])
         ax.set(xlabel=r"$\sigma_w^2$", ylabel="depth $L$ (hidden layers)")
         ax.set_title(title, loc="left", fontsize="medium")
         fig.colorbar(mesh, ax=ax, label="validation accuracy")

@@ -498,6 +498,25 @@ def describe(fig) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _cell_edges(centres, single: float = 0.5) -> np.ndarray:
+    """Edges of heat-map cells around sorted centres, half-way between neighbours (uneven grids too).
+
+    A single centre gets a cell ``2 * single`` wide.
+
+    Examples
+    --------
+    >>> _cell_edges([2, 6, 10, 18]).tolist()
+    [0.0, 4.0, 8.0, 14.0, 22.0]
+    >>> _cell_edges([0.6], single=0.05).tolist()
+    [0.55, 0.65]
+    """
+    c = np.asarray(centres, dtype=float)
+    if c.size == 1:
+        return np.array([c[0] - single, c[0] + single])
+    mid = (c[:-1] + c[1:]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
 def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = TEXT_WIDTH, height: float | None = None,
                narrow_panel_height: float | None = None, **subplot_kw):
     """A :class:`BookFigure` with a grid of panels, in the book's style.

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import InvalidParameterError, check_float, check_in_range
 from ..noise import Dropout
 from ..theory import depth_scale
-from .style import figure_function, legend_below, new_figure
+from .style import _cell_edges, figure_function, legend_below, new_figure
 
 __all__ = ["depth_multiple_figure", "trainable_depth_heatmap_figure", "training_curves_figure"]
 
@@ -24,15 +24,6 @@ METRIC_LABELS = {
     "val_loss": "validation loss (dropout off)",
     "val_accuracy": "validation accuracy (dropout off)",
 }
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-    """Cell edges halfway between sorted centres (for unevenly spaced grids such as the paper's depths)."""
-    c = np.asarray(centres, dtype=float)
-    if c.size == 1:
-        return np.array([c[0] - 0.5, c[0] + 0.5])
-    mid = (c[:-1] + c[1:]) / 2
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
 @figure_function
@@ -94,7 +85,7 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
     for ax, metric, lo, hi, mid in zip(axes, metrics, vmins, vmaxs, centers):
         depths, keeps, values = results_grid(results, metric, epoch)
         norm = _norm(values, lo, hi, mid)
-        mesh = ax.pcolormesh(_edges(keeps), _edges(depths), np.ma.masked_invalid(values), cmap=_colormap(cmap),
+        mesh = ax.pcolormesh(_cell_edges(keeps), _cell_edges(depths), np.ma.masked_invalid(values), cmap=_colormap(cmap),
                              norm=norm, shading="flat")
         fig.colorbar(mesh, ax=ax, label=METRIC_LABELS.get(metric, metric))
         if multiple > 0:
@@ -102,8 +93,8 @@ def trainable_depth_heatmap_figure(results, metrics=("train_loss", "val_loss"), 
             curve = multiple * np.asarray(depth_scale(Dropout(keep_prob=p)))
             ax.plot(p, curve, color="white", lw=2.6)
             ax.plot(p, curve, color="k", lw=1.2, ls="--", label=rf"trainable depth ${multiple:g}\,\xi_c$ (theory)")
-        ax.set_ylim(_edges(depths)[[0, -1]])
-        ax.set_xlim(_edges(keeps)[[0, -1]])
+        ax.set_ylim(_cell_edges(depths)[[0, -1]])
+        ax.set_xlim(_cell_edges(keeps)[[0, -1]])
         ax.set_xlabel("keep probability $p$")
         ax.set_ylabel("depth $L$ (hidden layers)")
         ax.set_title(METRIC_LABELS.get(metric, metric).split(" (")[0])

@@ -16,7 +16,7 @@ from ..errors import InvalidParameterError, check_float
 from ..variance_depth import VarianceDepthResult
 from .style import LN_FLOAT32_MAX as _LN_MAX
 from .style import LN_FLOAT32_TINY as _LN_TINY
-from .style import colour, figure_function, legend_below, new_figure, number
+from .style import _cell_edges, colour, figure_function, legend_below, new_figure, number
 
 __all__ = ["variance_depth_figure", "variance_depth_layer_figure"]
 
@@ -31,14 +31,6 @@ def _results(results) -> list[VarianceDepthResult]:
     return results
 
 
-def _edges(centres: np.ndarray) -> np.ndarray:
-    """Cell edges around sorted centres (half-way between neighbours)."""
-    if centres.size == 1:
-        return np.array([centres[0] - 0.05, centres[0] + 0.05])
-    mid = (centres[1:] + centres[:-1]) / 2
-    return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
-
-
 def _heatmap(ax, fig, r: VarianceDepthResult, title: str):
     from matplotlib.colors import ListedColormap, TwoSlopeNorm
 
@@ -48,7 +40,7 @@ def _heatmap(ax, fig, r: VarianceDepthResult, title: str):
     with np.errstate(invalid="ignore"):
         inside = np.isfinite(log_q) & (log_q <= _LN_MAX) & (log_q >= _LN_TINY)
         outside = ~inside & (r.layers[None, :] <= r.n_layers[order][:, None])
-    x_edges = _edges(sw)
+    x_edges = _cell_edges(sw, single=0.05)
     y_edges = np.arange(r.q.shape[1] + 1) - 0.5
     norm = TwoSlopeNorm(vmin=_LN_TINY, vcenter=0.0, vmax=_LN_MAX)
     mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_where(~inside, log_q).T, cmap="coolwarm", norm=norm,
