@@ -10,10 +10,8 @@ one step, the death probability) and on synthetic grids whose answer is known.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 
-import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -25,16 +23,8 @@ from nsp_helpers.noise import Dropout, MultiplicativeGaussian, MultiplicativePoi
 from nsp_helpers.theory import finite_width as fw
 
 
-@pytest.fixture(autouse=True)
-def _no_global_state():
-    """Figure functions must not touch pyplot's figure list or the global rcParams."""
-    import matplotlib.pyplot as plt
-
-    before_figs = plt.get_fignums()
-    before_rc = dict(matplotlib.rcParams)
-    yield
-    assert plt.get_fignums() == before_figs
-    assert dict(matplotlib.rcParams) == before_rc
+# every test: figure functions leave pyplot's figure list and the global rcParams alone (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("no_global_plot_state")
 
 
 @pytest.fixture(scope="module")

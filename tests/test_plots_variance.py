@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 
-import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -51,16 +50,8 @@ def lines_with_label(ax, label):
     return [line for line in ax.get_lines() if line.get_label() == label]
 
 
-@pytest.fixture(autouse=True)
-def _no_global_state():
-    """Figure functions must not touch pyplot's figure list or the global rcParams."""
-    import matplotlib.pyplot as plt
-
-    before_figs = plt.get_fignums()
-    before_rc = dict(matplotlib.rcParams)
-    yield
-    assert plt.get_fignums() == before_figs
-    assert dict(matplotlib.rcParams) == before_rc
+# every test: figure functions leave pyplot's figure list and the global rcParams alone (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("no_global_plot_state")
 
 
 # ------------------------------------------------------------------------------------------------
