@@ -519,8 +519,13 @@ class DepthMultipleFit:
         return (predicted != self.trainable[None, :]).sum(axis=1)
 
 
-def _best_multiple(x: np.ndarray, y: np.ndarray):
-    """The span of thresholds k (rule: trainable iff x <= k, k > 0) with the fewest errors, and that count."""
+def _rule_errors(x: np.ndarray, y: np.ndarray):
+    """Misclassified cells of the rule "trainable iff x <= k" for every k > 0, as a step function of k.
+
+    Returns ``(lefts, rights, errors)``: every k in ``[lefts[i], rights[i])`` misclassifies ``errors[i]`` cells
+    (``y`` says which trained). The first step is ``(0, smallest positive x)``, where only the cells with
+    ``x == 0`` (an infinite depth scale) are predicted trainable; the last ends at ``inf``.
+    """
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     edges = np.unique(x[x > 0])
@@ -529,10 +534,17 @@ def _best_multiple(x: np.ndarray, y: np.ndarray):
     trainable_le = np.concatenate([[0], np.cumsum(y)])[counts_le]
     untrainable_le = counts_le - trainable_le
     errors = untrainable_le + (y.sum() - trainable_le)
+    return np.concatenate([[0.0], edges]), np.concatenate([edges, [np.inf]]), errors
+
+
+def _best_multiple(x: np.ndarray, y: np.ndarray):
+    """The span of thresholds k (rule: trainable iff x <= k, k > 0) with the fewest errors, and that count.
+
+    Where several separate ranges tie, the span runs from the lowest to the highest of them.
+    """
+    lefts, rights, errors = _rule_errors(x, y)
     best = errors.min()
     tied = np.flatnonzero(errors == best)
-    lefts = np.concatenate([[0.0], edges])
-    rights = np.concatenate([edges, [np.inf]])
     return float(lefts[tied[0]]), float(rights[tied[-1]]), int(best)
 
 
@@ -1035,7 +1047,8 @@ class MultipleFit:
     ----------
     multiple : float
         :math:`\hat k`, the geometric midpoint of the interval of multiples with the highest agreement
-        (``inf`` if every cell trained, ``0`` if none did).
+        (``inf`` if the best rule predicts every cell trainable, ``0`` if it predicts only the cells with
+        :math:`\xi = \infty` trainable, e.g. when none trained).
     stderr : float
         Standard deviation of the finite :math:`\hat k` over bootstrap resamples of the cells (``nan`` when
         fewer than two are finite: every cell, or every resample's cells, on one side of the threshold).
@@ -1059,25 +1072,14 @@ class MultipleFit:
 
 def _best_ratio_multiple(ratio: np.ndarray, trainable: np.ndarray) -> tuple[float, float, float, float]:
     """``(k, low, high, agreement)``: the multiples ``k`` in ``[low, high)`` maximise the agreement of
-    ``ratio <= k`` with ``trainable``."""
-    order = np.argsort(ratio, kind="stable")
-    r, t = ratio[order], trainable[order]
-    n = r.size
-    # k below every ratio: all predicted untrainable; above the j-th: the first j predicted trainable
-    correct = np.concatenate([[np.sum(~t)], np.sum(~t) + np.cumsum(np.where(t, 1, -1))])
-    # k can only sit between distinct ratios
-    valid = np.concatenate([[True], np.append(r[1:] > r[:-1], True)])
-    correct = np.where(valid, correct, -1)
-    j = int(np.argmax(correct))
-    low = 0.0 if j == 0 else r[j - 1]
-    high = np.inf if j == n else r[j]
-    if j == 0:
-        k = 0.0
-    elif j == n or not np.isfinite(high):
-        k = np.inf
-    else:
-        k = float(np.sqrt(low * high))
-    return k, float(low), float(high), float(correct[j] / n)
+    ``ratio <= k`` with ``trainable`` (the first such range on ties; the step function of :func:`_rule_errors`).
+    ``k`` is the geometric midpoint, ``0`` for the first range (only cells with ratio 0 predicted trainable) and
+    ``inf`` for the last (every cell predicted trainable)."""
+    lefts, rights, errors = _rule_errors(ratio, trainable)
+    j = int(np.argmin(errors))
+    low, high = float(lefts[j]), float(rights[j])
+    k = 0.0 if low == 0 else (np.inf if not np.isfinite(high) else math.sqrt(low * high))
+    return k, low, high, float(1.0 - errors[j] / ratio.size)
 
 
 def fit_depth_scale_multiple(depths, depth_scale, trainable, *, n_boot: int = 500, seed: int = 0) -> MultipleFit:
@@ -1262,40 +1264,5 @@ def trainable_length_rules(results, keep_prob: float | None = None, metric: str 
                                      threshold=threshold, scales=scales, agreement=agreement, fits=fits)
 
 
-def critical_grid_multiple(results, metric: str = "train_loss", *, threshold=None, n_boot: int = 500,
-                           seed: int = 0) -> MultipleFit:
-    r"""The best multiple of :math:`\xi_c` for a critical dropout ReLU grid of *Trainable depth* (``book/trainable_depth.md``).
-
-    A loss (``"train_loss"``, ``"val_loss"``) judges cells as :func:`trainable_depth_rules` does (below the
-    midpoint of the grid's range by default); ``"val_accuracy"`` counts a cell as trained above the midpoint
-    between always predicting the most frequent class and the grid's best accuracy. :math:`\xi_1 = \infty`
-    for these networks, so only :math:`\xi_c` can bound the region; without dropout :math:`\xi_c = \infty`
-    (every depth predicted trainable).
-
-    Examples
-    --------
-    >>> res = {"cells": [{"depth": d, "keep_prob": p, "train_loss": [0.01 if d <= 10 * p else 0.1]}
-    ...                  for d in (2, 6, 10) for p in (0.5, 1.0)]}
-    >>> critical_grid_multiple(res, n_boot=20).agreement
-    1.0
-    """
-    if isinstance(metric, str) and metric.endswith("accuracy"):
-        depths, keeps, values = results_grid(results, metric=metric)
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            raise InvalidParameterError(f"results must hold finite values of {metric!r}")
-        if threshold is None:
-            chance = float((results.get("baselines") or {}).get("most frequent class (accuracy)", 0.1))
-            threshold = 0.5 * (chance + finite.max())
-        threshold = check_float("threshold", threshold)
-        trainable = np.isfinite(values) & (values > threshold)
-    else:
-        cmp = trainable_depth_rules(results, metric, threshold=threshold)
-        depths, keeps, trainable = cmp.depths, cmp.keep_probs, cmp.trainable
-    xi = np.atleast_1d(theory.depth_scale(Dropout(keep_prob=keeps)))
-    L = np.broadcast_to(depths[:, None], trainable.shape)
-    return fit_depth_scale_multiple(L, np.broadcast_to(xi[None, :], L.shape), trainable, n_boot=n_boot, seed=seed)
-
-
 __all__ += ["MultipleFit", "TrainableLengthComparison", "fit_depth_scale_multiple", "huang_depth_scales",
-            "trainable_length_rules", "critical_grid_multiple"]
+            "trainable_length_rules"]

@@ -49,7 +49,7 @@ from . import train
 from .errors import InvalidParameterError, check_choice, check_int, check_path
 from .storage import check_writable_dir
 
-__all__ = ["PROFILES", "PUBLISHED_PANELS", "profile_config", "results_dir", "stored_results", "critical_grids",
+__all__ = ["PROFILES", "PUBLISHED_PANELS", "profile_config", "results_dir", "stored_results",
            "read_published_heatmap", "fit_published", "write_published_fits", "stored_published_fits", "main"]
 
 #: The profiles (fields of :class:`nsp_helpers.train.TrainConfig`; dataset and task are added).
@@ -111,31 +111,6 @@ def stored_results(profile: str = "cpu", dataset: str = "mnist", *, root=None):
     canonical = profile_config(profile, dataset).to_dict()
     found.sort(key=lambda r: (r["config"] == canonical, str(r.get("provenance", {}).get("finished", ""))), reverse=True)
     return found[0] | {"profile": profile}
-
-
-def critical_grids(task: str = "reconstruct", profile: str = "medium", dataset: str = "mnist", *, root=None) -> list:
-    """Every stored grid of the trainable-depth experiment (``book/trainable_depth.md``) of one task and profile,
-    one per configuration (all seeds), sorted by seed; a file written before configuration hashes is
-    skipped when a hashed file of the same configuration exists.
-
-    Examples
-    --------
-    >>> critical_grids(root="no/such/folder")
-    []
-    """
-    task = check_choice("task", task, train.TASKS)
-    dataset = check_choice("dataset", dataset, train.DATASETS)
-    profile = train._check_name_token("profile", profile)
-    root = train.results_dir() if root is None else check_path("root", root)
-    if not root.is_dir():
-        return []
-    pattern = re.compile(rf"{re.escape(dataset)}_{re.escape(task)}_{re.escape(profile)}(_[0-9a-f]{{10}})?\.json")
-    by_config = {}
-    for path in sorted(root.iterdir(), key=lambda p: (len(p.name), p.name)):  # unhashed names first
-        if pattern.fullmatch(path.name):
-            results = train.load_results(path) | {"path": str(path)}
-            by_config[train.TrainConfig.from_dict(results["config"]).hash()] = results
-    return sorted(by_config.values(), key=lambda r: r["config"]["seed"])
 
 
 #: The accuracy maps of Huang et al.'s Fig. 7 as stored in their repository (``data/heatmap/``), as their

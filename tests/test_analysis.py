@@ -160,3 +160,23 @@ def test_spread_sentence_with_one_and_three_seeds():
     one = analysis.spread_sentence(analysis.seed_grid(runs[:1], "val_loss"),
                                    analysis.seed_grid(cls_runs[:1], "val_accuracy"))
     assert "no spread" in one
+
+
+def test_both_multiple_fits_share_one_step_function():
+    """fit_depth_multiple (seed grids) and fit_depth_scale_multiple (any cells) read k off the same errors."""
+    rng = np.random.default_rng(5)
+    depths, keeps = np.array([2, 6, 10, 14, 18]), np.array([0.5, 0.7, 0.9, 1.0])
+    xi = np.atleast_1d(theory.depth_scale(Dropout(keep_prob=keeps)))
+    trained = (depths[:, None] <= 7 * xi[None, :]) ^ (rng.random((depths.size, keeps.size)) < 0.15)
+    grid = analysis.SeedGrid(depths, keeps, np.where(trained, 0.01, 0.05)[None], [0], "val_loss", "reconstruct", 0.05, False)
+    a = analysis.fit_depth_multiple(grid, n_boot=10)
+    L = np.broadcast_to(depths[:, None], trained.shape)
+    b = analysis.fit_depth_scale_multiple(L, np.broadcast_to(xi[None, :], L.shape), trained, n_boot=10)
+    assert b.agreement == pytest.approx(1 - a.errors / a.n_cells)
+    assert a.k_low <= b.best_range[0] < b.best_range[1] <= a.k_high
+
+
+def test_an_infinite_depth_scale_is_predicted_trainable_for_every_multiple():
+    # the cell with xi = inf did not train: no k > 0 classifies it correctly (k = 0 is not a rule)
+    fit = analysis.fit_depth_scale_multiple([10, 20], [np.inf, 5.0], np.array([False, False]), n_boot=10)
+    assert fit.agreement == 0.5 and fit.multiple == 0.0 and fit.best_range == (0.0, 4.0)
