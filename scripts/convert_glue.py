@@ -31,7 +31,6 @@ glues it: JupyterLab runs cells in order) is reported, and nothing is written fo
 from __future__ import annotations
 
 import argparse
-import ast
 import re
 import sys
 from pathlib import Path

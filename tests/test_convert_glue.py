@@ -71,7 +71,7 @@ def chapter(tmp_path):
 def test_converts_every_glue_form_and_is_idempotent(chapter):
     changed, problems, warnings = convert_glue.convert_file(chapter, write=True)
     assert changed and problems == []
-    assert warnings == [f"demo.md: 'late' is used in the prose (markdown cell 3) before any cell glues it: in "
+    assert warnings == ["demo.md: 'late' is used in the prose (markdown cell 3) before any cell glues it: in "
                         "JupyterLab it shows an error; move the glue call earlier"]
     text = chapter.read_text(encoding="utf-8")
     assert "formats:" not in text and "display_name: Python 3 (ipykernel)" in text

@@ -19,7 +19,6 @@ import importlib
 import io
 import re
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest

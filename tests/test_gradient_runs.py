@@ -236,6 +236,7 @@ def test_fit_published_reads_their_layout(tmp_path):
     for entry in fits.values():
         assert entry["fits"]["xi_2"]["agreement"] == 1.0
     path = trainable_length.write_published_fits(tmp_path, tmp_path / "out", commit="abc")
+    assert path.parent == tmp_path / "out"
     assert trainable_length.stored_published_fits(root=tmp_path / "out")["provenance"]["source"].endswith("abc/data/heatmap")
     with pytest.raises(InvalidParameterError, match="root"):
         trainable_length.read_published_heatmap(tmp_path / "nothing", "a")

@@ -27,7 +27,6 @@ Chapters that still use myst-nb ``{glue:...}`` roles (not yet converted by
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import secrets

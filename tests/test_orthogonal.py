@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nsp_helpers.errors import InvalidParameterError
-from nsp_helpers.forward import NoisyMLP, draw_weights_, forward, network_seeds
+from nsp_helpers.forward import draw_weights_, forward
 from nsp_helpers.network import NoisyNetwork
 from nsp_helpers.noise import Dropout
 

@@ -32,7 +32,6 @@ import pkgutil
 import re
 from pathlib import Path
 
-from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.ext.autosummary import autosummary_toc
 from sphinx.transforms import SphinxTransform

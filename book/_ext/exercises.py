@@ -53,7 +53,6 @@ table of contents. Pages with these directives are read again whenever any page 
 
 from __future__ import annotations
 
-import math
 import posixpath
 import re
 import statistics
@@ -61,7 +60,6 @@ from pathlib import Path
 
 import yaml
 from docutils import nodes
-from docutils.parsers.rst import directives
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.errors import NoUri
