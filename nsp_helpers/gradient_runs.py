@@ -65,9 +65,11 @@ from .storage import (
     check_writable_dir,
     clean_stale_temporaries,
     code_version,
+    command_line,
     config_hash,
     default_checkpoint_dir,
     move_aside,
+    provenance,
     read_json,
     release_checkpoint,
     write_json_atomic,
@@ -374,10 +376,7 @@ def results_dir() -> Path:
 
 
 def _command_line() -> str:
-    argv = list(sys.argv)
-    if argv and argv[0].endswith(("gradient_runs.py", "-c")):
-        argv = ["python", "-m", "nsp_helpers.gradient_runs", *argv[1:]]
-    return shlex.join(argv)
+    return command_line("nsp_helpers.gradient_runs")
 
 
 def run(config: GradientRunConfig, out_dir=None, *, checkpoint_dir=None, progress: bool = True, command: str | None = None,
@@ -427,20 +426,10 @@ def run(config: GradientRunConfig, out_dir=None, *, checkpoint_dir=None, progres
         results = compute_run(config, checkpoint=ckpt, progress=progress)
         import torch
 
-        results["provenance"] = {
-            "command": command or _command_line(),
-            "code_version": version,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "device": f"cpu ({platform.machine()}), {torch.get_num_threads()} torch thread(s)",
-            "started": started.isoformat(timespec="seconds"),
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "cpu_time_s": results["cpu_time_s"],
-            "wall_time_s": results["wall_time_s"],
-            "host": platform.node(),
-            "config_hash": config.hash(),
-        }
+        results["provenance"] = provenance(
+            command or _command_line(), version=version, started=started, numpy=np.__version__,
+            device=f"cpu ({platform.machine()}), {torch.get_num_threads()} torch thread(s)",
+            cpu_time_s=results["cpu_time_s"], wall_time_s=results["wall_time_s"], config_hash=config.hash())
         write_json_atomic(results, path)
         release_checkpoint(path, ckpt, load_run,
                            lambda written: written.config == config and written.raw["summary"] == results["summary"])

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import subprocess
 import tempfile
 import time
@@ -45,6 +46,8 @@ __all__ = [
     "default_checkpoint_dir",
     "code_version",
     "device_description",
+    "command_line",
+    "provenance",
 ]
 
 #: Suffix of the temporary files of :func:`atomic_write` (``.<name>.<random>.part`` beside the target).
@@ -499,3 +502,52 @@ def device_description(device) -> str:
     if device.type == "cuda" and torch.cuda.is_available():
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def command_line(module: str) -> str:
+    """The command that is running, as a reader would retype it (``python -m MODULE ...`` when run as a
+    script or from ``python -c``).
+
+    Examples
+    --------
+    >>> command_line("nsp_helpers.train").split()[0] in ("python", sys.argv[0].split()[0])
+    True
+    """
+    import shlex
+
+    argv = list(sys.argv)
+    if argv and argv[0].endswith((os.path.join(*module.split(".")) + ".py", "-c")):
+        argv = ["python", "-m", module, *argv[1:]]
+    return shlex.join(argv)
+
+
+def provenance(command: str | None, *, version: str | None = None, started=None, **fields) -> dict:
+    """The provenance record every stored result carries: the command that regenerates it, the code version,
+    torch and Python versions, the host, when it started and finished (UTC), and ``fields`` (e.g. the device,
+    the wall time, the configuration hash), in that order.
+
+    Parameters
+    ----------
+    command : str or None
+        The command line that regenerates the result (``None``: not recorded, e.g. a result made in a notebook).
+    version : str, optional
+        The code version (default: :func:`code_version` now; pass the one read before a long run started,
+        so that edits of the checkout during the run are not recorded as its code).
+    started : datetime.datetime, optional
+        When the run started; with it, ``started`` and ``finished`` (now) are recorded.
+
+    Examples
+    --------
+    >>> sorted(provenance("python -m demo", version="git abc", device="cpu"))
+    ['code_version', 'command', 'device', 'host', 'python', 'torch']
+    """
+    import datetime as _dt
+
+    import torch
+
+    record = {"command": None if command is None else str(command), "code_version": code_version() if version is None else str(version),
+              "torch": torch.__version__, "python": platform.python_version(), "host": platform.node()}
+    if started is not None:
+        record["started"] = started.isoformat(timespec="seconds")
+        record["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return record | fields

@@ -74,7 +74,6 @@ import datetime as _dt
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import sys
@@ -110,9 +109,11 @@ from .storage import (
     check_writable_dir,
     clean_stale_temporaries,
     code_version,
+    command_line,
     config_hash,
     device_description,
     move_aside,
+    provenance,
     read_json,
     release_checkpoint,
     write_json_atomic,
@@ -1560,10 +1561,7 @@ def merge_results(results_list) -> dict:
 
 
 def _command_line() -> str:
-    argv = list(sys.argv)
-    if argv and argv[0].endswith(os.path.join("nsp_helpers", "train.py")):
-        argv = ["python", "-m", "nsp_helpers.train", *argv[1:]]
-    return shlex.join(argv)
+    return command_line("nsp_helpers.train")
 
 
 def _check_shard(shard):
@@ -1693,18 +1691,9 @@ def run(config: TrainConfig, out_dir, *, profile: str = "custom", shard=None, de
         results["profile"] = profile
         if shard is not None:
             results["shard"] = list(shard)
-        results["provenance"] = {
-            "command": command or _command_line(),
-            "code_version": version,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "device": results["device"],
-            "started": started.isoformat(timespec="seconds"),
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "wall_time_s": results["wall_time_s"],
-            "host": platform.node(),
-            "config_hash": config.hash(),
-        }
+        results["provenance"] = provenance(command or _command_line(), version=version, started=started,
+                                           device=results["device"], wall_time_s=results["wall_time_s"],
+                                           config_hash=config.hash())
         write_results(results, path)
         release_checkpoint(path, ckpt, load_results, lambda written: written["cells"] == json.loads(json.dumps(
             results["cells"])) and written["config"] == results["config"])

@@ -32,7 +32,6 @@ import argparse
 import hashlib
 import json
 import math
-import platform
 import re
 import sys
 import time
@@ -65,11 +64,11 @@ from .storage import (
     atomic_write,
     check_writable_dir,
     clean_stale_temporaries,
-    code_version,
     config_hash,
     default_checkpoint_dir,
     device_description,
     move_aside,
+    provenance,
     read_json,
     write_json_atomic,
 )
@@ -668,7 +667,6 @@ def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = Non
     >>> load_result(path).q.shape
     (1, 6)
     """
-    import torch
 
     if not isinstance(result, VarianceDepthResult):
         raise InvalidParameterError(f"result must be a VarianceDepthResult, got {describe(result)}")
@@ -680,15 +678,9 @@ def save_result(result: VarianceDepthResult, path, *, wall_s: float | None = Non
     payload = {
         "format": _FORMAT,
         "config": result.config,
-        "provenance": {
-            "code_version": code_version(),
-            "device": device_description(str(result.config.get("device", "cpu"))),
-            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "wall_s": None if wall_s is None else round(float(wall_s), 3),
-            "command": command,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
+        "provenance": provenance(command, device=device_description(str(result.config.get("device", "cpu"))),
+                                 date_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                 wall_s=None if wall_s is None else round(float(wall_s), 3)),
         "result": result.to_dict(),
     }
     return write_json_atomic(payload, path)
