@@ -70,6 +70,7 @@ from .storage import (
     move_aside,
     provenance,
     read_json,
+    release_checkpoint,
     write_json_atomic,
 )
 from .theory import FLOAT32_MAX, FLOAT32_TINY
@@ -854,10 +855,7 @@ def main(argv=None) -> Path:
         result.config["split"] = args.split
         path = save_result(result, path, wall_s=wall, command=command)
         # written, read back and compared; only then is the checkpoint removed
-        back = load_result(path)
-        if not np.array_equal(back.q, result.q, equal_nan=True):
-            raise StorageError(f"{path} does not read back as written; the checkpoint {checkpoint} is kept: run again", path)
-        checkpoint.unlink(missing_ok=True)
+        release_checkpoint(path, checkpoint, load_result, lambda back: np.array_equal(back.q, result.q, equal_nan=True))
     print(f"wrote {path} ({wall:.1f} s on {result.config['device']})")
     return path
 
