@@ -115,7 +115,17 @@ class NoiseModel:
 
     # --- parameters: stored as arrays, read as floats for a single noise level ------------------------
     def _set(self, name: str, value: np.ndarray) -> None:
+        value = np.array(value, dtype=float)
+        value.setflags(write=False)  # parameters never change after construction: tensors made from them are cached
         self.__dict__.setdefault("_values", {})[name] = value
+
+    def _cached(self, key, make):
+        """``make()``, computed once per ``key`` (e.g. a parameter tensor for one device and precision: a noisy
+        layer applies the same noise at every step, and building these tensors costs more than a small layer's draw)."""
+        cache = self.__dict__.setdefault("_tensors", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
 
     def _check_moments(self, name: str) -> None:
         """Refuse parameters whose second moment overflows float64 (``std = 1e200`` gives ``mu2 = inf``)."""
@@ -214,12 +224,12 @@ class NoiseModel:
         full = self.shape + shape
         streams = as_streams(generator, device)
         # parameters broadcast over the family dimensions, then over the trailing sample dimensions
-        params = {
+        params = self._cached(("params", dtype, device, len(shape)), lambda: {
             n: torch.as_tensor(
                 np.broadcast_to(np.asarray(getattr(self, n), dtype=float), self.shape).copy(), dtype=dtype, device=device
             ).reshape(self.shape + (1,) * len(shape))
             for n in self._params
-        }
+        })
         return self._sample(full, params, streams=streams, device=device, dtype=dtype, out=out)
 
     def apply(self, x, *, generator=None, inplace: bool = False, workspace=None, return_noise: bool = False):
@@ -397,7 +407,6 @@ class Dropout(NoiseModel):
         import torch
 
         int_dtype = {torch.float32: torch.int32, torch.float64: torch.int64}.get(dtype)
-        keep = np.broadcast_to(np.asarray(self.keep_prob, dtype=float), self.shape)
         tail = (1,) * (len(full_shape) - len(self.shape))
         if int_dtype is None:
             u = streams.uniform_(torch.empty(full_shape, device=device, dtype=dtype))
@@ -405,19 +414,28 @@ class Dropout(NoiseModel):
             return (u < keep_t).to(dtype).div_(keep_t)
         n_bits = torch.iinfo(int_dtype).bits
         top = 2 ** (n_bits - 1) if n_bits == 32 else 2**62
-        threshold = np.clip(np.round(keep * top), 1, top).astype(np.int64)
-        inv_bits = torch.as_tensor(1.0 / keep, dtype=torch.float64).to(dtype).view(int_dtype)
+
+        def constants():
+            keep = np.broadcast_to(np.asarray(self.keep_prob, dtype=float), self.shape)
+            threshold = np.clip(np.round(keep * top), 1, top).astype(np.int64)
+            inv_bits = torch.as_tensor(1.0 / keep, dtype=torch.float64).to(dtype).view(int_dtype)
+            if self.shape == ():
+                return int(threshold), int(inv_bits)
+            return (torch.as_tensor(threshold, dtype=int_dtype, device=device).reshape(self.shape + tail),
+                    inv_bits.to(device).reshape(self.shape + tail))
+
+        threshold, inv_bits = self._cached(("dropout bits", dtype, device, len(tail)), constants)
         if out is not None and out.dtype == dtype:
             out = out.view(int_dtype)  # a previous draw, read as floats
         if out is None or out.shape != full_shape or out.dtype != int_dtype or out.device != device:
             out = torch.empty(full_shape, dtype=int_dtype, device=device)
         if self.shape == ():
-            streams.random_(out, -int(threshold), top - int(threshold))
-            out.bitwise_right_shift_(n_bits - 1).bitwise_and_(int(inv_bits))
+            streams.random_(out, -threshold, top - threshold)
+            out.bitwise_right_shift_(n_bits - 1).bitwise_and_(inv_bits)
         else:
             streams.random_(out, 0, top)
-            out.sub_(torch.as_tensor(threshold, dtype=int_dtype, device=device).reshape(self.shape + tail))
-            out.bitwise_right_shift_(n_bits - 1).bitwise_and_(inv_bits.to(device).reshape(self.shape + tail))
+            out.sub_(threshold)
+            out.bitwise_right_shift_(n_bits - 1).bitwise_and_(inv_bits)
         return out.view(dtype)
 
 
