@@ -21,6 +21,7 @@ enough?* (``book/finite_width.md``); :func:`fit_depth_scale_multiple`, :func:`tr
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -278,7 +279,10 @@ def agreement_test(per_network, expected) -> AgreementTest:
     try:
         expected = np.broadcast_to(expected, (k,))
     except ValueError:
-        raise InvalidParameterError(f"expected must be one number or one per quantity ({k}), got shape {expected.shape}") from None
+        raise InvalidParameterError(
+            f"expected must be one number or one per quantity of per_network, got shape {expected.shape} for per_network "
+            f"of shape {np.shape(per_network)}: {k} quantit{'y' if k == 1 else 'ies'} of {n} networks (a 1-D per_network is "
+            "one quantity; pass shape (n_quantities, n_networks) for several)") from None
     with np.errstate(over="ignore", invalid="ignore"):
         d = values - expected[:, None]
         spread = np.cov(d, ddof=1)
@@ -832,7 +836,7 @@ def finite_width_spread(depths, keep_probs, width, *, multiple: float = 6.0) -> 
 
     Parameters
     ----------
-    depths : sequence of int, >= 1
+    depths : int or sequence of int, in [1, 2**63 - 1]
         Numbers of hidden layers :math:`L`.
     keep_probs : sequence of float, in (0, 1]
         Dropout keep probabilities :math:`p`.
@@ -865,9 +869,11 @@ def finite_width_spread(depths, keep_probs, width, *, multiple: float = 6.0) -> 
     >>> round(float(s.dead[1, 0]), 3)           # 40 layers at p = 0.1: 1 - (1 - 0.95^128)^40
     0.055
     """
-    depths = np.atleast_1d(np.asarray(depths))
-    if depths.size == 0 or not np.issubdtype(depths.dtype, np.integer) or depths.min() < 1 or depths.ndim != 1:
-        raise InvalidParameterError(f"depths must be a 1-D sequence of integers >= 1, got {depths!r}")
+    if isinstance(depths, np.ndarray) and depths.ndim == 0:
+        depths = depths.item()
+    if isinstance(depths, numbers.Integral) and not isinstance(depths, (bool, np.bool_)):
+        depths = [depths]  # one depth
+    depths = np.asarray(check_ints("depths", depths, 1), dtype=np.int64)  # integers in [1, 2**63 - 1], 1-D
     keeps = np.atleast_1d(check_in_range("keep_probs", keep_probs, 0.0, 1.0, low_open=True, max_ndim=1))
     width = check_int("width", width, 1, allow_integral_float=True)
     multiple = check_float("multiple", multiple, 0.0, np.inf, low_open=True)

@@ -17,6 +17,7 @@ check                           accepts
 :func:`check_bool`              ``True`` or ``False`` only
 :func:`check_objects`           a non-empty list of instances of a class
 :func:`check_memory`            arrays that fit in the available memory (naming the sizes to reduce)
+:func:`caller_sizes`            a memory refusal inside names the caller's parameters (a context manager)
 :func:`check_path`              a non-empty ``str`` or :class:`os.PathLike`
 :func:`as_real_tensor`          a finite real torch tensor or array of a given number of dimensions
 ==============================  ====================================================================
@@ -31,6 +32,7 @@ written raise :class:`StorageError` (an :class:`OSError`, naming the path and th
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno as _errno
 import numbers
@@ -42,10 +44,12 @@ __all__ = [
     "InvalidParameterError",
     "NoCriticalPointError",
     "DamagedFileError",
+    "InsufficientMemoryError",
     "StorageError",
     "MAX_INT",
     "as_float_array",
     "as_real_tensor",
+    "caller_sizes",
     "check_bool",
     "check_choice",
     "check_float",
@@ -84,6 +88,38 @@ class DamagedFileError(InvalidParameterError):
         from pathlib import Path
 
         self.path = Path(path)
+
+
+class InsufficientMemoryError(InvalidParameterError):
+    """A computation would need more memory than is available (raised by :func:`check_memory`).
+
+    An :class:`InvalidParameterError`: the sizes the caller passed are what to reduce. The message names
+    them (``sizes``); :func:`caller_sizes` replaces sizes derived inside a function (``n_inputs = 2 *
+    n_pairs``) with the parameters its caller spelled.
+
+    Attributes
+    ----------
+    what : str
+        What would not fit (``"the forward pass"``).
+    n_bytes : float
+        The memory it would take.
+    available : int
+        The memory available.
+    sizes : dict
+        ``{parameter: value}``, the sizes to reduce.
+    """
+
+    def __init__(self, what: str, n_bytes: float, available: int, sizes: dict):
+        self.what, self.n_bytes, self.available, self.sizes = what, float(n_bytes), int(available), dict(sizes)
+        given = [f"{k}={v}" for k, v in self.sizes.items()]
+        reduce = given[0] if len(given) == 1 else ", ".join(given[:-1]) + " or " + given[-1] if given else "the sizes"
+        super().__init__(
+            f"{what} would take {self.n_bytes / 2**30:.3g} GiB, more than the memory available "
+            f"({self.available / 2**30:.3g} GiB); reduce {reduce}"
+        )
+
+    def __reduce__(self):
+        return type(self), (self.what, self.n_bytes, self.available, self.sizes)
 
 
 class StorageError(OSError):
@@ -456,22 +492,46 @@ def check_memory(n_bytes: float, what: str, sizes: dict, device=None) -> None:
     """Refuse a computation whose arrays would need more memory than is available, naming the sizes behind it.
 
     A request that cannot fit fails here, with the parameters to reduce, instead of as a raw allocator error
-    (or, worse, an allocation that succeeds and then exhausts the machine).
+    (or, worse, an allocation that succeeds and then exhausts the machine). A public function whose sizes
+    reach this check only through derived quantities wraps its work in :func:`caller_sizes`.
+
+    Raises
+    ------
+    InsufficientMemoryError
+        ``n_bytes`` exceed the memory available (an :class:`InvalidParameterError`).
 
     Examples
     --------
     >>> check_memory(1e30, "the result", {"n_layers": 10**29})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    nsp_helpers.errors.InvalidParameterError: the result needs 9.31e+20 GiB, more than the memory available (...); reduce n_layers=100000000000000000000000000000
+    nsp_helpers.errors.InsufficientMemoryError: the result would take 9.31e+20 GiB, more than the memory available (...); reduce n_layers=100000000000000000000000000000
     """
     available = available_memory(device)
     if available is not None and n_bytes > available:
-        given = ", ".join(f"{k}={v}" for k, v in sizes.items())
-        raise InvalidParameterError(
-            f"{what} needs {n_bytes / 2**30:.3g} GiB, more than the memory available ({available / 2**30:.3g} GiB); "
-            f"reduce {given}"
-        )
+        raise InsufficientMemoryError(what, n_bytes, available, sizes)
+
+
+@contextlib.contextmanager
+def caller_sizes(sizes: dict):
+    """Inside this context, a memory refusal (:class:`InsufficientMemoryError`) names ``sizes`` instead.
+
+    A public function passes the sizes as its caller spelled them (``{"n_pairs": 40, "width": 1000}``); a
+    refusal from the functions it calls, which know only derived sizes (``n_inputs = 2 * n_pairs``), is
+    raised again with these names. Nested contexts: the outermost, the caller's, wins.
+
+    Examples
+    --------
+    >>> with caller_sizes({"n_pairs": 10**20, "width": 8}):  # doctest: +ELLIPSIS
+    ...     check_memory(1.6e22, "the inputs", {"n_inputs": 2 * 10**20, "width": 8})
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InsufficientMemoryError: the inputs would take 1.49e+13 GiB, more than the memory available (...); reduce n_pairs=100000000000000000000 or width=8
+    """
+    try:
+        yield
+    except InsufficientMemoryError as exc:
+        raise InsufficientMemoryError(exc.what, exc.n_bytes, exc.available, sizes) from exc
 
 
 def check_bool(name: str, value) -> bool:

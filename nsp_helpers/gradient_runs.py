@@ -101,6 +101,8 @@ PAPER_SIGMA_W2 = {"relu": 1.0, "tanh": 1.4, "hard_tanh": 1.4}
 BACKWARDS = ("tied", "independent")
 #: curves of :meth:`GradientRun.curve`
 CURVES = ("g_aa", "g_ab", "abs_ab", "g_ab_rms")
+#: most bootstrap resamples a fit takes (a million already gives the standard error to 0.1 %)
+MAX_BOOT = 10**6
 #: arrays kept per network (at every ``stride``-th layer)
 PER_NETWORK = ("g_aa", "g_ab", "abs_ab", "r")
 _ACTIVATIONS = ("relu", "tanh", "hard_tanh", "linear")
@@ -600,7 +602,7 @@ class GradientRun:
         values = self.per_network["g_ab" if name == "g_ab_rms" else name][kept]
         rng = np.random.default_rng(check_int("seed", seed, 0))
         boots = []
-        for _ in range(check_int("n_boot", n_boot, 2)):
+        for _ in range(check_int("n_boot", n_boot, 2, MAX_BOOT)):
             pick = rng.integers(0, values.shape[1], values.shape[1])
             boots.append(_slope(self.kept_layers[kept], _curve_of(values[:, pick], name))[0])
         boots = np.array(boots)
@@ -638,25 +640,33 @@ class GradientRun:
         slope :math:`k \ne 2` wherever :math:`v_n` changes with depth. ``predicted_exponent`` is the slope of
         :math:`2\ln m + \ln(e^{v_n} - 1)` against :math:`\ln m` over the stored layers (:meth:`universality`
         fits :math:`\ln V` itself). ``per_layer`` is the slope of :math:`v_n` against :math:`n` (least squares).
-        Standard errors: bootstrap over networks.
+        Standard errors: bootstrap over networks (``n_boot`` resamples, 2 to 10⁶); a resample
+        that draws one network every time has no spread at all and is left out (likely only for a run of
+        a few networks); ``nan`` if fewer than two resamples remain. ``nan`` also where fewer than two
+        stored layers have a positive spread.
         """
         name = check_choice("name", name, ("g_aa", "abs_ab"))
+        n_boot = check_int("n_boot", n_boot, 2, MAX_BOOT)
+        rng = np.random.default_rng(check_int("seed", seed, 0))
         values = self.per_network[name]
         n_back = (self.config.n_layers - self.kept_layers).astype(float)
 
         def fit(v):
-            logv = np.log(v).var(axis=1, ddof=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logv = np.log(v).var(axis=1, ddof=1)
             m = v.mean(axis=1)
             ok = np.isfinite(logv) & (logv > 0) & np.isfinite(m) & (m > 0)
+            if ok.sum() < 2:  # e.g. a resample of one network drawn n times: no spread at any layer
+                return float("nan"), float("nan"), logv
             growth = float(np.polyfit(n_back[ok], logv[ok], 1)[0])
             k = float(np.polyfit(np.log(m[ok]), 2 * np.log(m[ok]) + np.log(np.expm1(logv[ok])), 1)[0])
             return growth, k, logv
 
         growth, k, logv = fit(values)
-        rng = np.random.default_rng(check_int("seed", seed, 0))
         boots = np.array([fit(values[:, rng.integers(0, values.shape[1], values.shape[1])])[:2]
-                          for _ in range(check_int("n_boot", n_boot, 2))])
-        se = boots.std(axis=0, ddof=1)
+                          for _ in range(n_boot)])
+        boots = boots[np.isfinite(boots).all(axis=1)]
+        se = boots.std(axis=0, ddof=1) if len(boots) > 1 else np.full(2, np.nan)
         return SpreadFit(per_layer=growth, per_layer_stderr=float(se[0]), predicted_exponent=k,
                          predicted_exponent_stderr=float(se[1]), n_back=n_back, log_variance=logv)
 
@@ -675,10 +685,11 @@ class GradientRun:
             k, log_a = np.polyfit(np.log(m[ok]), np.log(var[ok]), 1)
             return float(k), float(np.exp(log_a)), m, var
 
+        n_boot = check_int("n_boot", n_boot, 2, MAX_BOOT)
         k, a, m, var = fit(values)
         rng = np.random.default_rng(check_int("seed", seed, 0))
         boots = np.array([fit(values[:, rng.integers(0, values.shape[1], values.shape[1])])[0]
-                          for _ in range(check_int("n_boot", n_boot, 2))])
+                          for _ in range(n_boot)])
         boots = boots[np.isfinite(boots)]
         return PowerLawFit(exponent=k, stderr=float(boots.std(ddof=1)) if boots.size > 1 else float("nan"),
                            prefactor=a, mean=m, variance=var)

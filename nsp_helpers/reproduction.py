@@ -94,11 +94,20 @@ def value_range(values, fmt: str = ".0f") -> str:
     --------
     >>> value_range([13.2, 14.9]), value_range([14.0, 14.2]), value_range([])
     ('13–15', '14', 'none')
+    >>> value_range([13.2], fmt="d")
+    Traceback (most recent call last):
+    ...
+    nsp_helpers.errors.InvalidParameterError: fmt must be a format specification for a float such as '.0f' or '.2g', got the string 'd' (Unknown format code 'd' for object of type 'float')
     """
     from .errors import InvalidParameterError, as_float_array, describe
 
     if not isinstance(fmt, str):
         raise InvalidParameterError(f"fmt must be a format specification string such as '.0f', got {describe(fmt)}")
+    try:
+        format(0.0, fmt)
+    except (ValueError, TypeError) as exc:  # checked before the values: an empty list must not hide a bad fmt
+        raise InvalidParameterError(f"fmt must be a format specification for a float such as '.0f' or '.2g', got "
+                                    f"{describe(fmt)} ({exc})") from None
     values = as_float_array("values", values).ravel().tolist()
     if not values:
         return "none"

@@ -41,6 +41,39 @@ def test_agreement_test_of_one_quantity_is_the_t_test():
         analysis.agreement_test(np.ones((3, 3)), 1.0)
 
 
+def test_agreement_test_names_per_network_when_the_shapes_disagree():
+    """A 1-D per_network is one quantity: three expectations do not fit it, and the message says so (it names
+    per_network and how it was read, not only expected)."""
+    with pytest.raises(InvalidParameterError, match=r"per_network of shape \(20,\): 1 quantity of 20 networks"):
+        analysis.agreement_test(np.random.default_rng(0).normal(1.0, 0.1, 20), [1.0, 1.0, 1.0])
+    with pytest.raises(InvalidParameterError, match=r"per_network of shape \(2, 20\): 2 quantities of 20 networks"):
+        analysis.agreement_test(np.random.default_rng(0).normal(1.0, 0.1, (2, 20)), [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("depths, match", [
+    (2**63, r"depths\[0\] must be an integer in \[1, 9223372036854775807\], got 9223372036854775808"),
+    ([[2], [2, 5]], r"depths\[0\] must be an integer >= 1, got a list"),     # ragged: not numpy's "inhomogeneous"
+    ([2, 0], r"depths\[1\] must be an integer >= 1, got 0"),
+    ([2.5], r"depths\[0\] must be an integer >= 1, got 2.5"),
+    (np.ones((2, 2), dtype=int), "depths must be a sequence of integers"),
+    ("5", "depths must be a sequence of integers, got the string '5'"),
+])
+def test_finite_width_spread_checks_depths(depths, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        analysis.finite_width_spread(depths, [0.5, 0.9], 16)
+
+
+def test_finite_width_spread_takes_one_depth_a_list_or_an_array():
+    one = analysis.finite_width_spread(10, [0.5, 0.9], 16)
+    listed = analysis.finite_width_spread([2, 10], [0.5, 0.9], 16)
+    array = analysis.finite_width_spread(np.array([2, 10]), [0.5, 0.9], 16)
+    assert one.depths.tolist() == [10] and listed.depths.tolist() == [2, 10] and listed.depths.dtype == np.int64
+    np.testing.assert_array_equal(one.std[0], listed.std[1])
+    np.testing.assert_array_equal(array.std, listed.std)
+    deepest = analysis.finite_width_spread(2**63 - 1, [0.5], 16)   # the largest accepted depth: finite
+    assert np.isfinite(deepest.std).all() and deepest.dead[0, 0] == 1.0
+
+
 # --------------------------------------------------------------------------------------------------
 # grids over seeds and the fitted multiple k
 # --------------------------------------------------------------------------------------------------

@@ -234,3 +234,12 @@ def test_depth_scale_curve_figure_smoke():
     assert len(plots.depth_scale_curve_figure(NoNoise(), sigma_b2=[0.05], sigma_w2=sw).axes) == 1
     with pytest.raises(InvalidParameterError, match="single"):
         plots.depth_scale_curve_figure(Dropout([0.5, 0.9]))
+
+
+@pytest.mark.parametrize("shared_reference", [False, True])
+def test_depth_scale_simulation_too_large_names_n_pairs(shared_reference):
+    """The forward pass sees 2 n_pairs inputs (or 1 + n_pairs); the refusal names what the caller passed."""
+    with pytest.raises(InvalidParameterError, match=r"reduce n_pairs=1000000000000, n_networks=2, width=32 or n_layers=3$") as info:
+        simulate_depth_scale(Dropout(0.6), n_layers=3, n_pairs=10**12, n_networks=2, width=32, device="cpu",
+                             shared_reference=shared_reference)
+    assert "n_inputs" not in str(info.value) and "n_partners" not in str(info.value)

@@ -266,3 +266,26 @@ def test_log_spread_of_log_normal_gradients_predicts_the_exponent():
     measured = run.universality("g_aa", n_boot=20)
     assert fit.predicted_exponent == pytest.approx(measured.exponent, abs=0.05)
     assert measured.exponent < 1.9  # V/m^2 grows while m shrinks: k < 2
+
+
+def test_log_spread_leaves_out_resamples_of_one_network():
+    """With 4 networks, a bootstrap resample draws the same network 4 times with probability 1/64: it has no
+    spread at any layer, and used to crash np.polyfit ("expected non-empty vector for x"). Seed 310135 draws
+    one at its 9th resample; it is left out, and the standard error comes from the other resamples."""
+    rng = np.random.default_rng(5)
+    run = _synthetic_run(lambda l: np.exp(-0.05 * l), np.ones(4), n_layers=12, stride=1)
+    run.per_network["g_aa"] = np.exp(rng.normal(0.0, 0.5, run.per_network["g_aa"].shape))
+    draws = np.random.default_rng(310135)
+    assert any(np.unique(draws.integers(0, 4, 4)).size == 1 for _ in range(10))   # the seed does draw one
+    fit = run.log_spread("g_aa", n_boot=10, seed=310135)
+    assert np.isfinite(fit.per_layer_stderr) and fit.per_layer_stderr > 0
+    assert np.isfinite(fit.predicted_exponent_stderr)
+    assert fit.per_layer == run.log_spread("g_aa", n_boot=10, seed=0).per_layer   # the fit itself needs no resample
+
+
+@pytest.mark.parametrize("method", ["log_spread", "universality", "fit_rate"])
+def test_bootstraps_refuse_more_than_a_million_resamples(method):
+    run = _synthetic_run(lambda l: np.exp(-0.05 * l), np.exp(np.random.default_rng(6).normal(0, 0.3, 8)), n_layers=12,
+                         stride=1)
+    with pytest.raises(InvalidParameterError, match=r"n_boot must be an integer in \[2, 1000000\], got 1000001"):
+        getattr(run, method)("g_aa", n_boot=10**6 + 1)

@@ -273,3 +273,13 @@ def test_plots_return_figures():
         plots.gradient_depth_figure("stats", slopes)
     with pytest.raises(InvalidParameterError, match="one slope per keep probability"):
         plots.gradient_decay_rate_figure([0.8, 0.9], {"g_aa": [0.1]}, [0.9, 0.9], [0.5, 0.5])
+
+
+def test_gradient_statistics_too_large_names_n_pairs():
+    """The forward pass sees 2 n_pairs inputs; the refusal names n_pairs, as the caller spelled it. (3e6 pairs pass
+    the function's own check, about 2 GB, and fail the forward pass's, about 10**14 bytes.)"""
+    for n_pairs in (10**12, 3 * 10**6):
+        with pytest.raises(InvalidParameterError, match=f"n_pairs={n_pairs}") as info:
+            simulate.gradient_statistics(Dropout(0.9), 1.4, 0.1, "tanh", n_layers=2, width=4, n_networks=2, n_pairs=n_pairs,
+                                         device="cpu")
+        assert "n_inputs" not in str(info.value)

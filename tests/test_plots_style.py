@@ -22,6 +22,7 @@ from PIL import Image
 
 from nsp_helpers import plots, theory
 from nsp_helpers.noise import Dropout, MultiplicativeGaussian, NoNoise
+from nsp_helpers.errors import InvalidParameterError
 from nsp_helpers.plots import style
 
 matplotlib.use("Agg")
@@ -196,4 +197,6 @@ def test_numbers_for_readers():
     assert style.number(3.4028e38, ".2g") == "3.4 × 10³⁸"
     assert style.number(float("-inf")) == "−∞"
     assert style.number(40.0, "d") == "40"
+    with pytest.raises(InvalidParameterError, match=r"^spec must be a format specification such as '\.3g' or 'd', got the string"):
+        style.number(0.5, "\x0c1")  # a drawn string: Python's own message ("Invalid format specifier") names no parameter
     assert style.plain_text(r"$\max_{\sigma_w^2} \xi_c$ (layers)") == "max_(σ_w²) ξ_c (layers)"

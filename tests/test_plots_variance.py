@@ -231,6 +231,28 @@ class TestVarianceDynamicsFigures:
         with pytest.raises(InvalidParameterError, match="n_layers"):
             plots.variance_propagation_figure(settings, n_layers=0, simulate_points=False)
 
+    @pytest.mark.parametrize("sizes, named", [
+        (dict(n_inputs_map=10**12), "n_inputs_map=1000000000000"),
+        (dict(n_inputs_dynamics=10**12), "n_inputs_dynamics=1000000000000"),
+        (dict(n_layers=10**17), "n_layers=100000000000000000"),
+        (dict(n_layers=5.520868745069588e16), "n_layers=55208687450695880"),  # an integral float, as the sweep drew it
+    ])
+    def test_sizes_that_cannot_fit_name_the_figures_parameter(self, sizes, named):
+        """Each panel's refusal names the figure's own parameter (n_inputs_map, not the simulation's n_inputs),
+        and a depth too large for memory is refused before numpy tries to allocate its layers."""
+        kw = dict(q_values=[1.0, 2.0], q0=1.0, n_layers=2, n_inputs_map=2, n_inputs_dynamics=2, n_networks=1, width=8,
+                  device="cpu")
+        with pytest.raises(InvalidParameterError, match=named) as info:
+            plots.variance_propagation_figure([dict(sigma_w2=1.2, noise=Dropout(0.6))], **dict(kw, **sizes))
+        assert re.search(r"\bn_inputs=", str(info.value)) is None
+
+    def test_dynamics_figure_too_deep_for_memory_names_n_layers(self):
+        with pytest.raises(InvalidParameterError, match="n_layers=100000000000000000"):
+            plots.variance_dynamics_figure([dict(sigma_w2=1.2, noise=Dropout(0.6))], 1.0, 10**17, n_inputs=2, **TINY)
+        with pytest.raises(InvalidParameterError, match="reduce n_inputs=1000000000000, n_networks=1"):
+            plots.variance_map_figure([dict(sigma_w2=1.2, noise=Dropout(0.6))], [1.0, 2.0], n_inputs=10**12, n_networks=1,
+                                      width=8, device="cpu")
+
     def test_cobweb_staircase(self):
         net = dict(sigma_w2=1.0, sigma_b2=0.1, noise=Dropout(0.8), label="net")
         fig = plots.cobweb_figure([net], q0=2.0, n_layers=3)

@@ -81,3 +81,13 @@ def test_reduced_and_absent_entries_say_why():
         reproduction.Entry("Fig. 9", "x", "paper", "ours", "reduced", "variance_map", "vm-fig2")
     with pytest.raises(ValueError, match="status"):
         reproduction.Entry("Fig. 9", "x", "paper", "ours", "smaller", "variance_map", "vm-fig2")
+
+
+@pytest.mark.parametrize("fmt", ["\x0c1", "d", "E\U0008b5f2\u00d4\x15"])
+def test_value_range_names_a_bad_fmt(fmt):
+    from nsp_helpers.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="^fmt must be a format specification for a float"):
+        reproduction.value_range([1.0, 2.5], fmt)
+    with pytest.raises(InvalidParameterError, match="^fmt must be"):
+        reproduction.value_range([], fmt)   # no values: still checked

@@ -336,6 +336,37 @@ def test_bad_input_raises_naming_the_parameter(call, name):
         call()
 
 
+#: far beyond the memory of any machine: every size below must be refused before it is allocated
+HUGE = 10**12
+
+
+@pytest.mark.parametrize(
+    "call, named",
+    [
+        (lambda: simulate_correlation_map([0.0, 0.5], 1.0, Dropout(0.6), 1.2, n_pairs=HUGE, n_networks=2, width=16, device=CPU),
+         "n_pairs=1000000000000"),
+        (lambda: simulate_correlation_map([0.0, 0.5], 1.0, Dropout(0.6), 1.2, n_pairs=HUGE, n_networks=2, width=16, device=CPU,
+                                          shared_reference=True), "n_pairs=1000000000000"),
+        (lambda: simulate_correlation_dynamics(0.5, 2, 1.0, Dropout(0.6), 1.2, n_pairs=HUGE, n_networks=2, width=16, device=CPU),
+         "n_pairs=1000000000000"),
+        (lambda: simulate_variance_map([1.0, 2.0], Dropout(0.6), 1.2, n_inputs=HUGE, n_networks=2, width=16, device=CPU),
+         "n_inputs=1000000000000"),
+        (lambda: simulate_variance_dynamics(1.0, 2, Dropout(0.6), 1.2, n_inputs=2, n_networks=HUGE, width=16, device=CPU),
+         "n_networks=1000000000000"),
+        (lambda: input_partners([0.5, 0.9], 1.0, n_partners=HUGE, width=8), "n_partners=1000000000000"),
+        (lambda: input_partners([0.5, 0.9], 1.0, n_partners=3, width=HUGE), "width=1000000000000"),
+    ],
+)
+def test_sizes_that_cannot_fit_are_refused_naming_the_callers_parameter(call, named):
+    """A refusal names the parameter the caller passed (n_pairs), not a size derived from it (n_inputs = 2 n_pairs),
+    and comes before any allocation (no MemoryError, no torch allocator error)."""
+    from nsp_helpers.errors import InsufficientMemoryError
+
+    with pytest.raises(InsufficientMemoryError, match=named) as info:
+        call()
+    assert "n_inputs=2000000000000" not in str(info.value) and "would take" in str(info.value)
+
+
 # --- devices ---------------------------------------------------------------------------------------
 def test_scaled_picks_the_value_for_the_device():
     assert scaled(5, 50, device="cpu") == 5

@@ -93,11 +93,48 @@ def test_dead_networks_stay_dead_and_are_counted():
         (lambda: simulate.simulate_log_q(3, Dropout([0.5, 0.8]), width=8, device="cpu"), "single noise level"),
         (lambda: simulate.simulate_log_q(3, NoNoise(), width=8, dtype="float16", device="cpu"), "dtype must be"),
         (lambda: simulate.log_q_agreement("not a simulation"), "LogQSimulation"),
+        # sizes beyond memory: refused before numpy or torch allocates, naming the caller's parameter
+        (lambda: simulate.simulate_log_q(5.520868745069588e16, NoNoise(), width=8, n_networks=16, device="cpu"),
+         "reduce n_layers=55208687450695880, n_networks=16 or width=8$"),
+        (lambda: simulate.simulate_log_q(4, NoNoise(), width=8, n_networks=10**15, device="cpu"),
+         "reduce n_layers=4, n_networks=1000000000000000 or width=8$"),
+        # n_networks as a dict needs every width
+        (lambda: simulate.agreement_table([8, 16], [2], {8: 16}, noises={"none": NoNoise()}, device="cpu"),
+         "n_networks must be an int or a dict with an entry for every width, got a dict without width 16"),
+        (lambda: simulate.agreement_table([8], [2], {8: 1}, noises={"none": NoNoise()}, device="cpu"),
+         r"n_networks\[8\] must be an integer >= 2"),
     ],
 )
 def test_bad_input_names_the_parameter(call, match):
-    with pytest.raises(InvalidParameterError, match=match):
+    with pytest.raises(InvalidParameterError, match=match) as info:
         call()
+    assert "needs" not in str(info.value) and "n_inputs" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    return simulate.simulate_log_q(4, Dropout(keep_prob=0.8), width=8, n_networks=16, seed=0, device="cpu")
+
+
+@pytest.mark.parametrize("depths, match", [
+    ([[1], [1, 2]], r"depths\[0\] must be an integer in \[1, 4\], got a list"),   # ragged: not numpy's message
+    ([1, 5], r"depths\[1\] must be an integer in \[1, 4\], got 5"),
+    ([2.0], r"depths\[0\] must be an integer"),
+    (2**63, r"depths\[0\] must be an integer in \[1, 4\]"),
+    ([], "depths must hold at least 1 integer"),
+    (True, "depths must be a sequence of integers, got the bool True"),
+])
+def test_log_q_agreement_checks_depths(short_run, depths, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        simulate.log_q_agreement(short_run, depths)
+
+
+def test_log_q_agreement_takes_one_depth_or_an_array(short_run):
+    one = simulate.log_q_agreement(short_run, 4)
+    assert one.depths.tolist() == [4] and one.depths.dtype == np.int64
+    several = simulate.log_q_agreement(short_run, np.array([2, 4]))
+    assert several.depths.tolist() == [2, 4]
+    np.testing.assert_array_equal(several.simulated[1], one.simulated[0])
 
 
 def test_inputs_that_skip_the_noise_are_refused():
@@ -196,7 +233,8 @@ def test_agreement_table_and_command_line(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": "something else"}))
-    with pytest.raises(InvalidParameterError, match="not an agreement table"):
+    with pytest.raises(InvalidParameterError, match=r"^path='.*bad\.json' is not an agreement table of nsp_helpers\.simulate\."
+                                                     r"finite_width: its 'format' is 'something else'"):
         sfw.load_agreement_table(bad)
 
 

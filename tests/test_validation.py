@@ -148,3 +148,22 @@ def test_noise_models_refuse_strings_bools_and_complex(value):
 def test_noise_families_still_work():
     assert Dropout([0.5, 1.0]).shape == (2,)
     assert Dropout(np.float32(0.5)).keep_prob == 0.5
+
+
+def test_memory_refusals_name_the_callers_sizes():
+    """check_memory refuses with the sizes it is given; caller_sizes puts the caller's names in their place
+    (the outermost context wins), and the message reads "would take" whatever ``what`` is."""
+    with pytest.raises(errors.InsufficientMemoryError) as info:
+        errors.check_memory(1e30, "the inputs", {"n_inputs": 2 * 10**20, "width": 8})
+    assert isinstance(info.value, InvalidParameterError)
+    assert "the inputs would take" in str(info.value) and "reduce n_inputs=200000000000000000000 or width=8" in str(info.value)
+    with pytest.raises(errors.InsufficientMemoryError) as info:
+        with errors.caller_sizes({"n_pairs": 10**20, "n_networks": 2, "width": 8}):
+            with errors.caller_sizes({"n_inputs": 2 * 10**20, "width": 8}):
+                errors.check_memory(1e30, "the forward pass", {"n_inputs": 2 * 10**20})
+    message = str(info.value)
+    assert message.endswith("reduce n_pairs=100000000000000000000, n_networks=2 or width=8"), message
+    assert "n_inputs" not in message and info.value.sizes == {"n_pairs": 10**20, "n_networks": 2, "width": 8}
+    with errors.caller_sizes({"n_pairs": 3}):  # nothing to rename: other errors pass through unchanged
+        with pytest.raises(InvalidParameterError, match="^x must be"):
+            errors.check_float("x", float("nan"))

@@ -223,6 +223,11 @@ def number(value, spec: str = ".3g") -> str:
         raise InvalidParameterError(f"value must be a real number, got {_describe_value(value)}")
     if not isinstance(spec, str):
         raise InvalidParameterError(f"spec must be a format specification string such as '.3g', got {_describe_value(spec)}")
+    try:
+        format(0 if spec.endswith("d") else 0.0, spec)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"spec must be a format specification such as '.3g' or 'd', got {_describe_value(spec)} "
+                                    f"({exc})") from None
     value = float(value)
     if math.isnan(value):
         return "n/a"

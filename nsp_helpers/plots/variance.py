@@ -29,7 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import theory
-from ..errors import InvalidParameterError, check_bool, check_float, check_in_range, check_int
+from ..errors import InvalidParameterError, caller_sizes, check_bool, check_float, check_in_range, check_int
 from ..noise import NoiseModel, NoNoise
 from .style import FLOAT32_MAX, FLOAT32_TINY, colour, figure_function, legend_below, new_figure, number
 
@@ -209,9 +209,9 @@ def _draw_map(ax, settings, q_values, *, simulate_points, n_inputs, n_networks, 
 
 def _draw_dynamics(ax, settings, q0, n_layers, *, simulate_points, n_inputs, n_networks, width, seed, device,
                    log_scale):
-    layers = np.arange(n_layers + 1)
     curves = [theory.iterate_variance(q0, n_layers, s["noise"], s["sigma_w2"], s["sigma_b2"], s["activation"])
-              for s in settings]
+              for s in settings]  # first: it refuses a depth whose iterates cannot fit in memory, naming n_layers
+    layers = np.arange(n_layers + 1)
     for k, (s, q_theory, lw) in enumerate(zip(settings, curves, _widths(curves))):
         ax.plot(layers, q_theory, color=s["color"], ls=s["linestyle"], lw=lw, label=s["label"])
         if simulate_points:
@@ -309,8 +309,10 @@ def variance_map_figure(
                             simulate_points=simulate_points)
     fig, axes = new_figure(1, 1, width=_SINGLE_WIDTH, height=3.0)
     ax = axes[0, 0]
-    _draw_map(ax, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs,
-              n_networks=n_networks, width=width, seed=int(seed), device=device)
+    with caller_sizes({"n_inputs": checked["n_inputs"], "n_networks": checked["n_networks"], "width": checked["width"],
+                       "len(q_values)": checked["q_values"].size}):
+        _draw_map(ax, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs,
+                  n_networks=n_networks, width=width, seed=int(seed), device=device)
     legend_below(fig, ax, ncols=1 if len(settings) < 3 else 2)
     return fig
 
@@ -372,9 +374,11 @@ def variance_dynamics_figure(
                             simulate_points=simulate_points, log_scale=log_scale)
     fig, axes = new_figure(1, 1, width=_SINGLE_WIDTH, height=3.0)
     ax = axes[0, 0]
-    _draw_dynamics(ax, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
-                   n_inputs=n_inputs, n_networks=n_networks, width=width, seed=int(seed), device=device,
-                   log_scale=log_scale)
+    with caller_sizes({"n_layers": checked["n_layers"], "n_inputs": checked["n_inputs"], "n_networks": checked["n_networks"],
+                       "width": checked["width"]}):
+        _draw_dynamics(ax, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
+                       n_inputs=n_inputs, n_networks=n_networks, width=width, seed=int(seed), device=device,
+                       log_scale=log_scale)
     legend_below(fig, ax, ncols=1 if len(settings) < 3 else 2)
     return fig
 
@@ -445,11 +449,14 @@ def variance_propagation_figure(
                             simulate_points=simulate_points, log_scale=log_scale)
     fig, axes = new_figure(1, 2, height=3.0)
     ax_a, ax_b = axes[0]
-    _draw_map(ax_a, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs_map,
-              n_networks=n_networks, width=width, seed=int(seed), device=device)
-    _draw_dynamics(ax_b, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
-                   n_inputs=n_inputs_dynamics, n_networks=n_networks, width=width, seed=int(seed) + 1000,
-                   device=device, log_scale=log_scale)
+    sizes = {"n_networks": checked["n_networks"], "width": checked["width"]}
+    with caller_sizes({"n_inputs_map": checked["n_inputs_map"], **sizes, "len(q_values)": checked["q_values"].size}):
+        _draw_map(ax_a, settings, checked["q_values"], simulate_points=simulate_points, n_inputs=n_inputs_map,
+                  n_networks=n_networks, width=width, seed=int(seed), device=device)
+    with caller_sizes({"n_layers": checked["n_layers"], "n_inputs_dynamics": checked["n_inputs_dynamics"], **sizes}):
+        _draw_dynamics(ax_b, settings, checked["q0"], checked["n_layers"], simulate_points=simulate_points,
+                       n_inputs=n_inputs_dynamics, n_networks=n_networks, width=width, seed=int(seed) + 1000,
+                       device=device, log_scale=log_scale)
     ax_a.set_title("(a) variance map")
     ax_b.set_title("(b) variance dynamics")
     _legend_with_points(fig, ax_a, settings, simulate_points)

@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from ..errors import InvalidParameterError, check_float, check_in_range, check_int
+from ..errors import InvalidParameterError, caller_sizes, check_float, check_in_range, check_int
 from ..fits import fit_depth_scale, fit_log_decay
 from ..network import as_network
 from ..noise import NoiseModel
@@ -207,6 +207,11 @@ def simulate_depth_scale(
     seed = _check_int("seed", seed, 0)
     if n_layers is not None:
         n_layers = _check_int("n_layers", n_layers, 1)
+    n_pairs = _check_int("n_pairs", n_pairs, 1)
+    n_networks = _check_int("n_networks", n_networks, 1)
+    sizes = {"n_pairs": n_pairs, "n_networks": n_networks, "width": int(net.width)}
+    if n_layers is not None:
+        sizes["n_layers"] = n_layers
 
     mu2 = np.array([float(m.mu2) for m in members])
     if np.any(mu2 <= 1.0) or any(m.additive_variance != 0 for m in members):
@@ -232,9 +237,10 @@ def simulate_depth_scale(
         depth = n_layers
         if depth is None:
             depth = int(np.clip(math.ceil(xi[i] * math.log(max(gap, target) / target)) + 2, 3, 60))
-        res = simulate_correlation_dynamics(c0, depth, q0[i], member, n_pairs=n_pairs, n_networks=n_networks,
-                                            seed=seed + i, device=device, method=method,
-                                            shared_reference=shared_reference)
+        with caller_sizes(sizes):  # a memory refusal names the sizes passed here, not the derived ones
+            res = simulate_correlation_dynamics(c0, depth, q0[i], member, n_pairs=n_pairs, n_networks=n_networks,
+                                                seed=seed + i, device=device, method=method,
+                                                shared_reference=shared_reference)
         finite = np.isfinite(res.c).all(axis=(-2, -1))
         if not finite.all():
             raise InvalidParameterError(

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 import platform
 import sys
 import time
@@ -39,7 +40,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ..errors import InvalidParameterError, check_float, check_in_range, check_int, check_ints
+from ..errors import (DamagedFileError, InvalidParameterError, caller_sizes, check_float, check_in_range, check_int, check_ints,
+                      check_memory)
 from ..noise import Dropout, MultiplicativeGaussian, MultiplicativePoisson, NoiseModel, NoNoise
 from ..theory import finite_width as fw
 from .propagation import _network, inputs_with_variance, propagate
@@ -226,12 +228,16 @@ def simulate_log_q(n_layers: int, noise=None, sigma_w2=None, sigma_b2=None, acti
     if not (net.input_activation and net.noise_on_input):
         raise InvalidParameterError("the inputs must pass through the activation and the noise like every layer "
                                     "(NoisyNetwork(input_activation=True, noise_on_input=True))")
-    if isinstance(dtype, str) and dtype == "auto":
-        dtype = _auto_dtype(net, n_layers, q0)
-    elif dtype not in (torch.float32, torch.float64):
+    if not (isinstance(dtype, str) and dtype == "auto") and dtype not in (torch.float32, torch.float64):
         raise InvalidParameterError(f"dtype must be 'auto', torch.float32 or torch.float64, got {dtype!r}")
-    h0 = inputs_with_variance(q0, n_networks, net.width, seed=seed).reshape(n_networks, 1, net.width)
-    out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method, dtype=dtype)
+    sizes = {"n_layers": n_layers, "n_networks": n_networks, "width": int(net.width)}
+    # the measured q (float64 on the host) and ln q with its temporaries, before the theory's arrays of every layer
+    check_memory(4 * 8.0 * (n_layers + 1) * n_networks, "the simulated ln q", sizes)
+    if isinstance(dtype, str):
+        dtype = _auto_dtype(net, n_layers, q0)
+    with caller_sizes(sizes):  # the inputs and the forward pass know n_inputs = n_networks only
+        h0 = inputs_with_variance(q0, n_networks, net.width, seed=seed).reshape(n_networks, 1, net.width)
+        out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method, dtype=dtype)
     with np.errstate(divide="ignore"):
         log_q = np.log(out.q[..., 0] / q0)
     log_q[0] = 0.0  # the input's second moment is q0 up to rounding
@@ -347,7 +353,7 @@ def log_q_agreement(simulation: LogQSimulation, depths=None, probabilities=_DEFA
     Parameters
     ----------
     simulation : LogQSimulation
-    depths : sequence of int, optional
+    depths : int or sequence of int, in [1, simulation.n_layers], optional
         Depths to compare (default: 10, 50, 100, 200 or whichever of them the run reaches, plus its last layer).
     probabilities : sequence of float in (0, 1)
         Quantiles to compare.
@@ -377,9 +383,11 @@ def log_q_agreement(simulation: LogQSimulation, depths=None, probabilities=_DEFA
                                          max_ndim=1))
     if depths is None:
         depths = sorted({d for d in (10, 50, 100, 200) if d <= simulation.n_layers} | {simulation.n_layers})
-    depths = np.atleast_1d(np.asarray(depths))
-    if depths.size == 0 or not np.issubdtype(depths.dtype, np.integer) or depths.min() < 1 or depths.max() > simulation.n_layers:
-        raise InvalidParameterError(f"depths must be integers in [1, {simulation.n_layers}], got {depths!r}")
+    if isinstance(depths, np.ndarray) and depths.ndim == 0:
+        depths = depths.item()
+    if isinstance(depths, numbers.Integral) and not isinstance(depths, (bool, np.bool_)):
+        depths = [depths]  # one depth
+    depths = np.asarray(check_ints("depths", depths, 1, simulation.n_layers), dtype=np.int64)
     net = simulation.network
     theory_q = np.asarray(fw.log_q_quantiles(probs, depths, net.width, net)).T  # (n_depths, n_probs)
     cum = fw.log_q_cumulants(depths, net.width, net)
@@ -420,7 +428,8 @@ def agreement_table(widths, depths, n_networks, *, noises=None, seed: int = 0, d
     widths : sequence of int
     depths : sequence of int
         The deepest sets the simulated depth.
-    n_networks : int or mapping width -> int
+    n_networks : int or dict width -> int, >= 2
+        Networks per simulation; a dict needs an entry for every width.
     noises : mapping name -> NoiseModel, optional
         Default :data:`SAME_MU2`.
     seed : int
@@ -454,7 +463,14 @@ def agreement_table(widths, depths, n_networks, *, noises=None, seed: int = 0, d
         raise InvalidParameterError(f"probabilities must be a non-empty list of numbers in (0, 1), got {probabilities!r}")
     if not widths or not depths or not noises:
         raise InvalidParameterError("widths, depths and noises must not be empty")
-    counts = {w: check_int("n_networks", n_networks[w] if isinstance(n_networks, dict) else n_networks, 2) for w in widths}
+    if isinstance(n_networks, dict):
+        missing = [w for w in widths if w not in n_networks]
+        if missing:
+            raise InvalidParameterError(f"n_networks must be an int or a dict with an entry for every width, got a dict "
+                                        f"without width {missing[0]} (its keys: {sorted(n_networks, key=repr)!r})"[:300])
+        counts = {w: check_int(f"n_networks[{w}]", n_networks[w], 2) for w in widths}
+    else:
+        counts = {w: check_int("n_networks", n_networks, 2) for w in widths}
     rows, summary = [], []
     for k, (name, noise) in enumerate(noises.items()):
         for width in widths:
@@ -497,6 +513,11 @@ def load_agreement_table(path=None):
     -------
     dict or None
 
+    Raises
+    ------
+    nsp_helpers.errors.DamagedFileError
+        ``path`` is missing, not JSON, or not an agreement table (the message names it).
+
     Examples
     --------
     >>> table = load_agreement_table()
@@ -512,8 +533,10 @@ def load_agreement_table(path=None):
         if not path.is_file():
             return None
     table = read_json(path, "finite-width agreement table")
-    if not isinstance(table, dict) or table.get("format") != "nsp_helpers.simulate.finite_width agreement/1":
-        raise InvalidParameterError(f"{path} is not an agreement table of nsp_helpers.simulate.finite_width")
+    expected = "nsp_helpers.simulate.finite_width agreement/1"
+    if table.get("format") != expected:
+        raise DamagedFileError(f"path={str(path)!r} is not an agreement table of nsp_helpers.simulate.finite_width: its "
+                               f"'format' is {table.get('format')!r}, not {expected!r}"[:400], path)
     return table
 
 

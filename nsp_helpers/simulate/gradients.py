@@ -80,7 +80,7 @@ import torch
 
 from .. import _random
 from ..device import resolve_device
-from ..errors import InvalidParameterError, as_real_tensor, check_bool, check_int, check_memory
+from ..errors import InvalidParameterError, as_real_tensor, caller_sizes, check_bool, check_int, check_memory
 from ..fits import LogDecayFit, fit_log_decay
 from ..forward import draw_weights_, forward, network_seeds
 from ..network import NoisyNetwork, as_network
@@ -385,8 +385,9 @@ def gradient_statistics(
     itemsize = torch.empty((), dtype=dtype).element_size()
     # the forward pass keeps every layer's weights for autograd: chunk_bytes bounds them
     per_network = n_layers * width * width * itemsize
-    check_memory(per_network + 6.0 * itemsize * n_networks * n_inputs * (width + n_layers), "the gradient statistics",
-                 {"n_layers": n_layers, "width": width, "n_networks": n_networks, "n_pairs": n_pairs}, dev)
+    sizes = {"n_layers": n_layers, "width": width, "n_networks": n_networks, "n_pairs": n_pairs}
+    check_memory(per_network + 6.0 * itemsize * n_networks * n_inputs * (width + n_layers), "the gradient statistics", sizes,
+                 dev)
     chunk_bytes = max(chunk_bytes, per_network)  # forward() would otherwise run one network at a time anyway
     inputs = torch.empty((n_networks, n_inputs, width), dtype=dtype, device=dev)
     _random.RandomStreams(seed, _random.INPUTS, device=dev).normal_(inputs)
@@ -414,9 +415,10 @@ def gradient_statistics(
         if cpu_threads is not None and dev.type == "cpu":
             torch.set_num_threads(cpu_threads)
         x0 = inputs.clone().requires_grad_(tied)
-        result = forward(net, x0, seed=seed, n_networks=n_networks, method="weights", device=dev, dtype=dtype,
-                         chunk_bytes=chunk_bytes, on_layer=on_layer, record_noise=True, grad=tied,
-                         keep_weights=keep_tensors, keep_output=False)
+        with caller_sizes(sizes):  # the forward pass knows n_inputs = 2 * n_pairs only
+            result = forward(net, x0, seed=seed, n_networks=n_networks, method="weights", device=dev, dtype=dtype,
+                             chunk_bytes=chunk_bytes, on_layer=on_layer, record_noise=True, grad=tied,
+                             keep_weights=keep_tensors, keep_output=False)
     finally:
         if torch.get_num_threads() != previous_threads:
             torch.set_num_threads(previous_threads)

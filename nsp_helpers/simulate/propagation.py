@@ -76,7 +76,8 @@ import torch
 
 from .._random import INPUTS, derived_seeds
 from ..device import resolve_device
-from ..errors import InvalidParameterError, as_float_array, check_bool, check_float, check_in_range, check_int, check_memory
+from ..errors import (InvalidParameterError, as_float_array, caller_sizes, check_bool, check_float, check_in_range, check_int,
+                      check_memory)
 from ..forward import DEFAULT_CHUNK_BYTES, forward
 from ..network import NoisyNetwork, as_network
 
@@ -533,7 +534,7 @@ def inputs_with_variance(q0, n_inputs: int, width: int, seed: int = 0) -> torch.
     q0 = np.atleast_1d(q0)
     if q0.size == 0:
         raise InvalidParameterError("q0 must hold at least one second moment, got an empty array")
-    check_memory(3 * 8.0 * q0.size * n_inputs * width, "the inputs", {"n_inputs": n_inputs, "width": width, "q0": f"{q0.size} values"})
+    check_memory(3 * 8.0 * q0.size * n_inputs * width, "the inputs", {"n_inputs": n_inputs, "width": width, "len(q0)": q0.size})
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn((q0.size, n_inputs, width), generator=gen, dtype=torch.float64)
     ms = (z * z).mean(dim=-1, keepdim=True)
@@ -597,7 +598,7 @@ def input_pairs(c0, q0, n_pairs: int, width: int, seed: int = 0):
     c0 = np.atleast_1d(c0)
     if c0.size == 0:
         raise InvalidParameterError("c0 must hold at least one cosine similarity, got an empty array")
-    check_memory(6 * 8.0 * c0.size * n_pairs * 2 * width, "the input pairs", {"n_pairs": n_pairs, "width": width, "c0": f"{c0.size} values"})
+    check_memory(6 * 8.0 * c0.size * n_pairs * 2 * width, "the input pairs", {"n_pairs": n_pairs, "width": width, "len(c0)": c0.size})
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn((c0.size, n_pairs, 2, width), generator=gen, dtype=torch.float64)
     e1 = z[:, :, 0] / torch.linalg.vector_norm(z[:, :, 0], dim=-1, keepdim=True)
@@ -673,16 +674,22 @@ def input_partners(c0, q0, n_partners: int, width: int, seed: int = 0):
     width = _check_int("width", width, 2)
     seed = _check_int("seed", seed, 0)
     c0 = np.atleast_1d(c0)
+    if c0.size == 0:
+        raise InvalidParameterError("c0 must hold at least one cosine similarity, got an empty array")
+    block = 1 + n_partners
+    # z, v, ek and the two halves of the result (float64), and the (reference, partner) index pairs
+    check_memory(5 * 8.0 * c0.size * block * width + 16.0 * c0.size * n_partners, "the input partners",
+                 {"n_partners": n_partners, "width": width, "len(c0)": c0.size})
     gen = torch.Generator().manual_seed(seed)
-    z = torch.randn((c0.size, 1 + n_partners, width), generator=gen, dtype=torch.float64)
+    z = torch.randn((c0.size, block, width), generator=gen, dtype=torch.float64)
     e1 = z[:, :1] / torch.linalg.vector_norm(z[:, :1], dim=-1, keepdim=True)
     v = z[:, 1:] - (z[:, 1:] * e1).sum(-1, keepdim=True) * e1
     ek = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
     c = torch.as_tensor(c0, dtype=torch.float64).reshape(-1, 1, 1)
     radius = math.sqrt(width * float(q0))
     inputs = torch.cat([radius * e1, radius * (c * e1 + torch.sqrt(1.0 - c * c) * ek)], dim=1)
-    block = 1 + n_partners
-    pairs = np.array([[j * block, j * block + k] for j in range(c0.size) for k in range(1, block)], dtype=np.int64)
+    reference = np.repeat(np.arange(c0.size, dtype=np.int64) * block, n_partners)
+    pairs = np.stack([reference, reference + np.tile(np.arange(1, block, dtype=np.int64), c0.size)], axis=1)
     return inputs.reshape(c0.size * block, width), pairs
 
 
@@ -814,12 +821,13 @@ def simulate_variance_map(
     n_inputs = _check_int("n_inputs", n_inputs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
-    if fresh_inputs:
-        h0 = torch.stack([inputs_with_variance(q0, n_inputs, net.width, seed=s)
-                          for s in _input_seeds(seed, n_networks)])
-    else:
-        h0 = inputs_with_variance(q0, n_inputs, net.width, seed=seed)
-    out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method)
+    with caller_sizes({"n_inputs": n_inputs, "n_networks": n_networks, "width": net.width, "len(q0_values)": q0.size}):
+        if fresh_inputs:
+            h0 = torch.stack([inputs_with_variance(q0, n_inputs, net.width, seed=s)
+                              for s in _input_seeds(seed, n_networks)])
+        else:
+            h0 = inputs_with_variance(q0, n_inputs, net.width, seed=seed)
+        out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method)
     q1 = out.q[..., 1, :, :]  # F + (n_networks, n_q0 * n_inputs)
     q1 = q1.reshape(q1.shape[:-1] + (q0.size, n_inputs))
     q1 = np.moveaxis(q1, -3, -2)  # F + (n_q0, n_networks, n_inputs)
@@ -903,8 +911,10 @@ def simulate_variance_dynamics(
     n_networks = _check_int("n_networks", n_networks, 1)
     q0_1d = np.atleast_1d(q0_arr)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=n_layers)
-    h0 = inputs_with_variance(q0_1d, n_inputs, net.width, seed=seed)
-    out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method)
+    sizes = {"n_layers": n_layers, "n_inputs": n_inputs, "n_networks": n_networks, "width": net.width}
+    with caller_sizes(sizes if q0_arr.ndim == 0 else dict(sizes, **{"len(q0)": q0_1d.size})):
+        h0 = inputs_with_variance(q0_1d, n_inputs, net.width, seed=seed)
+        out = propagate(h0, net, n_networks=n_networks, seed=seed, device=device, method=method)
     q = out.q  # F + (L+1, n_networks, n_q0 * n_inputs)
     q = q.reshape(q.shape[:-1] + (q0_1d.size, n_inputs))
     q = np.moveaxis(q, -2, -4)  # F + (n_q0, L+1, n_networks, n_inputs)
@@ -1000,8 +1010,9 @@ def simulate_correlation_map(
     n_pairs = _check_int("n_pairs", n_pairs, 1)
     n_networks = _check_int("n_networks", n_networks, 1)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=1)
-    c1 = _pair_samples(c0, q0, net, n_pairs=n_pairs, n_networks=n_networks, seed=seed, device=device, method=method,
-                       shared_reference=bool(shared_reference), fresh_inputs=bool(fresh_inputs), layer=1)
+    with caller_sizes({"n_pairs": n_pairs, "n_networks": n_networks, "width": net.width, "len(c0_values)": c0.size}):
+        c1 = _pair_samples(c0, q0, net, n_pairs=n_pairs, n_networks=n_networks, seed=seed, device=device, method=method,
+                           shared_reference=bool(shared_reference), fresh_inputs=bool(fresh_inputs), layer=1)
     mean, std = _stats(c1)
     return CorrelationMapResult(c0=c0, q0=float(q0), mean=mean, std=std, c1=c1)
 
@@ -1085,8 +1096,10 @@ def simulate_correlation_dynamics(
     n_networks = _check_int("n_networks", n_networks, 1)
     c0_1d = np.atleast_1d(c0_arr)
     net = _network(noise, sigma_w2, sigma_b2, activation, width=width, input_width=width, n_layers=n_layers)
-    c = _pair_samples(c0_1d, q0, net, n_pairs=n_pairs, n_networks=n_networks, seed=seed, device=device,
-                      method=method, shared_reference=bool(shared_reference))  # F + (n_c0, L+1, n_networks, n_pairs)
+    sizes = {"n_layers": n_layers, "n_pairs": n_pairs, "n_networks": n_networks, "width": net.width}
+    with caller_sizes(sizes if c0_arr.ndim == 0 else dict(sizes, **{"len(c0)": c0_1d.size})):
+        c = _pair_samples(c0_1d, q0, net, n_pairs=n_pairs, n_networks=n_networks, seed=seed, device=device,
+                          method=method, shared_reference=bool(shared_reference))  # F + (n_c0, L+1, n_networks, n_pairs)
     if c0_arr.ndim == 0:
         c = c[..., 0, :, :, :]
     mean, std = _stats(c)
