@@ -21,7 +21,7 @@ from nsp_helpers import (activations, analysis, device, fits, forward, gradient_
 from nsp_helpers.plots import huang as _huang  # noqa: F401 (plots.huang as an attribute)
 from nsp_helpers.plots import style as _style  # noqa: F401
 from nsp_helpers.network import NoisyNetwork
-from nsp_helpers.noise import Dropout, MultiplicativeGaussian, NoNoise
+from nsp_helpers.noise import Dropout, MultiplicativeGaussian
 
 from sweep import Target
 
