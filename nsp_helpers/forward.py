@@ -41,11 +41,12 @@ Where the weights come from
   :math:`O(B N_{l-1} N_l)` operations and :math:`N_{l-1} N_l` random numbers of a weight matrix. It is
   exact (not an approximation) in distribution, including degenerate :math:`X` (identical inputs: a
   singular Gram matrix gets the square root of its eigendecomposition instead of a Cholesky factor).
-  The Gram matrix is formed in the working precision, as the weight path's products are (float32 by
-  default: its entries carry the same relative rounding, about :math:`\sqrt{N_{l-1}}\,2^{-24}` of
-  :math:`\|x_a\|\|x_b\|`, far below what any Monte Carlo estimate resolves), in float64 for a network
-  whose float32 Gram matrix would overflow or lose its small entries, and factorised in float64. The
-  weights it integrates out are different for every call, so it serves one-pass measurements only. ``method="auto"`` (the default of
+  In the working precision, as the weight path's products are (float32 by default), the Gram matrix and its
+  Cholesky factor carry rounding of about :math:`\sqrt{N_{l-1}}\,2^{-24}` of :math:`\|x_a\|\|x_b\|` (the
+  factorisation is backward stable), the order of the rounding of the weight path's :math:`x W`, far below
+  what any Monte Carlo estimate resolves; a network whose float32 Gram matrix would overflow or lose its small
+  entries, and a factorisation that fails, are redone in float64. The weights it integrates out are
+  different for every call, so it serves one-pass measurements only. ``method="auto"`` (the default of
   :func:`forward`) picks it when it is cheaper and no weights or gradients are asked for, and never for
   orthogonal weights (``NoisyNetwork(weights="orthogonal")``), whose pre-activations are not exactly
   Gaussian: ``method="gram"`` refuses them.
@@ -300,45 +301,63 @@ def _layer_input(stack: _Stack, h, layer: int, noise_streams, *, train: bool, gr
 
 
 # A network's float32 Gram matrix is used when every diagonal entry (a squared row norm) is finite and at least
-# fan_in * 2**-102: the products below float32's smallest normal number (2**-126) that it may have lost then
-# add up to less than 2**-24 (float32's resolution) of it, and of every entry of its row (Cauchy-Schwarz).
+# fan_in * 2**-102 (times the scale, if it is above 1): the products below float32's smallest normal number
+# (2**-126) that it may have lost then add up to less than 2**-24 (float32's resolution) of it, and of every
+# entry of its row (Cauchy-Schwarz).
 _GRAM32_SMALLEST = 2.0**-102
 
 
-def _gram_factor(x, scale):
-    """A factor ``L`` (``(n, B, B)``, float64) with ``L L^T = scale X X^T`` for ``x`` of shape ``(n, B, fan_in)``.
+def _gram_factor(x, scale: np.ndarray):
+    """A factor ``L`` (``(n, B, B)``, ``x``'s dtype) with ``L L^T = scale X X^T`` for ``x`` of shape
+    ``(n, B, fan_in)`` and ``scale`` of shape ``(n,)``.
 
-    ``scale`` is a float64 tensor of shape ``(n, 1, 1)``. The Gram matrix is formed in ``x``'s precision when
-    that is float32 or float64 (one batched matrix product), and in float64 for the networks whose float32
-    Gram matrix would overflow or lose its small entries; it is factorised in float64, by Cholesky or, where
-    that fails (a singular or numerically indefinite matrix, e.g. identical inputs), as ``V sqrt(max(Lambda,
-    0))`` from its eigendecomposition. Networks with non-finite inputs get a factor of NaNs.
+    float32 (the default working precision): one batched product forms the scaled Gram matrices and one batched
+    Cholesky factorisation factors them, both in float32 (backward stable: ``L L^T`` equals the Gram matrix up
+    to about ``B 2**-24`` of ``|x_a||x_b|``, the order of the rounding of the Gram matrix itself). In float64:
+    the networks whose float32 Gram matrix would overflow or lose its small entries (redone from ``x``), and the
+    factorisations that fail (a singular or numerically indefinite matrix, e.g. identical inputs: ``L = V
+    sqrt(max(Lambda, 0))`` from the eigendecomposition, equally exact). Networks whose Gram matrix is not finite
+    (the inputs overflowed) get a factor of NaNs. Other precisions: float64 throughout.
     """
-    if x.dtype == torch.float32:
-        gram = torch.bmm(x, x.transpose(1, 2))
-        low, high = torch.aminmax(torch.diagonal(gram, dim1=1, dim2=2), dim=1)  # NaN fails both tests below
-        redo = torch.nonzero(~((low >= x.shape[-1] * _GRAM32_SMALLEST) & (high <= torch.finfo(x.dtype).max)))
-        redo = redo.flatten()
-        gram = gram * scale  # in float64 (scale's precision)
-        if redo.numel():  # overflow, underflow, zero rows or non-finite inputs: these networks in float64
-            x64 = x[redo].double()
-            gram[redo] = torch.bmm(x64, x64.transpose(1, 2)).mul_(scale[redo])
-    else:  # float64 (other precisions: in float64 throughout)
-        x64 = x.double()
-        gram = torch.bmm(x64, x64.transpose(1, 2)).mul_(scale)
-        redo = torch.arange(x.shape[0], device=x.device)
+    n, _, fan_in = x.shape
+    if x.dtype != torch.float32:
+        return _gram_factor64(x.double(), scale).to(x.dtype)
+    if np.all(scale == scale[0]):
+        gram = torch.baddbmm(torch.empty((), dtype=x.dtype, device=x.device), x, x.transpose(1, 2), beta=0.0,
+                             alpha=float(scale[0]))
+    else:
+        scales = torch.as_tensor(scale, dtype=x.dtype, device=x.device).view(n, 1, 1)
+        gram = torch.bmm(x, x.transpose(1, 2)).mul_(scales)
+    low, high = torch.aminmax(torch.diagonal(gram, dim1=1, dim2=2), dim=1)  # NaN fails both tests below
+    smallest = torch.as_tensor(fan_in * _GRAM32_SMALLEST * np.maximum(scale, 1.0), dtype=x.dtype, device=x.device)
+    redo = torch.nonzero(~((low >= smallest) & (high <= torch.finfo(x.dtype).max))).flatten()
     factor, info = torch.linalg.cholesky_ex(gram)
-    # only the networks redone in float64 can have non-finite Gram matrices (the others have finite diagonals)
-    nonfinite = redo[~torch.isfinite(gram[redo]).flatten(1).all(dim=1)] if redo.numel() else redo
     failed = torch.nonzero(info).flatten()
-    if nonfinite.numel():
-        failed = failed[~torch.isin(failed, nonfinite)]
-    if failed.numel():  # singular (or numerically indefinite) Gram matrices: an exact symmetric square root
-        values, vectors = torch.linalg.eigh(gram[failed])
-        factor[failed] = vectors * values.clamp_min(0.0).sqrt().unsqueeze(-2)
-    if nonfinite.numel():
-        factor[nonfinite] = float("nan")  # the inputs overflowed: so do the outputs
+    if redo.numel():  # overflow, underflow, zero rows or non-finite inputs: these networks in float64
+        factor[redo] = _gram_factor64(x[redo].double(), scale[redo.cpu().numpy()]).to(x.dtype)
+        failed = failed[~torch.isin(failed, redo)]
+    if failed.numel():  # singular (or numerically indefinite): an exact symmetric square root, in float64
+        factor[failed] = _square_root(gram[failed].double()).to(x.dtype)
     return factor
+
+
+def _gram_factor64(x, scale: np.ndarray):
+    """:func:`_gram_factor` for float64 ``x``, in float64."""
+    n = x.shape[0]
+    gram = torch.bmm(x, x.transpose(1, 2)).mul_(torch.as_tensor(scale, dtype=x.dtype, device=x.device).view(n, 1, 1))
+    factor, info = torch.linalg.cholesky_ex(gram)
+    finite = torch.isfinite(gram).flatten(1).all(dim=1)
+    failed = torch.nonzero((info != 0) & finite).flatten()
+    if failed.numel():
+        factor[failed] = _square_root(gram[failed])
+    factor[~finite] = float("nan")  # the inputs overflowed: so do the outputs
+    return factor
+
+
+def _square_root(gram):
+    """``V sqrt(max(Lambda, 0))``: a square root of symmetric positive semi-definite matrices (batched)."""
+    values, vectors = torch.linalg.eigh(gram)
+    return vectors * values.clamp_min(0.0).sqrt().unsqueeze(-2)
 
 
 def _affine_gram(x, sigma_w2, sigma_b2, fan_out: int, streams: RandomStreams, *, out=None, buffers=None):
@@ -348,8 +367,7 @@ def _affine_gram(x, sigma_w2, sigma_b2, fan_out: int, streams: RandomStreams, *,
     (``(n, B, fan_out)``) if given; ``Z`` is drawn into a buffer of ``buffers`` if given.
     """
     n, batch, fan_in = x.shape
-    scale = torch.as_tensor(sigma_w2[:n] / fan_in, dtype=torch.float64, device=x.device).view(n, 1, 1)
-    factor = _gram_factor(x, scale).to(x.dtype)
+    factor = _gram_factor(x, np.asarray(sigma_w2[:n], dtype=float) / fan_in)
     shape = (n, batch, fan_out)
     z = torch.empty(shape, dtype=x.dtype, device=x.device) if buffers is None else buffers.get("z", shape, x.dtype,
                                                                                                x.device)

@@ -147,6 +147,8 @@ def _degenerate_and_extreme_inputs():
         ("float32 Gram would overflow", 1e25 * noise),
         ("float32 Gram would underflow", 1e-30 * noise),
         ("one row huge, one tiny", torch.cat([1e25 * noise[:, :1], noise[:, 1:11], 1e-30 * noise[:, 11:]], dim=1)),
+        ("rows 1e27 apart, within float32", torch.cat([1e15 * noise[:, :1], noise[:, 1:11], 1e-12 * noise[:, 11:]],
+                                                       dim=1)),
     ]
 
 
@@ -156,10 +158,10 @@ def test_gram_factor_is_a_square_root_of_the_covariance(name, x):
     the magnitude of X (float32 Gram matrices, float64 where float32 would lose them, eigh where Cholesky fails)."""
     from nsp_helpers.forward import _gram_factor
 
-    scale = torch.tensor([0.5, 1.0, 3.0], dtype=torch.float64).view(3, 1, 1)
-    factor = _gram_factor(x, scale)
+    scale = np.array([0.5, 1.0, 3.0])
+    factor = _gram_factor(x, scale).double()
     x64 = x.double()
-    expected = scale * x64 @ x64.transpose(1, 2)
+    expected = torch.as_tensor(scale).view(3, 1, 1) * x64 @ x64.transpose(1, 2)
     norms = torch.sqrt(torch.diagonal(expected, dim1=1, dim2=2))
     error = (factor @ factor.transpose(1, 2) - expected).abs() / (norms.unsqueeze(-1) * norms.unsqueeze(-2))
     assert torch.isfinite(factor).all() and torch.all(torch.nan_to_num(error, nan=0.0) < 1e-5), name
@@ -183,7 +185,7 @@ def test_gram_sampler_scales_with_its_inputs_where_float32_gram_matrices_would_n
 
     bad = x.expand(2, 8, 50).clone()
     bad[1, 3, 7] = float("inf")
-    factor = _gram_factor(bad, torch.ones(2, 1, 1, dtype=torch.float64))
+    factor = _gram_factor(bad, np.ones(2))
     assert torch.isfinite(factor[0]).all() and torch.isnan(factor[1]).all()
 
 
