@@ -700,7 +700,9 @@ def _choose_method(method: str, network: NoisyNetwork, n_inputs: int, need_weigh
     if method == "weights" or need_weights:
         return "weights"
     weights, gram = _costs(network, n_inputs)
-    return "gram" if 2.0 * gram < weights else "weights"
+    # no safety margin: the modelled ratio tracks measured ones (2-core CPU, width 1000, 4 layers, no noise,
+    # 100 / 250 / 400 / 600 / 900 inputs: modelled 5.1 / 2.0 / 1.2 / 0.8 / 0.5, measured 5.1 / 2.0 / 1.4 / 0.9 / 0.5)
+    return "gram" if gram < weights else "weights"
 
 
 def forward(network, x, *, seed: int = 0, n_networks: int = 1, train: bool = True, method: str = "auto",

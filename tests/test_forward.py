@@ -209,6 +209,9 @@ def test_automatic_method_picks_the_gram_sampler_for_few_inputs():
     net = NoisyNetwork(Dropout(0.6), width=1000, n_layers=2)
     assert forward(net, torch.randn(50, 1000), device=CPU).method == "gram"
     assert forward(net, torch.randn(50, 1000), device=CPU, keep_weights=True).method == "weights"
+    # up to about half the width: the Gram sampler is still the cheaper one (measured 1.4x at 400 inputs)
+    assert forward(net, torch.randn(400, 1000), device=CPU).method == "gram"
+    assert forward(net, torch.randn(700, 1000), device=CPU).method == "weights"
     small = NoisyNetwork(Dropout(0.6), width=8, n_layers=2)
     assert forward(small, torch.randn(200, 8), device=CPU).method == "weights"
     with pytest.raises(InvalidParameterError, match="integrates the weights out"):
