@@ -166,7 +166,7 @@ def test_gram_factor_is_a_square_root_of_the_covariance(name, x):
     error = (factor @ factor.transpose(1, 2) - expected).abs() / (norms.unsqueeze(-1) * norms.unsqueeze(-2))
     assert torch.isfinite(factor).all() and torch.all(torch.nan_to_num(error, nan=0.0) < 1e-5), name
     assert torch.all(factor[expected.diagonal(dim1=1, dim2=2) == 0] == 0), name  # zero rows: zero pre-activations
-    # what the float32 weight path gives for the same inputs (the sampled covariance it realises)
+    # the sampler built on it: finite pre-activations for all of these inputs (float32 working precision)
     h = _one_layer("gram", x, 3, sigma_b2=0.0, dtype=torch.float32)
     assert torch.isfinite(h).all(), name
 
