@@ -96,23 +96,25 @@ def test_ragged_stack_equals_each_network_alone():
 
 
 # --- the exact Gram-matrix sampler ----------------------------------------------------------------
-def _one_layer(method, x, n_networks, sigma_w2=1.5, sigma_b2=0.2, seed=0):
+def _one_layer(method, x, n_networks, sigma_w2=1.5, sigma_b2=0.2, seed=0, dtype=torch.float64):
     net = NoisyNetwork(NoNoise(), sigma_w2, sigma_b2, "linear", width=64, n_layers=1, input_width=x.shape[-1],
                        noise_on_input=False)
-    out = forward(net, x, seed=seed, n_networks=n_networks, device=CPU, dtype=torch.float64, method=method,
+    out = forward(net, x, seed=seed, n_networks=n_networks, device=CPU, dtype=dtype, method=method,
                   keep_preactivations=True)
     return out.preactivations[1]  # (networks, inputs, units)
 
 
-def test_gram_and_weight_paths_agree_in_distribution():
-    """Given the inputs X, h_{:,i} ~ N(0, sigma_w2/N X X^T + sigma_b2 11^T): both paths, moments and marginals."""
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gram_and_weight_paths_agree_in_distribution(dtype):
+    """Given the inputs X, h_{:,i} ~ N(0, sigma_w2/N X X^T + sigma_b2 11^T): both paths, moments and marginals
+    (float32: the Gram matrix is formed in float32, as the weight path's products are)."""
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(30, generator=gen, dtype=torch.float64)
     x = torch.stack([a, a, 0.6 * a + 0.8 * torch.randn(30, generator=gen, dtype=torch.float64), torch.zeros(30)])
     expected = 1.5 / 30 * x @ x.T + 0.2
     n = 400
     for method in ("gram", "weights"):
-        h = _one_layer(method, x, n)  # 400 networks x 64 units = 25,600 draws of the 4-vector
+        h = _one_layer(method, x, n, dtype=dtype).double()  # 400 networks x 64 units = 25,600 draws of the 4-vector
         samples = h.permute(0, 2, 1).reshape(-1, 4)
         cov = samples.T @ samples / samples.shape[0]
         # standard error of a covariance entry: sqrt((K_ii K_jj + K_ij^2) / n_samples)
@@ -123,10 +125,68 @@ def test_gram_and_weight_paths_agree_in_distribution():
         assert sps.kstest(z, "norm").pvalue > 1e-3, method
     # degenerate Gram matrices are exact, not approximate: identical inputs give identical pre-activations,
     # a zero input gets the bias alone (the same for every input of a network)
-    h = _one_layer("gram", x, 3)
-    torch.testing.assert_close(h[:, 0], h[:, 1], rtol=1e-12, atol=1e-12)
+    h = _one_layer("gram", x, 3, dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(h[:, 0], h[:, 1], rtol=tol, atol=tol)
     bias_only = h[:, 3]
     assert torch.all(bias_only.std(dim=0) >= 0) and bias_only.abs().sum() > 0
+
+
+def _degenerate_and_extreme_inputs():
+    """(name, x) of shape (networks, inputs, fan_in), float32: Gram matrices that are singular, rank-deficient,
+    nearly singular, or whose float32 entries would overflow or underflow."""
+    gen = torch.Generator().manual_seed(5)
+    a = torch.randn(3, 1, 40, generator=gen)
+    noise = torch.randn(3, 12, 40, generator=gen)
+    return [
+        ("generic", noise),
+        ("identical", a.expand(3, 12, 40).contiguous()),
+        ("rank-deficient (more inputs than units)", torch.randn(3, 60, 40, generator=gen)),
+        ("nearly collinear (c = 1 - 1e-6)", a + 1.4e-3 * noise),
+        ("zero rows", torch.cat([noise[:, :6], torch.zeros(3, 6, 40)], dim=1)),
+        ("float32 Gram would overflow", 1e25 * noise),
+        ("float32 Gram would underflow", 1e-30 * noise),
+        ("one row huge, one tiny", torch.cat([1e25 * noise[:, :1], noise[:, 1:11], 1e-30 * noise[:, 11:]], dim=1)),
+        ("rows 1e27 apart, within float32", torch.cat([1e15 * noise[:, :1], noise[:, 1:11], 1e-12 * noise[:, 11:]],
+                                                       dim=1)),
+    ]
+
+
+@pytest.mark.parametrize("name, x", _degenerate_and_extreme_inputs(), ids=lambda v: v if isinstance(v, str) else "")
+def test_gram_factor_is_a_square_root_of_the_covariance(name, x):
+    """L L^T = scale X X^T to float32 resolution relative to the rows' norms, whatever the conditioning and
+    the magnitude of X (float32 Gram matrices, float64 where float32 would lose them, eigh where Cholesky fails)."""
+    from nsp_helpers.forward import _gram_factor
+
+    scale = np.array([0.5, 1.0, 3.0])
+    factor = _gram_factor(x, scale).double()
+    x64 = x.double()
+    expected = torch.as_tensor(scale).view(3, 1, 1) * x64 @ x64.transpose(1, 2)
+    norms = torch.sqrt(torch.diagonal(expected, dim1=1, dim2=2))
+    error = (factor @ factor.transpose(1, 2) - expected).abs() / (norms.unsqueeze(-1) * norms.unsqueeze(-2))
+    assert torch.isfinite(factor).all() and torch.all(torch.nan_to_num(error, nan=0.0) < 1e-5), name
+    assert torch.all(factor[expected.diagonal(dim1=1, dim2=2) == 0] == 0), name  # zero rows: zero pre-activations
+    # the sampler built on it: finite pre-activations for all of these inputs (float32 working precision)
+    h = _one_layer("gram", x, 3, sigma_b2=0.0, dtype=torch.float32)
+    assert torch.isfinite(h).all(), name
+
+
+def test_gram_sampler_scales_with_its_inputs_where_float32_gram_matrices_would_not_fit():
+    """Linear layer, same seed: h(s x) = s h(x) for s = 1e25 (x x^T overflows float32) and 1e-30 (it
+    underflows): those networks are redone in float64, the others are not affected."""
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(8, 50, generator=gen)
+    base = _one_layer("gram", x, 4, sigma_b2=0.0, dtype=torch.float32)
+    for s in (1e25, 1e-30):
+        scaled = _one_layer("gram", s * x, 4, sigma_b2=0.0, dtype=torch.float32)
+        torch.testing.assert_close(scaled.double() / s, base.double(), rtol=1e-5, atol=1e-6)
+    # non-finite values reached inside the network: NaN out (test_simulate checks the overflow over depth)
+    from nsp_helpers.forward import _gram_factor
+
+    bad = x.expand(2, 8, 50).clone()
+    bad[1, 3, 7] = float("inf")
+    factor = _gram_factor(bad, np.ones(2))
+    assert torch.isfinite(factor[0]).all() and torch.isnan(factor[1]).all()
 
 
 def test_gram_and_weight_paths_agree_over_depth_with_noise():
@@ -149,6 +209,9 @@ def test_automatic_method_picks_the_gram_sampler_for_few_inputs():
     net = NoisyNetwork(Dropout(0.6), width=1000, n_layers=2)
     assert forward(net, torch.randn(50, 1000), device=CPU).method == "gram"
     assert forward(net, torch.randn(50, 1000), device=CPU, keep_weights=True).method == "weights"
+    # up to about half the width: the Gram sampler is still the cheaper one (measured 1.4x at 400 inputs)
+    assert forward(net, torch.randn(400, 1000), device=CPU).method == "gram"
+    assert forward(net, torch.randn(700, 1000), device=CPU).method == "weights"
     small = NoisyNetwork(Dropout(0.6), width=8, n_layers=2)
     assert forward(small, torch.randn(200, 8), device=CPU).method == "weights"
     with pytest.raises(InvalidParameterError, match="integrates the weights out"):

@@ -31,8 +31,9 @@ Speed: the exact Gram-matrix sampler. Measurements at initialisation need no wei
 covariance :math:`\frac{\sigma_w^2}{N} X X^\top + \sigma_b^2 \mathbf{1}\mathbf{1}^\top`, so
 ``method="gram"`` samples a layer in :math:`O(N B^2)` operations and :math:`N B` random numbers instead of
 drawing an :math:`N \times N` weight matrix (:math:`O(N^2 B)`). ``method="auto"`` (the default) uses it
-when it is cheaper, which for the paper's figures (:math:`B \le` a few hundred inputs at :math:`N = 1000`)
-is always; ``benchmarks/bench_simulate.py`` times both.
+when it is cheaper, up to about :math:`B = N/2`: for the paper's Figs. 2b-5 (50 to 101 inputs per network
+at :math:`N = 1000`), not for the one-layer maps of Figs. 2a and 3a (900 inputs in one batch);
+``benchmarks/bench_simulate.py`` times both.
 
 The variance simulations are introduced in the chapter *The variance map* (``book/variance_map.md``),
 the correlation simulations in *Correlations* (``book/correlations.md``).
