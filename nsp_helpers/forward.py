@@ -792,7 +792,10 @@ def forward(network, x, *, seed: int = 0, n_networks: int = 1, train: bool = Tru
     chunk = max(1, min(n_networks, chunk_bytes // max(per_network, 1)))
     kept = n_networks * n_inputs * ((network.widths[-1] if keep_output else 0) + (sum(network.widths) if keep_preactivations else 0)
                                     + (sum(products) if keep_weights else 0))
-    check_memory(per_network * chunk + itemsize * kept * max(1, int(np.prod(network.shape))), "the forward pass",
+    # the chunk size above (on which the noise streams depend) keeps its B x B term on every path; the memory
+    # check counts it only where a Gram matrix is formed
+    gram_term = 0 if chosen == "gram" else itemsize * n_inputs * n_inputs
+    check_memory((per_network - gram_term) * chunk + itemsize * kept * max(1, int(np.prod(network.shape))), "the forward pass",
                  {"n_networks": n_networks, "n_inputs": n_inputs, "width": network.width, "n_layers": network.n_layers}, dev)
 
     results = []

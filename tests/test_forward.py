@@ -277,3 +277,19 @@ def test_only_the_forward_module_multiplies_by_weight_matrices():
                 offenders.append(f"{rel}:{number}: {line.strip()}")
     allowed = [o for o in offenders if o.startswith("simulate/gradients.py") and "w_back" in o]
     assert sorted(set(offenders) - set(allowed)) == []
+
+
+def test_the_weight_path_is_not_refused_for_a_gram_matrix_it_never_forms():
+    """B inputs whose B x B Gram matrix alone would not fit in memory: the weight path needs only B x width."""
+    from nsp_helpers.errors import available_memory
+
+    available = available_memory()
+    if available is None:
+        pytest.skip("this system does not report its available memory")
+    n_inputs = math.isqrt(available // 4) + 1  # a float32 B x B matrix would exceed the memory
+    net = NoisyNetwork(Dropout(0.8), width=2, n_layers=1, input_width=2)
+    x = torch.ones(n_inputs, 2)
+    out = forward(net, x, seed=0, method="weights").output
+    assert out.shape[-2] == n_inputs and bool(torch.isfinite(out).all())
+    with pytest.raises(InvalidParameterError, match="n_inputs"):
+        forward(net, x, seed=0, method="gram")
