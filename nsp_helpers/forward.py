@@ -252,7 +252,7 @@ class _Stack:
 
     def has_noise(self, layer: int) -> bool:
         """Whether the input of ``layer`` (1-based; ``depth + 1`` is the read-out) gets noise."""
-        return (layer > 1 or self.first.noise_on_input) and not self.noise._is_identity()
+        return (layer > 1 or self.first.noise_on_input) and not self.noise._identity
 
     def has_activation(self, layer: int) -> bool:
         return layer > 1 or self.first.input_activation

@@ -152,7 +152,7 @@ class NoiseModel:
     @property
     def shape(self) -> tuple[int, ...]:
         """Broadcast shape of the parameters (``()`` for a single noise level)."""
-        return np.broadcast_shapes(*(np.shape(getattr(self, n)) for n in self._params))
+        return self._cached("shape", lambda: np.broadcast_shapes(*(np.shape(getattr(self, n)) for n in self._params)))
 
     def __len__(self) -> int:
         if self.shape == ():
@@ -260,7 +260,7 @@ class NoiseModel:
         >>> AdditiveGaussian(std=0.0).apply(torch.ones(2)).tolist()
         [1.0, 1.0]
         """
-        if self._is_identity():
+        if self._identity:
             return (x, None) if return_noise else x
         eps = self.sample(x.shape[len(self.shape):], generator=generator, device=x.device, dtype=x.dtype,
                           out=workspace)
@@ -273,6 +273,11 @@ class NoiseModel:
     def _is_identity(self) -> bool:
         """True when applying the noise changes nothing (no noise, keep probability 1, zero std)."""
         return self.kind == "none"
+
+    @property
+    def _identity(self) -> bool:
+        """:meth:`_is_identity`, computed once (the parameters do not change)."""
+        return self._cached("identity", self._is_identity)
 
     def _sample(self, full_shape, params, *, streams, device, dtype, out):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -644,6 +649,8 @@ class MultiplicativePoisson(NoiseModel):
 
 def _check_sample_shape(shape) -> tuple:
     """The trailing shape of a sample: an integer >= 0 or a sequence of them."""
+    if isinstance(shape, tuple) and all(type(s) is int and 0 <= s <= 2**62 for s in shape):
+        return tuple(shape)  # e.g. a torch.Size, as every layer of a forward pass passes it
     from .errors import check_int, describe
 
     if isinstance(shape, (str, bytes)) or np.ndim(shape) > 1:
