@@ -322,7 +322,7 @@ def _gram_factor(x, scale: np.ndarray):
     n, _, fan_in = x.shape
     if x.dtype != torch.float32:
         return _gram_factor64(x.double(), scale).to(x.dtype)
-    if np.all(scale == scale[0]):
+    if np.all(scale == scale[0]) and scale[0] <= torch.finfo(x.dtype).max:  # else inf: redone in float64 below
         gram = torch.baddbmm(torch.empty((), dtype=x.dtype, device=x.device), x, x.transpose(1, 2), beta=0.0,
                              alpha=float(scale[0]))
     else:

@@ -293,3 +293,13 @@ def test_the_weight_path_is_not_refused_for_a_gram_matrix_it_never_forms():
     assert out.shape[-2] == n_inputs and bool(torch.isfinite(out).all())
     with pytest.raises(InvalidParameterError, match="n_inputs"):
         forward(net, x, seed=0, method="gram")
+
+
+def test_a_scale_beyond_float32_overflows_on_both_paths():
+    """sigma_w2 / fan_in above float32's largest number: the Gram path does not fail converting it (it redoes the
+    networks in float64); its outputs overflow, as the weight path's do."""
+    net = NoisyNetwork(Dropout(0.8), 1e300, width=8, n_layers=2, input_width=4)
+    x = torch.rand(3, 4) + 0.5
+    for method in ("weights", "gram"):
+        out = forward(net, x, seed=0, n_networks=2, method=method).output
+        assert not bool(torch.isfinite(out).any()), method
