@@ -14,8 +14,8 @@ departs from the rule; :func:`stored_grids` loads every stored grid of a profile
 Introduced in the chapters *Trainable depth on real data* (``book/trainable_depth.md``) and
 *Backpropagation through noisy networks* (``book/gradients.md``); :func:`agreement_test` in *The
 variance map* (``book/variance_map.md``); the finite-width part in *Beyond both papers: how wide is wide
-enough?* (``book/finite_width.md``); :func:`fit_depth_scale_multiple`, :func:`trainable_length_rules` and
-:func:`critical_grid_multiple` in *Trainable length after Huang et al.* (``book/trainable_length.md``).
+enough?* (``book/finite_width.md``); :func:`fit_depth_scale_multiple` and :func:`trainable_length_rules` in *Trainable length after Huang et al.*
+(``book/trainable_length.md``).
 """
 
 from __future__ import annotations
