@@ -239,6 +239,25 @@ JS_RUN_ALL = """async () => {
   return ok;
 }"""
 
+JS_WAIT_EXPRESSIONS = """async () => {
+  // jupyterlab-myst asks the kernel for a Markdown cell's {eval} values when Run All reaches the cell; the last
+  // cells' answers may still be on their way when the kernel first reports idle: wait for them (up to 60 s)
+  const w = window.jupyterapp.shell.currentWidget;
+  const cells = w.content.model.cells;
+  const missing = () => {
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells.get(i);
+      if (cell.type !== 'markdown') continue;
+      const source = cell.sharedModel.getSource().replace(/(?<!`)``(?!`)[\\s\\S]*?(?<!`)``(?!`)/g, '');
+      const roles = (source.match(/\\{eval\\}`[^`]+`/g) || []).length;
+      if ((cell.getMetadata('user_expressions') || []).length !== roles) return true;
+    }
+    return false;
+  };
+  for (let i = 0; i < 300 && missing(); i++) await new Promise(r => setTimeout(r, 200));
+  return !missing();
+}"""
+
 JS_REPORT = """() => {
   const w = window.jupyterapp.shell.currentWidget;
   const cells = w.content.model.cells;
@@ -338,6 +357,7 @@ def test_chapter_runs_in_jupyterlab_as_in_the_html(name, lab, browser_page):
     page.goto(f"{lab['url']}/lab/tree/book/{name}.md?token={lab['token']}&reset")
     opened = page.evaluate(JS_WAIT_NOTEBOOK, f"book/{name}.md")
     ran = page.evaluate(JS_RUN_ALL)
+    page.evaluate(JS_WAIT_EXPRESSIONS)  # the report below names any role still missing after the wait
     page.wait_for_timeout(1000)
     report = page.evaluate(JS_REPORT)
     slider = move_first_slider(page, name)
